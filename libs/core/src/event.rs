@@ -1,0 +1,306 @@
+//! Session events: the wire contract of the topic, and the one decoder.
+//!
+//! Records are keyed by the session id (UTF-8); values are JSON objects with a
+//! `type` field (see `docs/events.md` and `docs/session-event.schema.json`).
+//! A null value (tombstone) forgets the key. [`decode`] classifies *any* pair
+//! of bytes — it never panics and never fails: what it cannot read is
+//! [`Decoded::Malformed`], which the store turns into a revocation of the key
+//! (fail closed).
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::port::SessionId;
+
+/// The `type` of a session-created event.
+pub const CREATED: &str = "session.created";
+/// The `type` of a session-revoked event.
+pub const REVOKED: &str = "session.revoked";
+
+/// One fact about one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// A session was created and is live until `expires_at` (if given).
+    Created {
+        /// The session.
+        sid: SessionId,
+        /// Its owner; carried on the wire, not kept by the projection.
+        user_id: String,
+        /// When it was created.
+        created_at: OffsetDateTime,
+        /// When it stops being live on its own, if ever.
+        expires_at: Option<OffsetDateTime>,
+    },
+    /// A session was revoked; it is never live again.
+    Revoked {
+        /// The session.
+        sid: SessionId,
+        /// When it was revoked.
+        revoked_at: OffsetDateTime,
+        /// Why (`logout`, `logout_all`, `admin`, …), if given.
+        reason: Option<String>,
+    },
+    /// The key is forgotten (a null record value). Only producers that know
+    /// the session has expired write one: absence already means revoked.
+    Tombstone {
+        /// The session.
+        sid: SessionId,
+    },
+}
+
+impl SessionEvent {
+    /// The session this event is about.
+    pub fn sid(&self) -> &SessionId {
+        match self {
+            Self::Created { sid, .. } | Self::Revoked { sid, .. } | Self::Tombstone { sid } => sid,
+        }
+    }
+
+    /// The record key: the session id's bytes.
+    pub fn key(&self) -> &[u8] {
+        self.sid().as_str().as_bytes()
+    }
+
+    /// The record value: JSON for created and revoked, `None` for a tombstone.
+    ///
+    /// ```
+    /// use revocation_core::{decode, Decoded, SessionEvent, SessionId};
+    /// let event = SessionEvent::Revoked {
+    ///     sid: SessionId::new("s-1").unwrap(),
+    ///     revoked_at: time::macros::datetime!(2026-11-27 11:00 UTC),
+    ///     reason: Some("logout".into()),
+    /// };
+    /// let value = event.to_value();
+    /// assert_eq!(decode(Some(event.key()), value.as_deref()), Decoded::Event(event));
+    /// ```
+    pub fn to_value(&self) -> Option<Vec<u8>> {
+        let wire = match self {
+            Self::Created { sid, user_id, created_at, expires_at } => Wire::Created {
+                sid: Cow::Borrowed(sid.as_str()),
+                user_id: Cow::Borrowed(user_id),
+                created_at: *created_at,
+                expires_at: *expires_at,
+            },
+            Self::Revoked { sid, revoked_at, reason } => Wire::Revoked {
+                sid: Cow::Borrowed(sid.as_str()),
+                revoked_at: *revoked_at,
+                reason: reason.as_deref().map(Cow::Borrowed),
+            },
+            Self::Tombstone { .. } => return None,
+        };
+        // Serializing these plain fields cannot fail.
+        serde_json::to_vec(&wire).ok()
+    }
+}
+
+/// The JSON shape of a record value.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type")]
+enum Wire<'a> {
+    #[serde(rename = "session.created")]
+    Created {
+        #[serde(borrow)]
+        sid: Cow<'a, str>,
+        #[serde(borrow)]
+        user_id: Cow<'a, str>,
+        #[serde(with = "time::serde::rfc3339")]
+        created_at: OffsetDateTime,
+        #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+        expires_at: Option<OffsetDateTime>,
+    },
+    #[serde(rename = "session.revoked")]
+    Revoked {
+        #[serde(borrow)]
+        sid: Cow<'a, str>,
+        #[serde(with = "time::serde::rfc3339")]
+        revoked_at: OffsetDateTime,
+        #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+        reason: Option<Cow<'a, str>>,
+    },
+    #[serde(other)]
+    Unknown,
+}
+
+/// What a record turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded {
+    /// A well-formed event.
+    Event(SessionEvent),
+    /// A JSON object with a `type` this version does not know: counted and
+    /// skipped, so producers can add types before consumers learn them.
+    Unknown {
+        /// The record's key.
+        sid: SessionId,
+        /// The unknown `type` (at most 64 characters of it).
+        kind: String,
+    },
+    /// A record that cannot be read. When `key` is a valid session id it is
+    /// revoked (fail closed); otherwise the record is only counted.
+    Malformed {
+        /// The record key, when it is a valid session id.
+        key: Option<SessionId>,
+        /// What is wrong, for logs (never contains the whole sid).
+        reason: String,
+    },
+}
+
+/// Classifies one record: its key and value bytes (`None` value = tombstone).
+///
+/// Never panics, whatever the bytes.
+///
+/// ```
+/// use revocation_core::{decode, Decoded};
+/// assert!(matches!(decode(Some(b"s-1"), None), Decoded::Event(_)));
+/// assert!(matches!(decode(Some(b"s-1"), Some(b"not json")), Decoded::Malformed { key: Some(_), .. }));
+/// assert!(matches!(
+///     decode(Some(b"s-1"), Some(br#"{"type":"session.renamed","sid":"s-1"}"#)),
+///     Decoded::Unknown { .. }
+/// ));
+/// ```
+pub fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Decoded {
+    let sid = match key.map(SessionId::from_bytes) {
+        Some(Ok(sid)) => sid,
+        Some(Err(why)) => return malformed(None, format!("record key is not a session id: {why}")),
+        None => return malformed(None, "record has no key; the key must be the session id".into()),
+    };
+    let Some(value) = value else {
+        return Decoded::Event(SessionEvent::Tombstone { sid });
+    };
+    let wire: Wire<'_> = match serde_json::from_slice(value) {
+        Ok(wire) => wire,
+        Err(why) => return malformed(Some(sid), format!("value is not a session event: {why}")),
+    };
+    match wire {
+        Wire::Unknown => Decoded::Unknown { kind: unknown_kind(value), sid },
+        Wire::Created { sid: ref value_sid, .. } | Wire::Revoked { sid: ref value_sid, .. }
+            if value_sid.as_ref() != sid.as_str() =>
+        {
+            malformed(Some(sid), "the value's sid differs from the record key".into())
+        }
+        Wire::Created { user_id, created_at, expires_at, .. } => {
+            Decoded::Event(SessionEvent::Created { sid, user_id: user_id.into_owned(), created_at, expires_at })
+        }
+        Wire::Revoked { revoked_at, reason, .. } => {
+            Decoded::Event(SessionEvent::Revoked { sid, revoked_at, reason: reason.map(Cow::into_owned) })
+        }
+    }
+}
+
+fn malformed(key: Option<SessionId>, reason: String) -> Decoded {
+    Decoded::Malformed { key, reason }
+}
+
+/// The `type` of an unknown event, for counting by kind (rare path).
+fn unknown_kind(value: &[u8]) -> String {
+    #[derive(Deserialize)]
+    struct Kind {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_slice::<Kind>(value).map(|k| k.kind.chars().take(64).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn sid(s: &str) -> SessionId {
+        SessionId::new(s).unwrap()
+    }
+
+    #[test]
+    fn created_and_revoked_round_trip_through_json() {
+        let events = [
+            SessionEvent::Created {
+                sid: sid("s-1"),
+                user_id: "u-1".into(),
+                created_at: datetime!(2026-11-27 10:00 UTC),
+                expires_at: Some(datetime!(2026-11-28 10:00 UTC)),
+            },
+            SessionEvent::Created {
+                sid: sid("s-2"),
+                user_id: "u-1".into(),
+                created_at: datetime!(2026-11-27 10:00 UTC),
+                expires_at: None,
+            },
+            SessionEvent::Revoked { sid: sid("s-1"), revoked_at: datetime!(2026-11-27 11:00 UTC), reason: None },
+        ];
+        for event in events {
+            let value = event.to_value();
+            assert_eq!(decode(Some(event.key()), value.as_deref()), Decoded::Event(event));
+        }
+    }
+
+    #[test]
+    fn the_documented_examples_decode() {
+        let created = br#"{"type":"session.created","sid":"abc","user_id":"u","created_at":"2026-11-27T10:00:00Z","expires_at":"2026-11-28T10:00:00Z"}"#;
+        let revoked =
+            br#"{"type":"session.revoked","sid":"abc","revoked_at":"2026-11-27T11:00:00+01:00","reason":"logout"}"#;
+        assert!(matches!(decode(Some(b"abc"), Some(created)), Decoded::Event(SessionEvent::Created { .. })));
+        assert!(matches!(decode(Some(b"abc"), Some(revoked)), Decoded::Event(SessionEvent::Revoked { .. })));
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let value = br#"{"type":"session.revoked","sid":"abc","revoked_at":"2026-11-27T11:00:00Z","by":"admin"}"#;
+        assert!(matches!(decode(Some(b"abc"), Some(value)), Decoded::Event(SessionEvent::Revoked { .. })));
+    }
+
+    #[test]
+    fn unknown_types_are_classified_with_their_name() {
+        let value = br#"{"type":"session.refreshed","sid":"abc"}"#;
+        assert_eq!(
+            decode(Some(b"abc"), Some(value)),
+            Decoded::Unknown { sid: sid("abc"), kind: "session.refreshed".into() }
+        );
+    }
+
+    #[test]
+    fn bad_values_are_malformed_and_keep_a_valid_key() {
+        let cases: [&[u8]; 8] = [
+            b"",
+            b"not json",
+            b"[1,2,3]",
+            br#"{"sid":"abc"}"#,
+            br#"{"type":"session.revoked","sid":"abc"}"#,
+            br#"{"type":"session.revoked","sid":"abc","revoked_at":"yesterday"}"#,
+            br#"{"type":"session.created","sid":"abc","created_at":"2026-11-27T10:00:00Z"}"#,
+            br#"{"type":7,"sid":"abc"}"#,
+        ];
+        for value in cases {
+            match decode(Some(b"abc"), Some(value)) {
+                Decoded::Malformed { key, .. } => assert_eq!(key, Some(sid("abc")), "{value:?}"),
+                other => panic!("{value:?} decoded as {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_key_that_disagrees_with_the_sid_is_malformed() {
+        let value = br#"{"type":"session.created","sid":"other","user_id":"u","created_at":"2026-11-27T10:00:00Z"}"#;
+        assert!(
+            matches!(decode(Some(b"abc"), Some(value)), Decoded::Malformed { key: Some(k), .. } if k == sid("abc"))
+        );
+    }
+
+    #[test]
+    fn a_bad_key_is_malformed_without_a_key() {
+        for key in [None, Some(&b""[..]), Some(&b"\xff\xfe"[..]), Some(&b"a\nb"[..])] {
+            assert!(matches!(decode(key, Some(b"{}")), Decoded::Malformed { key: None, .. }), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn deeply_nested_json_is_malformed_not_a_crash() {
+        let value = "[".repeat(100_000);
+        assert!(matches!(decode(Some(b"abc"), Some(value.as_bytes())), Decoded::Malformed { .. }));
+    }
+
+    #[test]
+    fn a_null_value_is_a_tombstone() {
+        assert_eq!(decode(Some(b"abc"), None), Decoded::Event(SessionEvent::Tombstone { sid: sid("abc") }));
+    }
+}

@@ -1,0 +1,490 @@
+//! How fresh the projection is, and therefore whether it may answer.
+//!
+//! Per partition the source reports its *position* (the next offset it will
+//! read) and *watermark samples*: "at instant `t` the broker's high watermark
+//! was `h`". Once the position reaches `h`, every record the broker had
+//! acknowledged before `t` has been applied: the partition is *fresh as of
+//! `t`*. The projection is fresh as of the minimum over its partitions, and
+//! its staleness is `now - fresh_as_of`.
+//!
+//! If samples stop (broker unreachable) or the position stops advancing
+//! (consumer stuck), `fresh_as_of` stops moving, staleness grows, and the
+//! state turns [`FreshnessState::Lagging`]: we fail closed without having to
+//! detect the fault itself. An idle topic stays fresh because each new sample
+//! is reached at once.
+//!
+//! The hot path ([`Freshness::state`]) reads three atomics. Writers (the
+//! source's consumer and sampler) take a mutex over the per-partition
+//! bookkeeping and publish the new minimum.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::clock::Timestamp;
+
+/// `fresh_as_of` before every partition has reached a sample.
+const UNKNOWN: i64 = i64::MIN;
+
+/// Pending samples kept per partition; when more arrive before the consumer
+/// reaches them, the oldest is dropped (which can only delay freshness).
+const MAX_PENDING_SAMPLES: usize = 64;
+
+/// Freshness thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FreshnessConfig {
+    /// Beyond this staleness the projection stops answering (Lagging).
+    /// Default: 2 s.
+    pub max_staleness: Duration,
+    /// A Lagging projection is Live again only once staleness is at most
+    /// this (hysteresis, so a projection near the limit does not flap).
+    /// Default: half of `max_staleness`.
+    pub recover_below: Duration,
+}
+
+impl Default for FreshnessConfig {
+    fn default() -> Self {
+        Self::with_max_staleness(Duration::from_secs(2))
+    }
+}
+
+impl FreshnessConfig {
+    /// `max_staleness` as given, `recover_below` at half of it.
+    pub fn with_max_staleness(max_staleness: Duration) -> Self {
+        Self { max_staleness, recover_below: max_staleness / 2 }
+    }
+}
+
+/// Whether the projection may answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FreshnessState {
+    /// Not yet caught up since start: ask the fallback.
+    Cold,
+    /// Staleness within bounds: answer from the store.
+    Live,
+    /// Caught up once, but now too stale: answer `Transient` (or fall back).
+    Lagging,
+}
+
+impl FreshnessState {
+    /// `cold`, `live` or `lagging`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cold => "cold",
+            Self::Live => "live",
+            Self::Lagging => "lagging",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Partition {
+    /// Next offset the consumer will read; `None` until known.
+    position: Option<i64>,
+    /// Latest high watermark sampled.
+    high_watermark: Option<i64>,
+    /// Instant of the latest sample reached by the position.
+    fresh_as_of: Option<Timestamp>,
+    /// Samples not yet reached, oldest first, with increasing instants.
+    pending: VecDeque<(i64, Timestamp)>,
+}
+
+impl Partition {
+    fn settle(&mut self) {
+        let Some(position) = self.position else { return };
+        while let Some(&(hwm, at)) = self.pending.front() {
+            if position < hwm {
+                break;
+            }
+            self.pending.pop_front();
+            self.fresh_as_of = Some(self.fresh_as_of.map_or(at, |f| f.max(at)));
+        }
+    }
+}
+
+/// A per-partition line of a [`FreshnessReport`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionReport {
+    /// Partition number.
+    pub partition: i32,
+    /// Next offset to read, if known.
+    pub position: Option<i64>,
+    /// Latest sampled high watermark, if any.
+    pub high_watermark: Option<i64>,
+    /// Records between position and high watermark.
+    pub offset_lag: Option<i64>,
+    /// Instant of the latest sample the position has reached.
+    pub fresh_as_of: Option<Timestamp>,
+}
+
+/// Everything the lag health endpoint reports about freshness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreshnessReport {
+    /// The state at the report's instant.
+    pub state: FreshnessState,
+    /// `now - fresh_as_of`, if every partition has been reached once.
+    pub staleness: Option<Duration>,
+    /// The configured limit.
+    pub max_staleness: Duration,
+    /// The projection's `fresh_as_of`.
+    pub fresh_as_of: Option<Timestamp>,
+    /// Sum of the partitions' offset lags.
+    pub offset_lag: i64,
+    /// Per partition, in partition order.
+    pub partitions: Vec<PartitionReport>,
+}
+
+/// Freshness bookkeeping of one projection.
+///
+/// ```
+/// use std::time::Duration;
+/// use revocation_core::{Freshness, FreshnessConfig, FreshnessState, Timestamp};
+/// let f = Freshness::new(FreshnessConfig::with_max_staleness(Duration::from_secs(1)));
+/// let t0 = Timestamp::from_unix_secs(100);
+/// f.track_partitions([0, 1]);
+/// f.record_high_watermark(0, 10, t0);
+/// f.record_high_watermark(1, 0, t0);
+/// f.record_position(1, 0);
+/// assert_eq!(f.state(t0), FreshnessState::Cold); // partition 0 not reached yet
+/// f.record_position(0, 10);
+/// assert_eq!(f.state(t0), FreshnessState::Live);
+/// assert_eq!(f.state(Timestamp::from_unix_secs(102)), FreshnessState::Lagging); // no new samples
+/// ```
+#[derive(Debug)]
+pub struct Freshness {
+    config: FreshnessConfig,
+    partitions: Mutex<BTreeMap<i32, Partition>>,
+    /// Minimum over partitions, published for the hot path (`UNKNOWN` until
+    /// every tracked partition has reached a sample).
+    fresh_as_of: AtomicI64,
+    /// Set once, the first time the projection is Live: it leaves Cold for good.
+    caught_up: AtomicBool,
+    /// Hysteresis memory: set when staleness exceeds the limit, cleared when
+    /// it falls to `recover_below`.
+    lagging: AtomicBool,
+    /// Wakes barrier waiters whenever `fresh_as_of` advances.
+    advanced: watch::Sender<Option<Timestamp>>,
+}
+
+impl Freshness {
+    /// Freshness with nothing tracked yet (Cold).
+    pub fn new(config: FreshnessConfig) -> Self {
+        Self {
+            config,
+            partitions: Mutex::new(BTreeMap::new()),
+            fresh_as_of: AtomicI64::new(UNKNOWN),
+            caught_up: AtomicBool::new(false),
+            lagging: AtomicBool::new(false),
+            advanced: watch::Sender::new(None),
+        }
+    }
+
+    /// The thresholds in force.
+    pub fn config(&self) -> FreshnessConfig {
+        self.config
+    }
+
+    /// Starts tracking these partitions (already tracked ones are kept). A new
+    /// partition is unknown until it reaches a sample, which holds the whole
+    /// projection's freshness back until then: we cannot vouch for it sooner.
+    pub fn track_partitions(&self, partitions: impl IntoIterator<Item = i32>) {
+        let mut map = self.lock();
+        for p in partitions {
+            map.entry(p).or_default();
+        }
+        self.publish(&map);
+    }
+
+    /// The consumer will next read `position` in `partition`. Positions only
+    /// move forward; an older report is ignored.
+    pub fn record_position(&self, partition: i32, position: i64) {
+        let mut map = self.lock();
+        let Some(p) = map.get_mut(&partition) else { return };
+        if p.position.is_some_and(|known| known >= position) {
+            return;
+        }
+        p.position = Some(position);
+        let had_pending = !p.pending.is_empty();
+        p.settle();
+        if had_pending {
+            self.publish(&map);
+        }
+    }
+
+    /// At instant `sampled_at` (taken *before* the query was sent) the
+    /// broker's high watermark of `partition` was `high_watermark`.
+    pub fn record_high_watermark(&self, partition: i32, high_watermark: i64, sampled_at: Timestamp) {
+        let mut map = self.lock();
+        let Some(p) = map.get_mut(&partition) else { return };
+        p.high_watermark = Some(p.high_watermark.map_or(high_watermark, |h| h.max(high_watermark)));
+        if p.pending.back().is_some_and(|&(_, at)| at >= sampled_at) {
+            return; // out of order sample: a newer one is already pending
+        }
+        if p.pending.len() == MAX_PENDING_SAMPLES {
+            p.pending.pop_front();
+        }
+        p.pending.push_back((high_watermark, sampled_at));
+        p.settle();
+        self.publish(&map);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Partition>> {
+        // A panic while holding this lock cannot leave a partition half
+        // updated in a way that overstates freshness, so poison is ignored.
+        self.partitions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn publish(&self, map: &BTreeMap<i32, Partition>) {
+        let min = if map.is_empty() {
+            None
+        } else {
+            map.values()
+                .map(|p| p.fresh_as_of)
+                .try_fold(Timestamp::from_unix_micros(i64::MAX), |m, f| f.map(|f| m.min(f)))
+        };
+        let raw = min.map_or(UNKNOWN, Timestamp::as_unix_micros);
+        if self.fresh_as_of.swap(raw, Ordering::AcqRel) != raw {
+            self.advanced.send_replace(min);
+        }
+    }
+
+    /// The instant up to which every acknowledged record has been applied,
+    /// once every partition has been reached.
+    #[inline]
+    pub fn fresh_as_of(&self) -> Option<Timestamp> {
+        match self.fresh_as_of.load(Ordering::Acquire) {
+            UNKNOWN => None,
+            micros => Some(Timestamp::from_unix_micros(micros)),
+        }
+    }
+
+    /// `now - fresh_as_of`, when known.
+    pub fn staleness(&self, now: Timestamp) -> Option<Duration> {
+        self.fresh_as_of().map(|f| now.saturating_since(f))
+    }
+
+    /// The state at `now`. Cheap: a few atomic loads, and a store only on a
+    /// transition.
+    #[inline]
+    pub fn state(&self, now: Timestamp) -> FreshnessState {
+        let caught_up = self.caught_up.load(Ordering::Acquire);
+        let Some(staleness) = self.staleness(now) else {
+            return if caught_up { FreshnessState::Lagging } else { FreshnessState::Cold };
+        };
+        if staleness > self.config.max_staleness {
+            if !caught_up {
+                return FreshnessState::Cold;
+            }
+            if !self.lagging.load(Ordering::Relaxed) {
+                self.lagging.store(true, Ordering::Relaxed);
+            }
+            return FreshnessState::Lagging;
+        }
+        if !caught_up {
+            self.caught_up.store(true, Ordering::Release);
+            self.lagging.store(false, Ordering::Relaxed);
+            return FreshnessState::Live;
+        }
+        if self.lagging.load(Ordering::Relaxed) {
+            if staleness > self.config.recover_below {
+                return FreshnessState::Lagging;
+            }
+            self.lagging.store(false, Ordering::Relaxed);
+        }
+        FreshnessState::Live
+    }
+
+    /// Whether the projection has been Live at least once.
+    pub fn has_caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire)
+    }
+
+    /// A receiver that sees every change of `fresh_as_of` (barriers wait on it).
+    pub fn subscribe(&self) -> watch::Receiver<Option<Timestamp>> {
+        self.advanced.subscribe()
+    }
+
+    /// The full picture, for `/health/lag`.
+    pub fn report(&self, now: Timestamp) -> FreshnessReport {
+        let state = self.state(now);
+        let map = self.lock();
+        let partitions: Vec<_> = map
+            .iter()
+            .map(|(&partition, p)| PartitionReport {
+                partition,
+                position: p.position,
+                high_watermark: p.high_watermark,
+                offset_lag: p.high_watermark.map(|h| (h - p.position.unwrap_or(0)).max(0)),
+                fresh_as_of: p.fresh_as_of,
+            })
+            .collect();
+        FreshnessReport {
+            state,
+            staleness: self.staleness(now),
+            max_staleness: self.config.max_staleness,
+            fresh_as_of: self.fresh_as_of(),
+            offset_lag: partitions.iter().filter_map(|p| p.offset_lag).sum(),
+            partitions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn at_ms(ms: i64) -> Timestamp {
+        Timestamp::from_unix_micros(ms * 1_000)
+    }
+
+    fn fresh(partitions: &[i32]) -> Freshness {
+        let f = Freshness::new(FreshnessConfig::with_max_staleness(MAX));
+        f.track_partitions(partitions.iter().copied());
+        f
+    }
+
+    #[test]
+    fn cold_until_every_partition_reaches_a_sample() {
+        let f = fresh(&[0, 1, 2]);
+        assert_eq!(f.state(at_ms(0)), FreshnessState::Cold);
+        for p in 0..3 {
+            f.record_high_watermark(p, 5, at_ms(0));
+        }
+        f.record_position(0, 5);
+        f.record_position(1, 5);
+        assert_eq!(f.state(at_ms(10)), FreshnessState::Cold);
+        f.record_position(2, 7);
+        assert_eq!(f.state(at_ms(10)), FreshnessState::Live);
+    }
+
+    #[test]
+    fn stays_cold_while_caught_up_but_too_stale() {
+        let f = fresh(&[0]);
+        f.record_high_watermark(0, 1, at_ms(0));
+        f.record_position(0, 1);
+        assert_eq!(f.state(at_ms(5_000)), FreshnessState::Cold);
+    }
+
+    #[test]
+    fn an_idle_topic_stays_live_on_samples_alone() {
+        let f = fresh(&[0]);
+        f.record_position(0, 3);
+        for ms in (0..10_000).step_by(200) {
+            f.record_high_watermark(0, 3, at_ms(ms));
+            assert_eq!(f.state(at_ms(ms + 100)), FreshnessState::Live);
+        }
+    }
+
+    #[test]
+    fn lagging_projection_recovers_only_below_the_hysteresis_threshold() {
+        let f = fresh(&[0]);
+        f.record_position(0, 0);
+        f.record_high_watermark(0, 0, at_ms(0));
+        assert_eq!(f.state(at_ms(0)), FreshnessState::Live);
+        // Samples stop (broker unreachable): staleness grows past the limit.
+        assert_eq!(f.state(at_ms(1_001)), FreshnessState::Lagging);
+        // One sample reached 800 ms ago: within max, but above recover_below.
+        f.record_high_watermark(0, 0, at_ms(1_200));
+        assert_eq!(f.state(at_ms(2_000)), FreshnessState::Lagging);
+        f.record_high_watermark(0, 0, at_ms(1_600));
+        assert_eq!(f.state(at_ms(2_000)), FreshnessState::Live);
+    }
+
+    #[test]
+    fn position_behind_a_sample_is_not_fresh_until_it_passes_it() {
+        let f = fresh(&[0]);
+        f.record_position(0, 0);
+        f.record_high_watermark(0, 0, at_ms(0));
+        f.record_high_watermark(0, 10, at_ms(100));
+        assert_eq!(f.fresh_as_of(), Some(at_ms(0)));
+        f.record_position(0, 9);
+        assert_eq!(f.fresh_as_of(), Some(at_ms(0)));
+        f.record_position(0, 10);
+        assert_eq!(f.fresh_as_of(), Some(at_ms(100)));
+    }
+
+    #[test]
+    fn a_new_partition_holds_freshness_back_until_reached() {
+        let f = fresh(&[0]);
+        f.record_position(0, 0);
+        f.record_high_watermark(0, 0, at_ms(0));
+        assert_eq!(f.state(at_ms(0)), FreshnessState::Live);
+        f.track_partitions([1]);
+        assert_eq!(f.state(at_ms(1)), FreshnessState::Lagging);
+        f.record_position(1, 0);
+        f.record_high_watermark(1, 0, at_ms(2));
+        f.record_high_watermark(0, 0, at_ms(2));
+        assert_eq!(f.state(at_ms(3)), FreshnessState::Live);
+    }
+
+    #[test]
+    fn the_report_shows_every_partition() {
+        let f = fresh(&[0, 1]);
+        f.record_position(0, 4);
+        f.record_high_watermark(0, 10, at_ms(0));
+        let report = f.report(at_ms(0));
+        assert_eq!(report.offset_lag, 6);
+        assert_eq!(report.partitions.len(), 2);
+        assert_eq!(report.partitions[0].offset_lag, Some(6));
+        assert_eq!(report.state, FreshnessState::Cold);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Position(i32, i64),
+        Sample(i32, i64),
+        Tick(i64),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..3i32, 0..50i64).prop_map(|(p, o)| Step::Position(p, o)),
+            (0..3i32, 0..50i64).prop_map(|(p, h)| Step::Sample(p, h)),
+            (0..1_500i64).prop_map(Step::Tick),
+        ]
+    }
+
+    proptest! {
+        /// Never Live while any partition's latest sample is unreached by its
+        /// position and older than max_staleness, nor while any partition has
+        /// no reached sample at all.
+        #[test]
+        fn never_live_while_a_partition_is_unreached_or_stale(steps in proptest::collection::vec(step(), 0..80)) {
+            let f = fresh(&[0, 1, 2]);
+            let mut now = 0i64;
+            let mut position = [None::<i64>; 3];
+            // Per partition: all samples (hwm, at) recorded, to judge them independently.
+            let mut samples: [Vec<(i64, i64)>; 3] = Default::default();
+            for s in steps {
+                match s {
+                    Step::Position(p, o) => {
+                        f.record_position(p, o);
+                        let pos = &mut position[p as usize];
+                        *pos = Some(pos.map_or(o, |x: i64| x.max(o)));
+                    }
+                    Step::Sample(p, h) => {
+                        f.record_high_watermark(p, h, at_ms(now));
+                        samples[p as usize].push((h, now));
+                    }
+                    Step::Tick(ms) => now += ms,
+                }
+                if f.state(at_ms(now)) == FreshnessState::Live {
+                    for p in 0..3 {
+                        // The newest sample this partition's position has reached.
+                        let pos = position[p];
+                        let reached = samples[p].iter().filter(|(h, _)| pos.is_some_and(|x| x >= *h)).map(|(_, t)| *t).max();
+                        prop_assert!(reached.is_some(), "partition {} never reached a sample", p);
+                        let age = now - reached.unwrap_or(i64::MIN);
+                        prop_assert!(age <= MAX.as_millis() as i64, "partition {} fresh only as of {} ms ago", p, age);
+                    }
+                }
+            }
+        }
+    }
+}

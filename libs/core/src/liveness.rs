@@ -1,0 +1,371 @@
+//! [`ProjectedLiveness`]: the port answered from the projection.
+//!
+//! Each check is routed by the projection's [`FreshnessState`]:
+//!
+//! | state | store says | answer |
+//! |---|---|---|
+//! | Live | live | `Ok` |
+//! | Live | revoked or expired | `Revoked` |
+//! | Live | absent | barrier, then look again: absent → `Revoked`; barrier timeout → `Transient` |
+//! | Cold | — | the fallback's answer, or `Transient` without one |
+//! | Lagging | — | `Transient`; the fallback's answer under [`LagPolicy::Fallback`] |
+//!
+//! The projection itself sits behind an atomic pointer so that a rebuild can
+//! fill a fresh [`Projection`] while this one serves, then swap it in.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+
+use crate::barrier::Barrier;
+use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::freshness::{Freshness, FreshnessConfig, FreshnessReport, FreshnessState};
+use crate::port::{SessionId, SessionLiveness, SessionLivenessError};
+use crate::store::{Lookup, SessionStore, StoreCounts};
+
+/// A store and the freshness that says how far it can be trusted: what a
+/// source fills and what [`ProjectedLiveness`] reads.
+#[derive(Debug)]
+pub struct Projection {
+    store: SessionStore,
+    freshness: Freshness,
+}
+
+impl Projection {
+    /// An empty, Cold projection.
+    pub fn new(config: FreshnessConfig) -> Self {
+        Self::with_store(SessionStore::new(), config)
+    }
+
+    /// A Cold projection over `store` (e.g. one pre-sized for a replay).
+    pub fn with_store(store: SessionStore, config: FreshnessConfig) -> Self {
+        Self { store, freshness: Freshness::new(config) }
+    }
+
+    /// The sessions.
+    pub fn store(&self) -> &SessionStore {
+        &self.store
+    }
+
+    /// How far the sessions can be trusted.
+    pub fn freshness(&self) -> &Freshness {
+        &self.freshness
+    }
+}
+
+/// What to do while the projection is Lagging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LagPolicy {
+    /// Answer `Transient` (fail closed). The default.
+    #[default]
+    Transient,
+    /// Ask the fallback (e.g. Postgres), as during a cold start.
+    Fallback,
+}
+
+/// Where an answer came from, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The projection's store.
+    Projection,
+    /// The store, after a read-your-writes barrier.
+    Barrier,
+    /// The fallback (cold start, or lag under [`LagPolicy::Fallback`]).
+    Fallback,
+    /// Nobody: the projection could not answer and had no fallback.
+    Unavailable,
+}
+
+/// The three answers, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Answer {
+    /// `Ok(())`.
+    Live,
+    /// `Err(Revoked)`.
+    Revoked,
+    /// `Err(Transient(_))`.
+    Transient,
+}
+
+impl Source {
+    /// Every source, in metric order.
+    pub const ALL: [Source; 4] = [Source::Projection, Source::Barrier, Source::Fallback, Source::Unavailable];
+    /// Lowercase label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Projection => "projection",
+            Self::Barrier => "barrier",
+            Self::Fallback => "fallback",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl Answer {
+    /// Every answer, in metric order.
+    pub const ALL: [Answer; 3] = [Answer::Live, Answer::Revoked, Answer::Transient];
+    /// Lowercase label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Live => "live",
+            Self::Revoked => "revoked",
+            Self::Transient => "transient",
+        }
+    }
+    fn of(result: &Result<(), SessionLivenessError>) -> Self {
+        match result {
+            Ok(()) => Self::Live,
+            Err(SessionLivenessError::Revoked) => Self::Revoked,
+            Err(_) => Self::Transient,
+        }
+    }
+}
+
+/// Counters of checks by source and answer, and of barrier waits.
+#[derive(Debug, Default)]
+pub struct CheckCounts {
+    by_source_answer: [[AtomicU64; 3]; 4],
+    barrier_waits: AtomicU64,
+    barrier_timeouts: AtomicU64,
+}
+
+impl CheckCounts {
+    fn record(&self, source: Source, answer: Answer) {
+        self.by_source_answer[source as usize][answer as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Checks answered `answer` from `source` so far.
+    pub fn get(&self, source: Source, answer: Answer) -> u64 {
+        self.by_source_answer[source as usize][answer as usize].load(Ordering::Relaxed)
+    }
+
+    /// Barrier waits started.
+    pub fn barrier_waits(&self) -> u64 {
+        self.barrier_waits.load(Ordering::Relaxed)
+    }
+
+    /// Barrier waits that timed out.
+    pub fn barrier_timeouts(&self) -> u64 {
+        self.barrier_timeouts.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything the lag health endpoint shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectionStatus {
+    /// Freshness: state, staleness, per-partition positions.
+    pub freshness: FreshnessReport,
+    /// Store counters.
+    pub store: StoreCounts,
+}
+
+/// A [`SessionLiveness`] answered from an in-memory [`Projection`].
+///
+/// Build it with [`ProjectedLiveness::builder`]; see the crate docs for a
+/// complete example.
+pub struct ProjectedLiveness<C: Clock = SystemClock> {
+    projection: ArcSwap<Projection>,
+    barrier: Option<Arc<dyn Barrier>>,
+    fallback: Option<Arc<dyn SessionLiveness>>,
+    lag_policy: LagPolicy,
+    clock: C,
+    counts: CheckCounts,
+}
+
+/// Builder of a [`ProjectedLiveness`].
+#[must_use]
+pub struct ProjectedLivenessBuilder<C: Clock = SystemClock> {
+    projection: Arc<Projection>,
+    barrier: Option<Arc<dyn Barrier>>,
+    fallback: Option<Arc<dyn SessionLiveness>>,
+    lag_policy: LagPolicy,
+    clock: C,
+}
+
+impl ProjectedLiveness<SystemClock> {
+    /// Starts building over `projection`. Without a barrier an absent session
+    /// is answered `Revoked` at once (no read-your-writes); without a fallback
+    /// a Cold projection answers `Transient`.
+    pub fn builder(projection: Arc<Projection>) -> ProjectedLivenessBuilder<SystemClock> {
+        ProjectedLivenessBuilder {
+            projection,
+            barrier: None,
+            fallback: None,
+            lag_policy: LagPolicy::default(),
+            clock: SystemClock,
+        }
+    }
+}
+
+impl<C: Clock> ProjectedLivenessBuilder<C> {
+    /// The read-your-writes barrier for absent sessions.
+    pub fn barrier(mut self, barrier: Arc<dyn Barrier>) -> Self {
+        self.barrier = Some(barrier);
+        self
+    }
+
+    /// Who answers while Cold (and while Lagging under [`LagPolicy::Fallback`]).
+    pub fn fallback(mut self, fallback: Arc<dyn SessionLiveness>) -> Self {
+        self.fallback = Some(fallback);
+        self
+    }
+
+    /// What to do while Lagging.
+    pub fn lag_policy(mut self, policy: LagPolicy) -> Self {
+        self.lag_policy = policy;
+        self
+    }
+
+    /// The clock (tests use a [`crate::ManualClock`]).
+    pub fn clock<D: Clock>(self, clock: D) -> ProjectedLivenessBuilder<D> {
+        ProjectedLivenessBuilder {
+            projection: self.projection,
+            barrier: self.barrier,
+            fallback: self.fallback,
+            lag_policy: self.lag_policy,
+            clock,
+        }
+    }
+
+    /// Done.
+    pub fn build(self) -> ProjectedLiveness<C> {
+        ProjectedLiveness {
+            projection: ArcSwap::new(self.projection),
+            barrier: self.barrier,
+            fallback: self.fallback,
+            lag_policy: self.lag_policy,
+            clock: self.clock,
+            counts: CheckCounts::default(),
+        }
+    }
+}
+
+/// What the synchronous part of a check decided.
+enum Route {
+    Done(Source, Result<(), SessionLivenessError>),
+    Barrier(Arc<Projection>),
+    Fallback(String),
+}
+
+impl<C: Clock> ProjectedLiveness<C> {
+    /// The projection answering now.
+    pub fn projection(&self) -> Arc<Projection> {
+        self.projection.load_full()
+    }
+
+    /// Replaces the projection (the end of a rebuild). Checks already under
+    /// way finish on the old one.
+    pub fn install(&self, projection: Arc<Projection>) {
+        self.projection.store(projection);
+    }
+
+    /// The state the projection is in now.
+    pub fn state(&self) -> FreshnessState {
+        self.projection.load().freshness.state(self.clock.now())
+    }
+
+    /// Freshness and store counters now.
+    pub fn status(&self) -> ProjectionStatus {
+        let projection = self.projection.load();
+        ProjectionStatus { freshness: projection.freshness.report(self.clock.now()), store: projection.store.counts() }
+    }
+
+    /// Checks answered so far, by source and answer.
+    pub fn counts(&self) -> &CheckCounts {
+        &self.counts
+    }
+
+    /// The clock in use.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The synchronous hot path: no await, no allocation unless Transient.
+    #[inline]
+    fn route(&self, sid: &SessionId, now: Timestamp) -> Route {
+        let projection = self.projection.load();
+        match projection.freshness.state(now) {
+            FreshnessState::Live => match projection.store.lookup(sid, now) {
+                Lookup::Live => Route::Done(Source::Projection, Ok(())),
+                Lookup::Revoked | Lookup::Expired => {
+                    Route::Done(Source::Projection, Err(SessionLivenessError::Revoked))
+                }
+                Lookup::Absent if self.barrier.is_some() => Route::Barrier(arc_swap::Guard::into_inner(projection)),
+                Lookup::Absent => Route::Done(Source::Projection, Err(SessionLivenessError::Revoked)),
+            },
+            FreshnessState::Cold => Route::Fallback("the projection is still catching up (cold start)".into()),
+            FreshnessState::Lagging => {
+                let why = lag_reason(&projection.freshness, now);
+                match self.lag_policy {
+                    LagPolicy::Fallback => Route::Fallback(why),
+                    LagPolicy::Transient => Route::Done(Source::Unavailable, Err(SessionLivenessError::Transient(why))),
+                }
+            }
+        }
+    }
+
+    async fn through_barrier(
+        &self,
+        projection: &Projection,
+        sid: &SessionId,
+        began: Timestamp,
+    ) -> (Source, Result<(), SessionLivenessError>) {
+        let Some(barrier) = &self.barrier else {
+            return (Source::Projection, Err(SessionLivenessError::Revoked));
+        };
+        self.counts.barrier_waits.fetch_add(1, Ordering::Relaxed);
+        if let Err(timeout) = barrier.wait_until_fresh(&projection.freshness, began).await {
+            self.counts.barrier_timeouts.fetch_add(1, Ordering::Relaxed);
+            return (Source::Barrier, Err(SessionLivenessError::Transient(timeout.to_string())));
+        }
+        let answer = match projection.store.lookup(sid, self.clock.now()) {
+            Lookup::Live => Ok(()),
+            Lookup::Revoked | Lookup::Expired | Lookup::Absent => Err(SessionLivenessError::Revoked),
+        };
+        (Source::Barrier, answer)
+    }
+
+    async fn ask_fallback(&self, sid: &SessionId, why: String) -> (Source, Result<(), SessionLivenessError>) {
+        match &self.fallback {
+            Some(fallback) => (Source::Fallback, fallback.check(sid).await),
+            None => (Source::Unavailable, Err(SessionLivenessError::Transient(why))),
+        }
+    }
+}
+
+fn lag_reason(freshness: &Freshness, now: Timestamp) -> String {
+    let max = freshness.config().max_staleness;
+    match freshness.staleness(now) {
+        Some(s) => format!("the projection is {} ms behind the broker (limit {} ms)", s.as_millis(), max.as_millis()),
+        None => "the projection has not reached every partition".to_string(),
+    }
+}
+
+#[async_trait]
+impl<C: Clock> SessionLiveness for ProjectedLiveness<C> {
+    async fn check(&self, sid: &SessionId) -> Result<(), SessionLivenessError> {
+        let began = self.clock.now();
+        let (source, result) = match self.route(sid, began) {
+            Route::Done(source, result) => (source, result),
+            Route::Barrier(projection) => self.through_barrier(&projection, sid, began).await,
+            Route::Fallback(why) => self.ask_fallback(sid, why).await,
+        };
+        self.counts.record(source, Answer::of(&result));
+        result
+    }
+}
+
+impl<C: Clock> fmt::Debug for ProjectedLiveness<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProjectedLiveness")
+            .field("state", &self.state())
+            .field("sessions", &self.projection.load().store.len())
+            .field("barrier", &self.barrier.is_some())
+            .field("fallback", &self.fallback)
+            .field("lag_policy", &self.lag_policy)
+            .finish()
+    }
+}

@@ -1,0 +1,200 @@
+//! The port a verifier calls on every request, and the id it asks about.
+//!
+//! Mirrors the `SessionLiveness` port of the verifier SDK: same trait shape,
+//! same three answers, so any adapter here drops into a verifier slot.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+/// Longest session id we accept, in bytes. Ids are opaque strings; this bound
+/// keeps hostile input from growing memory, logs or SQL parameters.
+pub const MAX_SESSION_ID_LEN: usize = 255;
+
+/// A session id (the `sid` claim of a token): a non-empty UTF-8 string of at
+/// most [`MAX_SESSION_ID_LEN`] bytes with no control characters.
+///
+/// Ids are compared exactly, as the `user_sessions.id` text column compares
+/// them; no case folding or trimming happens.
+///
+/// ```
+/// use revocation_core::SessionId;
+/// let sid = SessionId::new("8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b").unwrap();
+/// assert_eq!(sid.as_str(), "8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b");
+/// assert!(SessionId::new("").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(String);
+
+/// Why a string is not a [`SessionId`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InvalidSessionId {
+    /// The id is empty.
+    #[error("session id is empty")]
+    Empty,
+    /// The id is longer than [`MAX_SESSION_ID_LEN`] bytes.
+    #[error("session id is {0} bytes long; at most {MAX_SESSION_ID_LEN} are allowed")]
+    TooLong(usize),
+    /// The id contains a control character (NUL, newline, …).
+    #[error("session id contains a control character")]
+    ControlCharacter,
+    /// The id is not valid UTF-8.
+    #[error("session id is not valid UTF-8")]
+    NotUtf8,
+}
+
+impl SessionId {
+    /// Validates `id` and wraps it.
+    pub fn new(id: impl Into<String>) -> Result<Self, InvalidSessionId> {
+        let id = id.into();
+        Self::validate(&id)?;
+        Ok(Self(id))
+    }
+
+    /// Validates raw bytes (a Kafka record key, say) as a session id.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, InvalidSessionId> {
+        let id = std::str::from_utf8(bytes).map_err(|_| InvalidSessionId::NotUtf8)?;
+        Self::new(id)
+    }
+
+    fn validate(id: &str) -> Result<(), InvalidSessionId> {
+        if id.is_empty() {
+            return Err(InvalidSessionId::Empty);
+        }
+        if id.len() > MAX_SESSION_ID_LEN {
+            return Err(InvalidSessionId::TooLong(id.len()));
+        }
+        if id.chars().any(char::is_control) {
+            return Err(InvalidSessionId::ControlCharacter);
+        }
+        Ok(())
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A short, stable, non-reversible tag for logs: the first 8 hex digits of
+    /// a 64-bit FNV-1a hash. Logs never carry whole session ids.
+    pub fn log_tag(&self) -> String {
+        log_tag(self.0.as_bytes())
+    }
+}
+
+/// The log tag of any bytes (used for keys that are not valid session ids).
+pub fn log_tag(bytes: &[u8]) -> String {
+    let hash =
+        bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3));
+    format!("{:08x}", hash >> 32)
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({})", self.log_tag())
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for SessionId {
+    type Error = InvalidSessionId;
+    fn try_from(id: String) -> Result<Self, Self::Error> {
+        Self::new(id)
+    }
+}
+
+impl std::str::FromStr for SessionId {
+    type Err = InvalidSessionId;
+    fn from_str(id: &str) -> Result<Self, Self::Err> {
+        Self::new(id)
+    }
+}
+
+/// Why a session may not be admitted.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SessionLivenessError {
+    /// The session is absent, revoked or expired: reject the token (401).
+    #[error("session revoked")]
+    Revoked,
+    /// No safe answer can be given right now (projection lagging, database
+    /// unreachable, …): fail closed with 503 and let the client retry. The
+    /// string says what failed.
+    #[error("session liveness unavailable: {0}")]
+    Transient(String),
+}
+
+/// Is this session still live? Asked once per request that carries a `sid`.
+///
+/// The contract has exactly three answers:
+///
+/// | answer | meaning | what the verifier does |
+/// |---|---|---|
+/// | `Ok(())` | the session exists, is not revoked and has not expired | admit the token |
+/// | `Err(Revoked)` | the session is unknown, revoked, or expired | reject: 401, session revoked |
+/// | `Err(Transient(_))` | the implementation cannot answer safely now | fail closed: 503, retry later |
+///
+/// An implementation must never turn "I don't know" into `Ok(())`: when its
+/// backing data may be stale or unreachable, it answers `Transient`.
+/// Tokens without a `sid` (machine credentials) are not session-bound and are
+/// admitted by the verifier without consulting this port.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use revocation_core::{SessionId, SessionLiveness, SessionLivenessError};
+///
+/// /// Every session is revoked: the smallest correct implementation.
+/// #[derive(Debug)]
+/// struct RevokeAll;
+///
+/// #[async_trait]
+/// impl SessionLiveness for RevokeAll {
+///     async fn check(&self, _sid: &SessionId) -> Result<(), SessionLivenessError> {
+///         Err(SessionLivenessError::Revoked)
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait SessionLiveness: fmt::Debug + Send + Sync {
+    /// Answers whether `sid` may be admitted now.
+    async fn check(&self, sid: &SessionId) -> Result<(), SessionLivenessError>;
+}
+
+#[async_trait]
+impl<T: SessionLiveness + ?Sized> SessionLiveness for std::sync::Arc<T> {
+    async fn check(&self, sid: &SessionId) -> Result<(), SessionLivenessError> {
+        (**self).check(sid).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_validated() {
+        assert!(SessionId::new("abc").is_ok());
+        assert!(SessionId::new("'; DROP TABLE user_sessions; --").is_ok());
+        assert!(SessionId::new("séance-🦀").is_ok());
+        assert_eq!(SessionId::new(""), Err(InvalidSessionId::Empty));
+        assert_eq!(SessionId::new("a\0b"), Err(InvalidSessionId::ControlCharacter));
+        assert_eq!(SessionId::new("a\nb"), Err(InvalidSessionId::ControlCharacter));
+        assert_eq!(SessionId::new("x".repeat(256)), Err(InvalidSessionId::TooLong(256)));
+        assert_eq!(SessionId::from_bytes(&[0xff, 0xfe]), Err(InvalidSessionId::NotUtf8));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_whole_id() {
+        let sid = SessionId::new("secret-session-id").unwrap();
+        let shown = format!("{sid:?}");
+        assert!(!shown.contains("secret"));
+        assert_eq!(shown, format!("SessionId({})", sid.log_tag()));
+        assert_eq!(sid.log_tag().len(), 8);
+    }
+}

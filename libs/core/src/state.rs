@@ -1,0 +1,242 @@
+//! One session's state, as a join-semilattice.
+//!
+//! Events arrive at least once, replays repeat them, and a session's events
+//! may be observed in any order across restarts. So applying an event is a
+//! *merge* (a least upper bound): idempotent, commutative, associative and
+//! monotone. Revocation absorbs: once merged in, no merge can remove it.
+//!
+//! The state is packed into 8 bytes (two `u32` second counts) because the
+//! projection holds tens of millions of them: times are whole seconds since
+//! the Unix epoch, clamped to 1..=`u32::MAX` (year 2106), with 0 meaning
+//! "not known". Expiry is rounded *down*, so a session can only expire early,
+//! never late.
+
+use crate::clock::Timestamp;
+use crate::event::SessionEvent;
+
+const NONE: u32 = 0;
+const NEVER: u32 = u32::MAX;
+
+/// What the projection knows about one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SessionState {
+    /// Seconds since the epoch at which the session expires; `NEVER` when the
+    /// created event gave no expiry; `NONE` when no created event was seen.
+    expires_at: u32,
+    /// Seconds since the epoch of the earliest revocation seen; `NONE` if none.
+    revoked_at: u32,
+}
+
+/// The liveness of a session's state at some instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Created, not revoked, not expired.
+    Live,
+    /// Revoked (whether or not it was ever seen created).
+    Revoked,
+    /// Created and past its expiry.
+    Expired,
+}
+
+fn clamp_secs(secs: i64) -> u32 {
+    secs.clamp(1, i64::from(NEVER)) as u32
+}
+
+impl SessionState {
+    /// The state a single event contributes (a tombstone contributes nothing:
+    /// it is not part of the lattice, the store forgets the key instead).
+    pub fn of(event: &SessionEvent) -> Self {
+        match event {
+            SessionEvent::Created { expires_at, .. } => Self {
+                expires_at: expires_at
+                    .map(|at| clamp_secs(Timestamp::from_datetime(at).as_unix_secs()))
+                    .unwrap_or(NEVER),
+                revoked_at: NONE,
+            },
+            SessionEvent::Revoked { revoked_at, .. } => {
+                Self { expires_at: NONE, revoked_at: clamp_secs(Timestamp::from_datetime(*revoked_at).as_unix_secs()) }
+            }
+            SessionEvent::Tombstone { .. } => Self::default(),
+        }
+    }
+
+    /// A revocation at `at`: what a malformed record contributes to its key.
+    pub fn revoked_as_of(at: Timestamp) -> Self {
+        Self { expires_at: NONE, revoked_at: clamp_secs(at.as_unix_secs()) }
+    }
+
+    /// The least upper bound of two states. For two created events of one
+    /// session (a producer bug) the earlier expiry wins; of two revocations,
+    /// the earlier instant is kept.
+    #[must_use]
+    pub fn merge(self, other: Self) -> Self {
+        Self {
+            expires_at: min_known(self.expires_at, other.expires_at),
+            revoked_at: min_known(self.revoked_at, other.revoked_at),
+        }
+    }
+
+    /// Whether a revocation has been merged in.
+    pub fn is_revoked(self) -> bool {
+        self.revoked_at != NONE
+    }
+
+    /// Whether a created event has been merged in.
+    pub fn is_created(self) -> bool {
+        self.expires_at != NONE
+    }
+
+    /// When the session was revoked (to the second), if it was.
+    pub fn revoked_at(self) -> Option<Timestamp> {
+        self.is_revoked().then(|| Timestamp::from_unix_secs(i64::from(self.revoked_at)))
+    }
+
+    /// When the session expires (to the second, rounded down), if it was
+    /// created with an expiry.
+    pub fn expires_at(self) -> Option<Timestamp> {
+        (self.is_created() && self.expires_at != NEVER).then(|| Timestamp::from_unix_secs(i64::from(self.expires_at)))
+    }
+
+    /// Whether the session has expired at `now`.
+    #[inline]
+    pub fn is_expired(self, now: Timestamp) -> bool {
+        self.is_created() && self.expires_at != NEVER && i64::from(self.expires_at) <= now.as_unix_secs()
+    }
+
+    /// The session's standing at `now`. A state only ever holds merged events,
+    /// so it is either created or revoked (or both).
+    #[inline]
+    pub fn standing(self, now: Timestamp) -> Standing {
+        if self.is_revoked() {
+            Standing::Revoked
+        } else if self.is_expired(now) {
+            Standing::Expired
+        } else {
+            Standing::Live
+        }
+    }
+}
+
+/// Minimum, where `NONE` (0) means "unknown" and loses to any known value.
+fn min_known(a: u32, b: u32) -> u32 {
+    match (a, b) {
+        (NONE, x) | (x, NONE) => x,
+        (a, b) => a.min(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::port::SessionId;
+    use proptest::prelude::*;
+    use time::OffsetDateTime;
+
+    fn at(secs: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(secs).unwrap()
+    }
+
+    fn event_strategy() -> impl Strategy<Value = SessionEvent> {
+        let sid = SessionId::new("s").unwrap();
+        let created = (0i64..5_000_000_000, proptest::option::of(0i64..5_000_000_000)).prop_map({
+            let sid = sid.clone();
+            move |(c, e)| SessionEvent::Created {
+                sid: sid.clone(),
+                user_id: "u".into(),
+                created_at: at(c),
+                expires_at: e.map(at),
+            }
+        });
+        let revoked = (-10i64..5_000_000_000).prop_map(move |r| SessionEvent::Revoked {
+            sid: sid.clone(),
+            revoked_at: at(r),
+            reason: None,
+        });
+        prop_oneof![created, revoked]
+    }
+
+    fn fold(events: &[SessionEvent]) -> SessionState {
+        events.iter().map(SessionState::of).fold(SessionState::default(), SessionState::merge)
+    }
+
+    proptest! {
+        #[test]
+        fn any_permutation_and_duplication_yields_the_same_state(
+            (events, shuffled) in proptest::collection::vec(event_strategy(), 1..12).prop_flat_map(|events| {
+                let len = events.len();
+                (Just(events), proptest::collection::vec(0..len, 0..12))
+            }).prop_flat_map(|(events, dups)| {
+                let mut all = events.clone();
+                all.extend(dups.iter().map(|&i| events[i].clone()));
+                (Just(events), Just(all).prop_shuffle())
+            })
+        ) {
+            prop_assert_eq!(fold(&shuffled), fold(&events));
+        }
+
+        #[test]
+        fn a_revocation_is_never_undone(
+            before in proptest::collection::vec(event_strategy(), 0..8),
+            after in proptest::collection::vec(event_strategy(), 0..8),
+            revoked_at in 0i64..5_000_000_000,
+            now in 0i64..5_000_000_000,
+        ) {
+            let revoke = SessionEvent::Revoked { sid: SessionId::new("s").unwrap(), revoked_at: at(revoked_at), reason: None };
+            let mut events = before;
+            events.push(revoke);
+            events.extend(after);
+            let state = fold(&events);
+            prop_assert!(state.is_revoked());
+            prop_assert_eq!(state.standing(Timestamp::from_unix_secs(now)), Standing::Revoked);
+        }
+
+        #[test]
+        fn merge_is_a_semilattice(a in event_strategy(), b in event_strategy(), c in event_strategy()) {
+            let (a, b, c) = (SessionState::of(&a), SessionState::of(&b), SessionState::of(&c));
+            prop_assert_eq!(a.merge(a), a);
+            prop_assert_eq!(a.merge(b), b.merge(a));
+            prop_assert_eq!(a.merge(b).merge(c), a.merge(b.merge(c)));
+        }
+    }
+
+    #[test]
+    fn standing_follows_the_decision_table() {
+        let sid = SessionId::new("s").unwrap();
+        let now = Timestamp::from_unix_secs(1_000);
+        let created = |exp: Option<i64>| {
+            SessionState::of(&SessionEvent::Created {
+                sid: sid.clone(),
+                user_id: "u".into(),
+                created_at: at(0),
+                expires_at: exp.map(at),
+            })
+        };
+        let revoked = SessionState::of(&SessionEvent::Revoked { sid: sid.clone(), revoked_at: at(500), reason: None });
+        assert_eq!(created(None).standing(now), Standing::Live);
+        assert_eq!(created(Some(1_001)).standing(now), Standing::Live);
+        assert_eq!(created(Some(1_000)).standing(now), Standing::Expired);
+        assert_eq!(created(Some(10)).standing(now), Standing::Expired);
+        assert_eq!(revoked.standing(now), Standing::Revoked);
+        assert_eq!(created(None).merge(revoked).standing(now), Standing::Revoked);
+        assert_eq!(revoked.revoked_at(), Some(Timestamp::from_unix_secs(500)));
+    }
+
+    #[test]
+    fn times_before_the_epoch_still_revoke_and_expire() {
+        let sid = SessionId::new("s").unwrap();
+        let revoked = SessionState::of(&SessionEvent::Revoked { sid: sid.clone(), revoked_at: at(-5), reason: None });
+        assert!(revoked.is_revoked());
+        let created = SessionState::of(&SessionEvent::Created {
+            sid,
+            user_id: "u".into(),
+            created_at: at(-10),
+            expires_at: Some(at(-5)),
+        });
+        assert_eq!(created.standing(Timestamp::from_unix_secs(10)), Standing::Expired);
+    }
+
+    #[test]
+    fn the_state_is_eight_bytes() {
+        assert_eq!(std::mem::size_of::<SessionState>(), 8);
+    }
+}

@@ -1,0 +1,339 @@
+//! The projection's memory: session id → [`SessionState`], in a concurrent map.
+//!
+//! Ids that are canonical UUIDs (36 characters, lowercase, hyphenated) are
+//! stored as their 16 bytes in one map; any other id is stored as a boxed
+//! string in a second map. Splitting keeps the common case at 24 bytes per
+//! entry (16-byte key + 8-byte state) instead of paying an enum tag and a
+//! pointer's alignment on every session. Only the canonical spelling is
+//! packed, so the mapping back to the original string is exact.
+//!
+//! Writers ([`SessionStore::apply`]) merge under the shard's lock, so
+//! concurrent and repeated applies are safe in any order (see [`crate::state`]).
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+
+use crate::clock::Timestamp;
+use crate::event::{Decoded, SessionEvent};
+use crate::port::SessionId;
+use crate::state::{SessionState, Standing};
+
+type Hasher = foldhash::fast::RandomState;
+
+/// A session id as the store keys it.
+enum Key<'a> {
+    Uuid([u8; 16]),
+    Text(&'a str),
+}
+
+impl<'a> Key<'a> {
+    #[inline]
+    fn of(sid: &'a str) -> Self {
+        // Only the canonical lowercase hyphenated form maps to bytes, so that
+        // "ABC…" and "abc…" stay distinct sessions, as they are in Postgres.
+        if sid.len() == 36 && !sid.bytes().any(|b| b.is_ascii_uppercase()) {
+            if let Ok(uuid) = uuid::Uuid::try_parse(sid) {
+                return Key::Uuid(uuid.into_bytes());
+            }
+        }
+        Key::Text(sid)
+    }
+}
+
+/// What the store says about one session at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// Created, not revoked, not expired.
+    Live,
+    /// Revoked.
+    Revoked,
+    /// Past its expiry.
+    Expired,
+    /// Not in the store: never seen, forgotten by a tombstone, or swept.
+    Absent,
+}
+
+/// Counters of a store, for health reports and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreCounts {
+    /// Sessions held (live, revoked or expired-but-not-yet-swept).
+    pub sessions: u64,
+    /// Sessions held that are revoked.
+    pub revoked: u64,
+    /// Records applied as events (created, revoked, tombstone).
+    pub applied: u64,
+    /// Records rejected as malformed (their key, if valid, was revoked).
+    pub rejected: u64,
+    /// Records skipped for an unknown event type.
+    pub unknown: u64,
+}
+
+/// The in-memory projection of every session's state.
+///
+/// ```
+/// use revocation_core::{Lookup, SessionEvent, SessionId, SessionStore, Timestamp};
+/// let store = SessionStore::new();
+/// let sid = SessionId::new("s-1").unwrap();
+/// store.apply(&SessionEvent::Created {
+///     sid: sid.clone(),
+///     user_id: "u-1".into(),
+///     created_at: time::macros::datetime!(2026-11-27 10:00 UTC),
+///     expires_at: None,
+/// });
+/// let now = Timestamp::from_unix_secs(1_800_000_000);
+/// assert_eq!(store.lookup(&sid, now), Lookup::Live);
+/// store.apply(&SessionEvent::Revoked {
+///     sid: sid.clone(),
+///     revoked_at: time::macros::datetime!(2026-11-27 11:00 UTC),
+///     reason: None,
+/// });
+/// assert_eq!(store.lookup(&sid, now), Lookup::Revoked);
+/// ```
+#[derive(Debug, Default)]
+pub struct SessionStore {
+    uuids: DashMap<[u8; 16], SessionState, Hasher>,
+    texts: DashMap<Box<str>, SessionState, Hasher>,
+    /// Maintained on every state transition, so reading it costs nothing.
+    revoked: AtomicI64,
+    applied: AtomicU64,
+    rejected: AtomicU64,
+    unknown: AtomicU64,
+}
+
+impl SessionStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty store with room for `sessions` canonical-UUID sessions, so a
+    /// replay does not pause to grow the map.
+    pub fn with_capacity(sessions: usize) -> Self {
+        Self { uuids: DashMap::with_capacity_and_hasher(sessions, Hasher::default()), ..Self::default() }
+    }
+
+    /// Merges one event into the store; a tombstone forgets its session.
+    pub fn apply(&self, event: &SessionEvent) {
+        self.applied.fetch_add(1, Ordering::Relaxed);
+        match event {
+            SessionEvent::Tombstone { sid } => self.forget(sid),
+            _ => self.merge(event.sid(), SessionState::of(event)),
+        }
+    }
+
+    /// Applies one decoded record: events are merged, unknown types counted
+    /// and skipped, malformed records counted and their key revoked as of
+    /// `record_time` (fail closed).
+    pub fn apply_decoded(&self, decoded: &Decoded, record_time: Timestamp) {
+        match decoded {
+            Decoded::Event(event) => self.apply(event),
+            Decoded::Unknown { .. } => {
+                self.unknown.fetch_add(1, Ordering::Relaxed);
+            }
+            Decoded::Malformed { key, .. } => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                if let Some(sid) = key {
+                    self.merge(sid, SessionState::revoked_as_of(record_time));
+                }
+            }
+        }
+    }
+
+    fn merge(&self, sid: &SessionId, state: SessionState) {
+        let transition = match Key::of(sid.as_str()) {
+            Key::Uuid(bytes) => merge_entry(self.uuids.entry(bytes), state),
+            Key::Text(text) => match self.texts.get_mut(text) {
+                Some(mut held) => {
+                    let old = *held;
+                    *held = old.merge(state);
+                    (old, *held)
+                }
+                None => merge_entry(self.texts.entry(text.into()), state),
+            },
+        };
+        if let (old, new) = transition
+            && !old.is_revoked()
+            && new.is_revoked()
+        {
+            self.revoked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn forget(&self, sid: &SessionId) {
+        let removed = match Key::of(sid.as_str()) {
+            Key::Uuid(bytes) => self.uuids.remove(&bytes).map(|(_, s)| s),
+            Key::Text(text) => self.texts.remove(text).map(|(_, s)| s),
+        };
+        if removed.is_some_and(SessionState::is_revoked) {
+            self.revoked.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The state held for `sid`, if any.
+    #[inline]
+    pub fn state(&self, sid: &SessionId) -> Option<SessionState> {
+        match Key::of(sid.as_str()) {
+            Key::Uuid(bytes) => self.uuids.get(&bytes).map(|s| *s),
+            Key::Text(text) => self.texts.get(text).map(|s| *s),
+        }
+    }
+
+    /// What the store says about `sid` at `now`.
+    #[inline]
+    pub fn lookup(&self, sid: &SessionId, now: Timestamp) -> Lookup {
+        match self.state(sid).map(|s| s.standing(now)) {
+            Some(Standing::Live) => Lookup::Live,
+            Some(Standing::Revoked) => Lookup::Revoked,
+            Some(Standing::Expired) => Lookup::Expired,
+            None => Lookup::Absent,
+        }
+    }
+
+    /// Removes every session that has expired at `now` (revoked or not) and
+    /// returns how many were removed. An expired session and an absent one
+    /// get the same answer, so sweeping changes no answer; it frees memory.
+    /// Each shard is locked while it is scanned.
+    pub fn sweep(&self, now: Timestamp) -> usize {
+        let mut removed = 0usize;
+        let mut removed_revoked = 0i64;
+        let mut keep = |s: &SessionState| {
+            if s.is_expired(now) {
+                removed += 1;
+                removed_revoked += i64::from(s.is_revoked());
+                false
+            } else {
+                true
+            }
+        };
+        self.uuids.retain(|_, s| keep(s));
+        self.texts.retain(|_, s| keep(s));
+        self.revoked.fetch_sub(removed_revoked, Ordering::Relaxed);
+        removed
+    }
+
+    /// Sessions held.
+    pub fn len(&self) -> usize {
+        self.uuids.len() + self.texts.len()
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The store's counters.
+    pub fn counts(&self) -> StoreCounts {
+        StoreCounts {
+            sessions: self.len() as u64,
+            revoked: self.revoked.load(Ordering::Relaxed).max(0) as u64,
+            applied: self.applied.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            unknown: self.unknown.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn merge_entry<K: Eq + std::hash::Hash>(
+    entry: Entry<'_, K, SessionState>,
+    state: SessionState,
+) -> (SessionState, SessionState) {
+    match entry {
+        Entry::Occupied(mut held) => {
+            let old = *held.get();
+            let new = old.merge(state);
+            if new != old {
+                held.insert(new);
+            }
+            (old, new)
+        }
+        Entry::Vacant(slot) => {
+            slot.insert(state);
+            (SessionState::default(), state)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn sid(s: &str) -> SessionId {
+        SessionId::new(s).unwrap()
+    }
+    fn created(s: &str, expires: Option<time::OffsetDateTime>) -> SessionEvent {
+        SessionEvent::Created {
+            sid: sid(s),
+            user_id: "u".into(),
+            created_at: datetime!(2026-11-27 10:00 UTC),
+            expires_at: expires,
+        }
+    }
+    fn revoked(s: &str) -> SessionEvent {
+        SessionEvent::Revoked { sid: sid(s), revoked_at: datetime!(2026-11-27 11:00 UTC), reason: None }
+    }
+    const NOW: Timestamp = Timestamp::from_unix_secs(1_795_000_000); // 2026-11-18
+
+    #[test]
+    fn uuid_and_text_ids_are_both_stored_exactly() {
+        let store = SessionStore::new();
+        let lower = "8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b";
+        let upper = "8A3F6C1E-2B4D-4E5F-9A7B-1C2D3E4F5A6B";
+        store.apply(&created(lower, None));
+        store.apply(&created("plain", None));
+        assert_eq!(store.lookup(&sid(lower), NOW), Lookup::Live);
+        assert_eq!(store.lookup(&sid("plain"), NOW), Lookup::Live);
+        assert_eq!(store.lookup(&sid(upper), NOW), Lookup::Absent, "ids compare exactly, like the text column");
+        assert_eq!(store.uuids.len(), 1);
+        assert_eq!(store.texts.len(), 1);
+    }
+
+    #[test]
+    fn revocation_is_sticky_against_a_late_created_event() {
+        let store = SessionStore::new();
+        store.apply(&revoked("s"));
+        store.apply(&created("s", None));
+        store.apply(&created("s", None));
+        assert_eq!(store.lookup(&sid("s"), NOW), Lookup::Revoked);
+        assert_eq!(store.counts().revoked, 1);
+    }
+
+    #[test]
+    fn expiry_is_honoured_and_swept() {
+        let store = SessionStore::new();
+        store.apply(&created("old", Some(datetime!(2026-01-01 00:00 UTC))));
+        store.apply(&created("new", Some(datetime!(2027-01-01 00:00 UTC))));
+        store.apply(&revoked("old"));
+        assert_eq!(store.lookup(&sid("old"), NOW), Lookup::Revoked);
+        store.apply(&created("exp", Some(datetime!(2026-01-01 00:00 UTC))));
+        assert_eq!(store.lookup(&sid("exp"), NOW), Lookup::Expired);
+        assert_eq!(store.sweep(NOW), 2);
+        assert_eq!(store.lookup(&sid("exp"), NOW), Lookup::Absent);
+        assert_eq!(store.lookup(&sid("new"), NOW), Lookup::Live);
+        assert_eq!(store.counts().revoked, 0);
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn a_tombstone_forgets_the_session() {
+        let store = SessionStore::new();
+        store.apply(&revoked("s"));
+        store.apply(&SessionEvent::Tombstone { sid: sid("s") });
+        assert_eq!(store.lookup(&sid("s"), NOW), Lookup::Absent);
+        assert_eq!(store.counts(), StoreCounts { sessions: 0, revoked: 0, applied: 2, rejected: 0, unknown: 0 });
+    }
+
+    #[test]
+    fn a_malformed_record_revokes_its_key_and_is_counted() {
+        let store = SessionStore::new();
+        store.apply(&created("s", None));
+        store.apply_decoded(&crate::decode(Some(b"s"), Some(b"{garbage")), NOW);
+        store.apply_decoded(&crate::decode(None, Some(b"{garbage")), NOW);
+        store.apply_decoded(&crate::decode(Some(b"s"), Some(br#"{"type":"x.y","sid":"s"}"#)), NOW);
+        assert_eq!(store.lookup(&sid("s"), NOW), Lookup::Revoked);
+        let counts = store.counts();
+        assert_eq!((counts.rejected, counts.unknown, counts.revoked), (2, 1, 1));
+    }
+}

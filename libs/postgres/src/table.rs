@@ -1,0 +1,45 @@
+//! [`PgSessionTable`]: writes session events into `user_sessions`, with the
+//! same semantics as the projection (revocation sticks, the earliest
+//! revocation wins, a tombstone deletes the row).
+
+use revocation_core::SessionEvent;
+use sqlx::PgPool;
+
+use crate::config::PgConfig;
+
+/// Mirrors session events into the table the fallback reads.
+#[derive(Debug, Clone)]
+pub struct PgSessionTable {
+    pool: PgPool,
+    created_sql: String,
+    revoked_sql: String,
+    tombstone_sql: String,
+}
+
+impl PgSessionTable {
+    /// Over `pool`, writing to the table named in `config`.
+    pub fn new(pool: PgPool, config: &PgConfig) -> Self {
+        let table = config.qualified_table();
+        let sql = |text: &str| text.trim().replace("{table}", &table);
+        Self {
+            pool,
+            created_sql: sql(include_str!("sql/record_created.sql")),
+            revoked_sql: sql(include_str!("sql/record_revoked.sql")),
+            tombstone_sql: sql(include_str!("sql/record_tombstone.sql")),
+        }
+    }
+
+    /// Writes one event.
+    pub async fn record(&self, event: &SessionEvent) -> Result<(), sqlx::Error> {
+        let query = match event {
+            SessionEvent::Created { sid, user_id, created_at, expires_at } => {
+                sqlx::query(&self.created_sql).bind(sid.as_str()).bind(user_id).bind(created_at).bind(expires_at)
+            }
+            SessionEvent::Revoked { sid, revoked_at, .. } => {
+                sqlx::query(&self.revoked_sql).bind(sid.as_str()).bind(revoked_at)
+            }
+            SessionEvent::Tombstone { sid } => sqlx::query(&self.tombstone_sql).bind(sid.as_str()),
+        };
+        query.execute(&self.pool).await.map(|_| ())
+    }
+}

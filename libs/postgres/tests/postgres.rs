@@ -1,0 +1,188 @@
+//! PgSessionLiveness against the real PostgreSQL (start it with
+//! `scripts/servers.sh up`). Each test works in a schema of its own.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use revocation_core::{
+    Clock, FreshnessConfig, ProjectedLiveness, Projection, SessionEvent, SessionId, SessionLiveness,
+    SessionLivenessError, SystemClock,
+};
+use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
+use time::OffsetDateTime;
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://revocation:revocation@127.0.0.1:5432/revocation".into())
+}
+
+/// A migrated, empty schema of this test's own, plus the adapter and a writer.
+async fn fresh_schema() -> (PgSessionLiveness, PgSessionTable) {
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let config = PgConfig::new(database_url()).schema(&schema).expect("schema name");
+    let liveness = PgSessionLiveness::connect(&config).expect("config");
+    if let Err(e) = liveness.migrate().await {
+        panic!("PostgreSQL is not reachable at {} ({e}); start it with `scripts/servers.sh up`", database_url());
+    }
+    let table = PgSessionTable::new(liveness.pool().clone(), &config);
+    (liveness, table)
+}
+
+fn sid(s: &str) -> SessionId {
+    SessionId::new(s).expect("valid sid")
+}
+
+fn created(s: &str, expires_at: Option<OffsetDateTime>) -> SessionEvent {
+    SessionEvent::Created { sid: sid(s), user_id: "u-1".into(), created_at: OffsetDateTime::now_utc(), expires_at }
+}
+
+fn revoked(s: &str) -> SessionEvent {
+    SessionEvent::Revoked { sid: sid(s), revoked_at: OffsetDateTime::now_utc(), reason: Some("logout".into()) }
+}
+
+fn hour() -> Duration {
+    Duration::from_secs(3600)
+}
+
+#[tokio::test]
+async fn live_revoked_absent_and_expired_rows_get_the_right_answers() {
+    let (pg, table) = fresh_schema().await;
+    table.record(&created("live", Some(OffsetDateTime::now_utc() + hour()))).await.unwrap();
+    table.record(&created("forever", None)).await.unwrap();
+    table.record(&created("revoked", None)).await.unwrap();
+    table.record(&revoked("revoked")).await.unwrap();
+    table.record(&created("expired", Some(OffsetDateTime::now_utc() - hour()))).await.unwrap();
+    table.record(&revoked("revoked-only")).await.unwrap();
+
+    assert_eq!(pg.check(&sid("live")).await, Ok(()));
+    assert_eq!(pg.check(&sid("forever")).await, Ok(()));
+    assert_eq!(pg.check(&sid("revoked")).await, Err(SessionLivenessError::Revoked));
+    assert_eq!(pg.check(&sid("expired")).await, Err(SessionLivenessError::Revoked));
+    assert_eq!(pg.check(&sid("revoked-only")).await, Err(SessionLivenessError::Revoked));
+    assert_eq!(pg.check(&sid("absent")).await, Err(SessionLivenessError::Revoked));
+}
+
+#[tokio::test]
+async fn a_late_created_event_does_not_unrevoke_a_row() {
+    let (pg, table) = fresh_schema().await;
+    table.record(&revoked("s")).await.unwrap();
+    table.record(&created("s", None)).await.unwrap();
+    assert_eq!(pg.check(&sid("s")).await, Err(SessionLivenessError::Revoked));
+}
+
+#[tokio::test]
+async fn sids_shaped_like_sql_injection_or_odd_unicode_are_just_data() {
+    let (pg, table) = fresh_schema().await;
+    let odd =
+        ["'; DROP TABLE user_sessions; --", "' OR '1'='1", "\\x00\\' \" `", "séance-🦀-ℵ₀-\u{202e}rtl", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢"];
+    for s in odd {
+        table.record(&created(s, None)).await.unwrap();
+        assert_eq!(pg.check(&sid(s)).await, Ok(()), "{s}");
+    }
+    assert_eq!(pg.check(&sid("' OR ''='")).await, Err(SessionLivenessError::Revoked));
+    // The table is still there and holds exactly what we wrote.
+    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", pg.config().qualified_table()))
+        .fetch_one(pg.pool())
+        .await
+        .unwrap();
+    assert_eq!(rows, odd.len() as i64);
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_transient_quickly() {
+    // Nothing listens on port 1.
+    let config = PgConfig::new("postgres://revocation:revocation@127.0.0.1:1/revocation");
+    let pg = PgSessionLiveness::connect(&config).unwrap();
+    let started = Instant::now();
+    let answer = pg.check(&sid("s")).await;
+    assert!(
+        matches!(&answer, Err(SessionLivenessError::Transient(why)) if why.contains("user_sessions")),
+        "{answer:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_query_slower_than_the_statement_timeout_is_transient() {
+    let (fast, table) = fresh_schema().await;
+    table.record(&created("s", None)).await.unwrap();
+    // In a second schema, `user_sessions` is a view that sleeps a second per query.
+    let slow_schema = format!("slow_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {slow_schema}")).execute(fast.pool()).await.unwrap();
+    sqlx::query(&format!(
+        "CREATE VIEW {slow_schema}.user_sessions AS SELECT s.* FROM {} s CROSS JOIN LATERAL (SELECT pg_sleep(1)) z",
+        fast.config().qualified_table()
+    ))
+    .execute(fast.pool())
+    .await
+    .unwrap();
+    let config = PgConfig::new(database_url()).schema(&slow_schema).unwrap();
+    let slow = PgSessionLiveness::connect(&config).unwrap();
+    let started = Instant::now();
+    let answer = slow.check(&sid("s")).await;
+    assert!(matches!(answer, Err(SessionLivenessError::Transient(_))), "{answer:?}");
+    assert!(started.elapsed() < Duration::from_millis(900), "took {:?}", started.elapsed());
+    // The fast table answers the same sid.
+    assert_eq!(fast.check(&sid("s")).await, Ok(()));
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    let (pg, _) = fresh_schema().await;
+    pg.migrate().await.unwrap();
+    pg.migrate().await.unwrap();
+}
+
+/// Cold: answers come from Postgres. Once the projection catches up, answers
+/// come from the projection — and they are the same answers.
+#[tokio::test]
+async fn a_cold_projection_answers_from_postgres_then_switches_with_the_same_answers() {
+    let (pg, table) = fresh_schema().await;
+    let events = [
+        created("a", None),
+        created("b", Some(OffsetDateTime::now_utc() + hour())),
+        created("c", None),
+        revoked("c"),
+        created("d", Some(OffsetDateTime::now_utc() - hour())),
+        revoked("e"),
+    ];
+    for e in &events {
+        table.record(e).await.unwrap();
+    }
+    let projection = Arc::new(Projection::new(FreshnessConfig::default()));
+    projection.freshness().track_partitions([0]);
+    let liveness = ProjectedLiveness::builder(projection.clone()).fallback(Arc::new(pg.clone())).build();
+    let sids = ["a", "b", "c", "d", "e", "never-seen"].map(sid);
+
+    let mut cold = Vec::new();
+    for s in &sids {
+        cold.push(liveness.check(s).await);
+    }
+    assert_eq!(liveness.counts().get(revocation_core::Source::Fallback, revocation_core::Answer::Live), 2);
+
+    // The consumer replays the same events and catches up.
+    for e in &events {
+        projection.store().apply(e);
+    }
+    projection.freshness().record_position(0, events.len() as i64);
+    projection.freshness().record_high_watermark(0, events.len() as i64, SystemClock.now());
+    assert_eq!(liveness.state(), revocation_core::FreshnessState::Live);
+
+    let mut live = Vec::new();
+    for s in &sids {
+        live.push(liveness.check(s).await);
+    }
+    assert_eq!(cold, live);
+    assert_eq!(
+        live,
+        vec![
+            Ok(()),
+            Ok(()),
+            Err(SessionLivenessError::Revoked),
+            Err(SessionLivenessError::Revoked),
+            Err(SessionLivenessError::Revoked),
+            Err(SessionLivenessError::Revoked)
+        ]
+    );
+    assert_eq!(liveness.counts().get(revocation_core::Source::Projection, revocation_core::Answer::Live), 2);
+}

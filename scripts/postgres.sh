@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Local PostgreSQL (Debian's cluster) on 127.0.0.1:5432 with the role and database
+# the tests and the demo use: postgres://revocation:revocation@127.0.0.1:5432/revocation
+#
+#   scripts/postgres.sh up       install (if missing), start, create role + database, wait
+#   scripts/postgres.sh down     stop the cluster
+#   scripts/postgres.sh status   say whether it accepts connections
+#   scripts/postgres.sh pause    freeze every server process (SIGSTOP)
+#   scripts/postgres.sh resume   thaw them (SIGCONT)
+set -euo pipefail
+
+version="${PG_VERSION:-15}"
+cluster="${PG_CLUSTER:-main}"
+role="revocation"
+database="revocation"
+password="revocation"
+log="/var/log/postgresql/postgresql-$version-$cluster.log"
+
+fail() { echo "postgres.sh: $1" >&2; [ -n "${2:-}" ] && echo "postgres.sh: read $2" >&2; exit 1; }
+as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+ctl() { pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" "$@"; }
+accepts() { pg_isready -q -h 127.0.0.1 -p 5432 -t 2; }
+pids() { pgrep -u postgres -f "postgres" || true; }
+
+install() {
+  command -v pg_ctlcluster >/dev/null && [ -x "/usr/lib/postgresql/$version/bin/postgres" ] && return 0
+  echo "postgres.sh: installing postgresql-$version with apt"
+  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "postgresql-$version"; } \
+    >/tmp/postgres-install.log 2>&1 || fail "apt could not install postgresql-$version" /tmp/postgres-install.log
+}
+
+up() {
+  install
+  pg_lsclusters -h | awk '{print $1" "$2}' | grep -qx "$version $cluster" \
+    || { pg_createcluster "$version" "$cluster" >/dev/null || fail "could not create cluster $version/$cluster"; }
+  # Resume if paused, start if down.
+  for p in $(pids); do kill -CONT "$p" 2>/dev/null || true; done
+  if ! accepts; then
+    ctl status >/dev/null 2>&1 || ctl start || fail "pg_ctlcluster could not start $version/$cluster" "$log"
+    local deadline=$((SECONDS + 60))
+    until accepts; do
+      [ $SECONDS -lt $deadline ] || fail "PostgreSQL did not accept connections within 60 s" "$log"
+      sleep 0.5
+    done
+  fi
+  as_postgres psql -qAt -v ON_ERROR_STOP=1 <<SQL >/dev/null || fail "could not create role $role / database $database"
+SELECT 'CREATE ROLE $role LOGIN PASSWORD ''$password'' CREATEDB'
+  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') \gexec
+SELECT 'CREATE DATABASE $database OWNER $role'
+  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$database') \gexec
+SQL
+  # Fault tests and benchmarks open many connections.
+  echo "postgres.sh: up on 127.0.0.1:5432 (postgres://$role:$password@127.0.0.1:5432/$database)"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) if accepts || [ -n "$(pids)" ]; then for p in $(pids); do kill -CONT "$p" 2>/dev/null || true; done; ctl stop -m fast; fi; echo "postgres.sh: stopped" ;;
+  status) if accepts; then echo "postgres.sh: up on 127.0.0.1:5432"; elif [ -n "$(pids)" ]; then echo "postgres.sh: running but not answering (paused?)"; exit 1; else echo "postgres.sh: down"; exit 3; fi ;;
+  pause) [ -n "$(pids)" ] || fail "not running"; for p in $(pids); do kill -STOP "$p"; done; echo "postgres.sh: paused" ;;
+  resume) for p in $(pids); do kill -CONT "$p"; done; echo "postgres.sh: resumed" ;;
+  *) echo "usage: scripts/postgres.sh up|down|status|pause|resume" >&2; exit 2 ;;
+esac
