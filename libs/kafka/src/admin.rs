@@ -1,0 +1,84 @@
+//! Creating and growing the session-events topic.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use crate::config::KafkaConfig;
+
+/// What the topic should look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicSpec {
+    /// Partitions (ingest parallelism; every replica reads them all).
+    pub partitions: i32,
+    /// Replication factor.
+    pub replication: i32,
+    /// `cleanup.policy=compact`: the topic keeps the latest record per
+    /// session, so a replay reads about one record per session.
+    pub compacted: bool,
+}
+
+impl Default for TopicSpec {
+    fn default() -> Self {
+        Self { partitions: 3, replication: 1, compacted: true }
+    }
+}
+
+fn admin(config: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, KafkaError> {
+    let mut client = rdkafka::ClientConfig::new();
+    client.set("bootstrap.servers", &config.bootstrap_servers);
+    for (k, v) in &config.librdkafka_options {
+        if k.starts_with("security.") || k.starts_with("sasl.") || k.starts_with("ssl.") {
+            client.set(k, v);
+        }
+    }
+    client.create()
+}
+
+fn options() -> AdminOptions {
+    AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)))
+}
+
+/// Creates `config.topic` as `spec` says; an existing topic is left as it is.
+/// Returns whether it was created.
+pub async fn ensure_topic(config: &KafkaConfig, spec: TopicSpec) -> Result<bool, KafkaError> {
+    let admin = admin(config)?;
+    let mut topic = NewTopic::new(&config.topic, spec.partitions, TopicReplication::Fixed(spec.replication));
+    if spec.compacted {
+        topic = topic.set("cleanup.policy", "compact");
+    }
+    let results = admin.create_topics([&topic], &options()).await?;
+    for result in results {
+        match result {
+            Ok(_) => return Ok(true),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => return Ok(false),
+            Err((_, code)) => return Err(KafkaError::AdminOp(code)),
+        }
+    }
+    Ok(false)
+}
+
+/// Grows `config.topic` to `total` partitions.
+pub async fn add_partitions(config: &KafkaConfig, total: usize) -> Result<(), KafkaError> {
+    let admin = admin(config)?;
+    let results = admin.create_partitions([&NewPartitions::new(&config.topic, total)], &options()).await?;
+    for result in results {
+        if let Err((_, code)) = result {
+            return Err(KafkaError::AdminOp(code));
+        }
+    }
+    Ok(())
+}
+
+/// Deletes `config.topic` (tests clean up with it).
+pub async fn delete_topic(config: &KafkaConfig) -> Result<(), KafkaError> {
+    let admin = admin(config)?;
+    for result in admin.delete_topics(&[&config.topic], &options()).await? {
+        if let Err((_, code)) = result {
+            return Err(KafkaError::AdminOp(code));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! Configuration of the Kafka source and publisher.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use thiserror::Error;
+
+/// A configuration the source cannot use; the message names the option.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required option is empty.
+    #[error("{0} must not be empty")]
+    Empty(&'static str),
+    /// An interval is zero or out of its range.
+    #[error("{option} is {value:?}; it must be between {min:?} and {max:?}")]
+    OutOfRange {
+        /// The option.
+        option: &'static str,
+        /// The value given.
+        value: Duration,
+        /// Smallest allowed.
+        min: Duration,
+        /// Largest allowed.
+        max: Duration,
+    },
+    /// A librdkafka option that would break the source's guarantees.
+    #[error("librdkafka option {0:?} is managed by the source and cannot be overridden")]
+    Reserved(String),
+}
+
+/// How to reach the topic, and how often to look at it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port…]`. Default: `127.0.0.1:9092`.
+    pub bootstrap_servers: String,
+    /// The session-events topic. Default: `session-events`.
+    pub topic: String,
+    /// How often high watermarks are sampled. Each sample lets freshness
+    /// advance, so staleness on a healthy, idle topic stays below about one
+    /// interval. Default: 200 ms (librdkafka has no equivalent).
+    pub sample_interval: Duration,
+    /// Timeout of one watermark query. Default: 1 s.
+    pub sample_timeout: Duration,
+    /// How often the topic's partition count is checked, to pick up added
+    /// partitions. Default: 5 s.
+    pub metadata_interval: Duration,
+    /// Extra librdkafka properties (`security.protocol`, `sasl.*`,
+    /// `fetch.wait.max.ms`, …), applied after our defaults. Properties the
+    /// source depends on (`enable.auto.commit`, `enable.partition.eof`,
+    /// `enable.auto.offset.store`) are rejected.
+    pub librdkafka_options: BTreeMap<String, String>,
+}
+
+/// librdkafka properties the source sets and depends on.
+const RESERVED: [&str; 3] = ["enable.auto.commit", "enable.auto.offset.store", "enable.partition.eof"];
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            topic: "session-events".into(),
+            sample_interval: Duration::from_millis(200),
+            sample_timeout: Duration::from_secs(1),
+            metadata_interval: Duration::from_secs(5),
+            librdkafka_options: BTreeMap::new(),
+        }
+    }
+}
+
+impl KafkaConfig {
+    /// Defaults, with these brokers and topic.
+    pub fn new(bootstrap_servers: impl Into<String>, topic: impl Into<String>) -> Self {
+        Self { bootstrap_servers: bootstrap_servers.into(), topic: topic.into(), ..Self::default() }
+    }
+
+    /// Checks every option; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.trim().is_empty() {
+            return Err(ConfigError::Empty("bootstrap_servers"));
+        }
+        if self.topic.trim().is_empty() {
+            return Err(ConfigError::Empty("topic"));
+        }
+        let range = |option, value: Duration, min: Duration, max: Duration| {
+            if value < min || value > max { Err(ConfigError::OutOfRange { option, value, min, max }) } else { Ok(()) }
+        };
+        range("sample_interval", self.sample_interval, Duration::from_millis(10), Duration::from_secs(60))?;
+        range("sample_timeout", self.sample_timeout, Duration::from_millis(10), Duration::from_secs(60))?;
+        range("metadata_interval", self.metadata_interval, Duration::from_millis(100), Duration::from_secs(3600))?;
+        if let Some(key) = self.librdkafka_options.keys().find(|k| RESERVED.contains(&k.as_str())) {
+            return Err(ConfigError::Reserved(key.clone()));
+        }
+        Ok(())
+    }
+
+    /// The consumer's librdkafka configuration.
+    pub(crate) fn consumer(&self, purpose: &str) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            // A group id is required by librdkafka's consumer API; we only
+            // assign partitions manually, never join the group or commit.
+            .set("group.id", format!("revocation-projection-{purpose}"))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("auto.offset.reset", "earliest")
+            // Replay throughput: larger local prefetch than the defaults.
+            .set("queued.min.messages", "200000")
+            .set("fetch.wait.max.ms", "100")
+            .set("client.id", format!("revocation-projection-{purpose}"));
+        for (k, v) in &self.librdkafka_options {
+            config.set(k, v);
+        }
+        config
+    }
+
+    /// The publisher's librdkafka configuration: idempotent, `acks=all`.
+    pub(crate) fn producer(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "1")
+            .set("client.id", "revocation-projection-publisher");
+        for (k, v) in self.librdkafka_options.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())) {
+            config.set(k, v);
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(KafkaConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        let mut c = KafkaConfig { topic: " ".into(), ..KafkaConfig::default() };
+        assert_eq!(c.validate().unwrap_err().to_string(), "topic must not be empty");
+        c.topic = "t".into();
+        c.sample_interval = Duration::ZERO;
+        assert!(c.validate().unwrap_err().to_string().starts_with("sample_interval is 0ns"));
+        c.sample_interval = Duration::from_millis(200);
+        c.librdkafka_options.insert("enable.auto.commit".into(), "true".into());
+        assert_eq!(c.validate(), Err(ConfigError::Reserved("enable.auto.commit".into())));
+    }
+}

@@ -1,0 +1,219 @@
+//! [`KafkaProjection`]: a [`ProjectedLiveness`] kept fed from the topic, with
+//! rebuild.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use revocation_core::{
+    FreshnessBarrier, FreshnessConfig, FreshnessState, LagPolicy, ProjectedLiveness, Projection, SessionLiveness,
+    SessionStore,
+};
+use thiserror::Error;
+
+use crate::config::KafkaConfig;
+use crate::feed::{Feed, FeedError};
+use crate::trigger::SampleTrigger;
+
+/// A rebuild did not complete; the projection that was serving still serves.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RebuildError {
+    /// Another rebuild is under way.
+    #[error("a rebuild is already under way")]
+    Busy,
+    /// The new projection did not catch up in time.
+    #[error("the rebuilt projection did not catch up within {0:?}; the current one keeps serving")]
+    Timeout(Duration),
+    /// The new feed could not start.
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+}
+
+/// What a completed rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// Sessions in the new projection when it was installed.
+    pub sessions: usize,
+    /// Records the new feed read to catch up.
+    pub records: u64,
+    /// Time from start to swap.
+    pub took: Duration,
+}
+
+/// Options of a [`KafkaProjection`].
+#[derive(Debug, Clone)]
+pub struct ProjectionOptions {
+    /// Freshness thresholds.
+    pub freshness: FreshnessConfig,
+    /// Bound on a read-your-writes barrier wait. Default: 250 ms.
+    pub barrier_timeout: Duration,
+    /// What to do while Lagging.
+    pub lag_policy: LagPolicy,
+    /// Who answers while Cold (and Lagging under `LagPolicy::Fallback`).
+    pub fallback: Option<Arc<dyn SessionLiveness>>,
+    /// Sessions to reserve room for up front (avoids rehashing during replay).
+    pub expected_sessions: usize,
+}
+
+impl Default for ProjectionOptions {
+    fn default() -> Self {
+        Self {
+            freshness: FreshnessConfig::default(),
+            barrier_timeout: FreshnessBarrier::DEFAULT_TIMEOUT,
+            lag_policy: LagPolicy::default(),
+            fallback: None,
+            expected_sessions: 0,
+        }
+    }
+}
+
+/// A session projection fed from Kafka.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use revocation_core::{SessionId, SessionLiveness};
+/// use revocation_kafka::{KafkaConfig, KafkaProjection, projection::ProjectionOptions};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let projection = KafkaProjection::start(KafkaConfig::default(), ProjectionOptions::default())?;
+/// let liveness: Arc<dyn SessionLiveness> = projection.liveness();
+/// let answer = liveness.check(&SessionId::new("s-1")?).await;
+/// projection.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct KafkaProjection {
+    config: KafkaConfig,
+    options: ProjectionOptions,
+    liveness: Arc<ProjectedLiveness>,
+    trigger: Arc<SampleTrigger>,
+    /// The feed of the installed projection. `None` once shut down.
+    feed: std::sync::Mutex<Option<Feed>>,
+    /// Held for the length of a rebuild.
+    rebuilding: tokio::sync::Mutex<()>,
+}
+
+impl KafkaProjection {
+    /// Starts replaying the topic into a new projection. Returns at once
+    /// (Cold until caught up), even when the broker is unreachable.
+    pub fn start(config: KafkaConfig, options: ProjectionOptions) -> Result<Self, FeedError> {
+        let trigger = Arc::new(SampleTrigger::new());
+        let projection = new_projection(&options, options.expected_sessions);
+        let feed = Feed::start(&config, projection.clone(), trigger.clone(), "live")?;
+        let mut builder = ProjectedLiveness::builder(projection)
+            .barrier(Arc::new(FreshnessBarrier::new(trigger.clone(), options.barrier_timeout)))
+            .lag_policy(options.lag_policy);
+        if let Some(fallback) = &options.fallback {
+            builder = builder.fallback(fallback.clone());
+        }
+        Ok(Self {
+            config,
+            liveness: Arc::new(builder.build()),
+            options,
+            trigger,
+            feed: std::sync::Mutex::new(Some(feed)),
+            rebuilding: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The port, to hand to a verifier.
+    pub fn liveness(&self) -> Arc<ProjectedLiveness> {
+        self.liveness.clone()
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &KafkaConfig {
+        &self.config
+    }
+
+    /// Counters of the feed serving now: records, malformed, errors, samples.
+    pub fn feed_stats(&self) -> Option<FeedStatsSnapshot> {
+        let feed = self.feed.lock().ok()?;
+        feed.as_ref().map(|f| FeedStatsSnapshot::of(f.stats()))
+    }
+
+    /// Replays the topic into a fresh projection while the current one keeps
+    /// serving, and swaps it in once it is Live. Never answers from a
+    /// half-built projection.
+    pub async fn rebuild(&self, timeout: Duration) -> Result<RebuildReport, RebuildError> {
+        let _guard = self.rebuilding.try_lock().map_err(|_| RebuildError::Busy)?;
+        let started = Instant::now();
+        let current = self.liveness.projection().store().len();
+        let projection = new_projection(&self.options, current);
+        let feed = Feed::start(&self.config, projection.clone(), self.trigger.clone(), "rebuild")?;
+        tracing::info!(topic = %self.config.topic, "rebuild started; the current projection keeps serving");
+        loop {
+            if projection.freshness().state(revocation_core::Clock::now(&revocation_core::SystemClock))
+                == FreshnessState::Live
+            {
+                break;
+            }
+            if started.elapsed() > timeout {
+                tokio::task::spawn_blocking(move || feed.stop()).await.ok();
+                return Err(RebuildError::Timeout(timeout));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let report = RebuildReport {
+            sessions: projection.store().len(),
+            records: feed.stats().records.load(std::sync::atomic::Ordering::Relaxed),
+            took: started.elapsed(),
+        };
+        self.liveness.install(projection);
+        let old = self.feed.lock().ok().and_then(|mut f| f.replace(feed));
+        if let Some(old) = old {
+            tokio::task::spawn_blocking(move || old.stop()).await.ok();
+        }
+        tracing::info!(
+            sessions = report.sessions,
+            records = report.records,
+            seconds = report.took.as_secs_f64(),
+            "rebuild done; the new projection is serving"
+        );
+        Ok(report)
+    }
+
+    /// Stops the feed (the liveness keeps answering from the last state,
+    /// turning Lagging as it ages).
+    pub async fn shutdown(&self) {
+        let feed = self.feed.lock().ok().and_then(|mut f| f.take());
+        if let Some(feed) = feed {
+            tokio::task::spawn_blocking(move || feed.stop()).await.ok();
+        }
+    }
+}
+
+fn new_projection(options: &ProjectionOptions, capacity: usize) -> Arc<Projection> {
+    Arc::new(Projection::with_store(SessionStore::with_capacity(capacity), options.freshness))
+}
+
+/// A copy of a feed's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FeedStatsSnapshot {
+    /// Records read.
+    pub records: u64,
+    /// Malformed records.
+    pub malformed: u64,
+    /// Consumer errors.
+    pub consumer_errors: u64,
+    /// Watermark samples recorded.
+    pub samples: u64,
+    /// Watermark queries failed.
+    pub sample_failures: u64,
+    /// Partitions assigned.
+    pub partitions: u64,
+}
+
+impl FeedStatsSnapshot {
+    fn of(stats: &crate::feed::FeedStats) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        Self {
+            records: stats.records.load(Relaxed),
+            malformed: stats.malformed.load(Relaxed),
+            consumer_errors: stats.consumer_errors.load(Relaxed),
+            samples: stats.samples.load(Relaxed),
+            sample_failures: stats.sample_failures.load(Relaxed),
+            partitions: stats.partitions.load(Relaxed),
+        }
+    }
+}

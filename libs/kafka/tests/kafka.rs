@@ -1,0 +1,312 @@
+//! The Kafka source against the real broker (`scripts/servers.sh up`). Each
+//! test creates a topic of its own with at least 3 partitions.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use revocation_core::{
+    Clock, FreshnessConfig, FreshnessState, Lookup, SessionEvent, SessionLiveness, SessionLivenessError, SystemClock,
+};
+use revocation_kafka::{KafkaProjection, ProjectionOptions, add_partitions, delete_topic};
+use support::*;
+
+fn options() -> ProjectionOptions {
+    ProjectionOptions {
+        freshness: FreshnessConfig::with_max_staleness(Duration::from_secs(2)),
+        barrier_timeout: Duration::from_secs(2),
+        ..ProjectionOptions::default()
+    }
+}
+
+async fn live(projection: &KafkaProjection) {
+    let liveness = projection.liveness();
+    eventually(Duration::from_secs(30), "projection becomes Live", || {
+        let state = liveness.state();
+        async move { state == FreshnessState::Live }
+    })
+    .await;
+}
+
+/// What a session's answer should be after a given history (the model).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Model {
+    created: bool,
+    revoked: bool,
+}
+
+#[tokio::test]
+async fn replay_of_many_events_yields_exactly_the_model_state() {
+    let config = topic("replay", 3).await;
+    let publisher = publisher(&config);
+    // A deterministic mix: creates, revokes, duplicates, tombstones.
+    let mut model: HashMap<String, Model> = HashMap::new();
+    let mut events = Vec::new();
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..3_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let s = format!("sess-{}", x % 600);
+        let event = match (x >> 20) % 10 {
+            0..=5 => created(&s),
+            6..=8 => revoked(&s),
+            _ => SessionEvent::Tombstone { sid: sid(&s) },
+        };
+        let m = model.entry(s).or_default();
+        match &event {
+            SessionEvent::Created { .. } => m.created = true,
+            SessionEvent::Revoked { .. } => m.revoked = true,
+            SessionEvent::Tombstone { .. } => *m = Model::default(),
+        }
+        events.push(event);
+    }
+    for chunk in events.chunks(500) {
+        let sends = chunk.iter().map(|e| publisher.publish(e));
+        for ack in futures::future::join_all(sends).await {
+            ack.expect("acknowledged");
+        }
+    }
+
+    let projection = KafkaProjection::start(config.clone(), options()).unwrap();
+    live(&projection).await;
+    let store_view = projection.liveness().projection();
+    let now = SystemClock.now();
+    for (s, m) in &model {
+        let expected = match m {
+            Model { created: false, revoked: false } => Lookup::Absent,
+            Model { revoked: true, .. } => Lookup::Revoked,
+            Model { created: true, revoked: false } => Lookup::Live,
+        };
+        assert_eq!(store_view.store().lookup(&sid(s), now), expected, "{s}: {m:?}");
+    }
+    assert_eq!(projection.feed_stats().unwrap().records, 3_000);
+    assert_eq!(projection.feed_stats().unwrap().partitions, 3);
+    projection.shutdown().await;
+    delete_topic(&config).await.ok();
+}
+
+#[tokio::test]
+async fn a_revocation_produced_while_live_is_answered_revoked_shortly_after() {
+    let config = topic("revoke", 3).await;
+    let publisher = publisher(&config);
+    let projection = KafkaProjection::start(config.clone(), options()).unwrap();
+    live(&projection).await;
+    let liveness = projection.liveness();
+    publisher.publish(&created("alice")).await.unwrap();
+    assert_eq!(liveness.check(&sid("alice")).await, Ok(()));
+    publisher.publish(&revoked("alice")).await.unwrap();
+    let took = eventually(Duration::from_secs(2), "revocation visible", || {
+        let liveness = liveness.clone();
+        async move { liveness.check(&sid("alice")).await == Err(SessionLivenessError::Revoked) }
+    })
+    .await;
+    eprintln!("revocation visible after {took:?}");
+    // And it stays revoked, even if the created event is published again.
+    publisher.publish(&created("alice")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(liveness.check(&sid("alice")).await, Err(SessionLivenessError::Revoked));
+    projection.shutdown().await;
+    delete_topic(&config).await.ok();
+}
+
+#[tokio::test]
+async fn a_session_acknowledged_before_the_check_began_is_never_answered_revoked() {
+    let config = topic("barrier", 3).await;
+    let publisher = publisher(&config);
+    let projection = KafkaProjection::start(config.clone(), options()).unwrap();
+    live(&projection).await;
+    let liveness = projection.liveness();
+    let mut ok = 0;
+    for i in 0..200 {
+        let s = format!("new-{i}");
+        publisher.publish(&created(&s)).await.unwrap();
+        // The check begins after the acknowledgement: the barrier must see it.
+        match liveness.check(&sid(&s)).await {
+            Ok(()) => ok += 1,
+            Err(SessionLivenessError::Revoked) => {
+                panic!("{s} answered Revoked right after its created event was acked")
+            }
+            Err(e) => eprintln!("{s}: {e}"),
+        }
+    }
+    assert!(ok >= 190, "only {ok} of 200 fresh sessions answered live");
+    let counts = liveness.counts();
+    assert!(counts.barrier_waits() > 0, "the barrier was exercised");
+    // Unknown sids still end up Revoked once the barrier confirms absence.
+    assert_eq!(liveness.check(&sid("never-created")).await, Err(SessionLivenessError::Revoked));
+    projection.shutdown().await;
+    delete_topic(&config).await.ok();
+}
+
+#[tokio::test]
+async fn malformed_records_in_the_middle_of_a_partition_do_not_stop_the_ones_after_them() {
+    let config = topic("malformed", 3).await;
+    let publisher = publisher(&config);
+    // Same key → same partition: the bad records sit between the good ones.
+    // (A record without a key cannot exist here: the broker refuses keyless
+    // records on a compacted topic.)
+    publisher.publish(&created("k")).await.unwrap();
+    publisher.publish_raw(Some(b"k"), Some(b"{not json")).await.unwrap();
+    publisher.publish_raw(Some(b"k"), Some(b"\xff\xfe\x00")).await.unwrap();
+    publisher.publish_raw(Some(b"\xff"), Some(b"{}")).await.unwrap();
+    publisher.publish_raw(Some(b"k"), Some(br#"{"type":"session.renamed","sid":"k"}"#)).await.unwrap();
+    publisher.publish(&created("after")).await.unwrap();
+    let projection = KafkaProjection::start(config.clone(), options()).unwrap();
+    live(&projection).await;
+    let liveness = projection.liveness();
+    assert_eq!(liveness.check(&sid("after")).await, Ok(()));
+    assert_eq!(liveness.check(&sid("k")).await, Err(SessionLivenessError::Revoked), "malformed → fail closed");
+    let counts = liveness.status().store;
+    assert_eq!((counts.rejected, counts.unknown), (3, 1));
+    projection.shutdown().await;
+    delete_topic(&config).await.ok();
+}
+
+#[tokio::test]
+async fn partitions_added_while_running_are_consumed() {
+    let config = topic("grow", 3).await;
+    let publisher = publisher(&config);
+    let projection = KafkaProjection::start(config.clone(), options()).unwrap();
+    live(&projection).await;
+    add_partitions(&config, 6).await.unwrap();
+    // Publish until records land in the new partitions (the producer learns
+    // of them on its next metadata refresh).
+    let mut in_new = Vec::new();
+    for i in 0..2_000 {
+        let s = format!("grown-{i}");
+        let ack = publisher.publish(&created(&s)).await.unwrap();
+        if ack.partition >= 3 {
+            in_new.push(s);
+        }
+        if in_new.len() >= 20 {
+            break;
+        }
+        if i % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    assert!(!in_new.is_empty(), "no record landed in a new partition");
+    let liveness = projection.liveness();
+    for s in &in_new {
+        let s = s.clone();
+        eventually(Duration::from_secs(10), "session in a new partition is live", || {
+            let liveness = liveness.clone();
+            let s = s.clone();
+            async move { liveness.check(&sid(&s)).await == Ok(()) }
+        })
+        .await;
+    }
+    assert_eq!(projection.feed_stats().unwrap().partitions, 6);
+    assert_eq!(liveness.status().freshness.partitions.len(), 6);
+    projection.shutdown().await;
+    delete_topic(&config).await.ok();
+}
+
+#[tokio::test]
+async fn a_rebuild_under_load_ends_with_the_same_state_and_never_answers_from_a_half_built_store() {
+    let config = topic("rebuild", 3).await;
+    let publisher = publisher(&config);
+    let mut events: Vec<_> = (0..2_000).map(|i| created(&format!("r-{i}"))).collect();
+    events.extend((0..2_000).step_by(3).map(|i| revoked(&format!("r-{i}"))));
+    for ack in futures::future::join_all(events.iter().map(|e| publisher.publish(e))).await {
+        ack.unwrap();
+    }
+    let projection = Arc::new(KafkaProjection::start(config.clone(), options()).unwrap());
+    live(&projection).await;
+    let liveness = projection.liveness();
+    // Checkers hammer known sessions during the rebuild; every answer must
+    // match the truth (live or revoked), never Revoked-for-absent.
+    let stop = Arc::new(AtomicBool::new(false));
+    let wrong = Arc::new(AtomicUsize::new(0));
+    let checks = Arc::new(AtomicUsize::new(0));
+    let mut checkers = Vec::new();
+    for t in 0..2 {
+        let (liveness, stop, wrong, checks) = (liveness.clone(), stop.clone(), wrong.clone(), checks.clone());
+        checkers.push(tokio::spawn(async move {
+            let mut i = t;
+            while !stop.load(Ordering::Relaxed) {
+                let expected = if i % 3 == 0 { Err(SessionLivenessError::Revoked) } else { Ok(()) };
+                let answer = liveness.check(&sid(&format!("r-{i}"))).await;
+                if matches!(answer, Err(SessionLivenessError::Transient(_))) {
+                    // Allowed (fail closed), never wrong.
+                } else if answer != expected {
+                    wrong.fetch_add(1, Ordering::Relaxed);
+                }
+                checks.fetch_add(1, Ordering::Relaxed);
+                i = (i + 7) % 2_000;
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    // Load on the topic during the rebuild, too.
+    let writer = {
+        let publisher = publisher.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                publisher.publish(&created(&format!("during-{i}"))).await.unwrap();
+                i += 1;
+            }
+            i
+        })
+    };
+    let before = liveness.projection();
+    let report = projection.rebuild(Duration::from_secs(60)).await.unwrap();
+    let after = liveness.projection();
+    assert!(!Arc::ptr_eq(&before, &after), "a new projection was installed");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    for c in checkers {
+        c.await.unwrap();
+    }
+    let written = writer.await.unwrap();
+    assert_eq!(wrong.load(Ordering::Relaxed), 0, "wrong answers during the rebuild");
+    assert!(checks.load(Ordering::Relaxed) > 100);
+    assert!(report.records >= 2_000 + 667);
+    // Same state: every session's answer matches the one the old store gives.
+    live(&projection).await;
+    let now = SystemClock.now();
+    for i in 0..2_000 {
+        let s = sid(&format!("r-{i}"));
+        assert_eq!(after.store().lookup(&s, now), before.store().lookup(&s, now), "{s}");
+    }
+    for i in 0..written {
+        let s = sid(&format!("during-{i}"));
+        assert_eq!(liveness.check(&s).await, Ok(()), "{s}");
+    }
+    projection.shutdown().await;
+    delete_topic(&config).await.ok();
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_at_start_leaves_the_projection_cold_and_the_process_up() {
+    let mut config = revocation_kafka::KafkaConfig::new("127.0.0.1:1", "nowhere");
+    config.sample_interval = Duration::from_millis(50);
+    let projection = KafkaProjection::start(config, options()).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let liveness = projection.liveness();
+    assert_eq!(liveness.state(), FreshnessState::Cold);
+    assert!(matches!(liveness.check(&sid("x")).await, Err(SessionLivenessError::Transient(_))));
+    projection.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_missing_topic_keeps_the_projection_cold_until_it_exists() {
+    support::require_broker();
+    let mut config = revocation_kafka::KafkaConfig::new(bootstrap(), format!("late-{}", uuid::Uuid::new_v4().simple()));
+    config.sample_interval = Duration::from_millis(50);
+    let projection = KafkaProjection::start(config.clone(), options()).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(projection.liveness().state(), FreshnessState::Cold);
+    revocation_kafka::ensure_topic(&config, revocation_kafka::TopicSpec::default()).await.unwrap();
+    publisher(&config).publish(&created("late")).await.unwrap();
+    live(&projection).await;
+    assert_eq!(projection.liveness().check(&sid("late")).await, Ok(()));
+    projection.shutdown().await;
+    delete_topic(&config).await.ok();
+}
