@@ -73,7 +73,9 @@ pub use barrier::{Barrier, BarrierTimeout, FreshnessBarrier, WatermarkProbe};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use event::{Decoded, SessionEvent, decode};
 pub use freshness::{Freshness, FreshnessConfig, FreshnessReport, FreshnessState, PartitionReport};
-pub use liveness::{Answer, CheckCounts, LagPolicy, ProjectedLiveness, ProjectedLivenessBuilder, Projection, Source};
+pub use liveness::{
+    Answer, CheckCounts, LagPolicy, ProjectedLiveness, ProjectedLivenessBuilder, Projection, ProjectionStatus, Source,
+};
 pub use port::{InvalidSessionId, SessionId, SessionLiveness, SessionLivenessError};
 pub use state::SessionState;
 pub use store::{Lookup, SessionStore, StoreCounts};

@@ -273,6 +273,21 @@ impl<C: Clock> ProjectedLiveness<C> {
         ProjectionStatus { freshness: projection.freshness.report(self.clock.now()), store: projection.store.counts() }
     }
 
+    /// Whether checks get correct answers now: Live, or a fallback answers
+    /// for the state we are in. What a readiness probe should report.
+    pub fn can_answer(&self) -> bool {
+        match self.state() {
+            FreshnessState::Live => true,
+            FreshnessState::Cold => self.fallback.is_some(),
+            FreshnessState::Lagging => self.fallback.is_some() && self.lag_policy == LagPolicy::Fallback,
+        }
+    }
+
+    /// Whether a fallback is configured.
+    pub fn has_fallback(&self) -> bool {
+        self.fallback.is_some()
+    }
+
     /// Checks answered so far, by source and answer.
     pub fn counts(&self) -> &CheckCounts {
         &self.counts

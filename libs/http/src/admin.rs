@@ -1,0 +1,76 @@
+//! `POST /admin/rebuild`: replay the topic into a fresh projection and swap
+//! it in. Off unless a bearer token is configured; the rebuild runs in the
+//! background and the call answers `202` at once.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::json;
+
+use crate::HttpState;
+
+/// Something that can rebuild the projection (the embedding handle).
+#[async_trait]
+pub trait Rebuild: Send + Sync + 'static {
+    /// Whether a rebuild is under way.
+    fn busy(&self) -> bool;
+    /// Runs one rebuild to its end; the error says why it failed.
+    async fn rebuild(&self) -> Result<String, String>;
+}
+
+/// How the admin route is guarded, and what it calls.
+#[derive(Clone)]
+pub struct AdminConfig {
+    /// The bearer token a caller must present.
+    pub token: String,
+    /// What `POST /admin/rebuild` starts.
+    pub rebuild: Arc<dyn Rebuild>,
+}
+
+pub(crate) fn routes() -> Router<HttpState> {
+    Router::new().route("/admin/rebuild", post(rebuild))
+}
+
+async fn rebuild(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    let Some(admin) = state.admin else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"status": "disabled", "reason": "admin routes are off; set an admin token to enable them"})),
+        )
+            .into_response();
+    };
+    let presented =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), admin.token.as_bytes())) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({"status": "unauthorized", "reason": "a valid bearer token is required"})),
+        )
+            .into_response();
+    }
+    if admin.rebuild.busy() {
+        return (StatusCode::CONFLICT, Json(json!({"status": "busy", "reason": "a rebuild is already under way"})))
+            .into_response();
+    }
+    let rebuild = admin.rebuild.clone();
+    tokio::spawn(async move {
+        match rebuild.rebuild().await {
+            Ok(done) => tracing::info!("admin rebuild: {done}"),
+            Err(why) => tracing::warn!("admin rebuild failed: {why}"),
+        }
+    });
+    (StatusCode::ACCEPTED, Json(json!({"status": "rebuilding"}))).into_response()
+}
+
+/// Compares without an early exit, so the token cannot be guessed byte by
+/// byte from response times.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,184 @@
+//! `GET /health/lag`, `/livez`, `/readyz`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use revocation_core::{Answer, Clock, FreshnessState, ProjectedLiveness, Source};
+use serde::Serialize;
+
+use crate::HttpState;
+
+/// Everything `/health/lag` reports, and what `/metrics` exports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LagReport {
+    /// `cold`, `live`, `lagging`, or `postgres-only`.
+    pub state: &'static str,
+    /// Whether checks get correct answers now (`/readyz`).
+    pub ready: bool,
+    /// Whether answers come from the projection (`/health/lag` is 200 only then).
+    pub live: bool,
+    /// `now - fresh_as_of`, in milliseconds, once every partition is reached.
+    pub staleness_ms: Option<u64>,
+    /// The limit beyond which the projection stops answering.
+    pub max_staleness_ms: u64,
+    /// Every record acknowledged before this instant is applied (RFC 3339).
+    pub fresh_as_of: Option<String>,
+    /// Records between the consumer and the high watermarks, all partitions.
+    pub offset_lag: i64,
+    /// Per partition.
+    pub partitions: Vec<PartitionLag>,
+    /// Sessions held.
+    pub sessions: u64,
+    /// Sessions held that are revoked.
+    pub revoked_sessions: u64,
+    /// Records applied.
+    pub records_applied: u64,
+    /// Records rejected as malformed.
+    pub records_rejected: u64,
+    /// Records of unknown type skipped.
+    pub records_unknown: u64,
+    /// Checks by `source` then `answer`.
+    pub checks: Vec<CheckCount>,
+    /// Barrier waits started.
+    pub barrier_waits: u64,
+    /// Barrier waits that timed out.
+    pub barrier_timeouts: u64,
+}
+
+/// One partition's line of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PartitionLag {
+    /// Partition.
+    pub partition: i32,
+    /// Next offset to read.
+    pub position: Option<i64>,
+    /// Latest sampled high watermark.
+    pub high_watermark: Option<i64>,
+    /// `high_watermark - position`.
+    pub offset_lag: Option<i64>,
+    /// Instant of the latest sample the position reached (RFC 3339).
+    pub fresh_as_of: Option<String>,
+}
+
+/// Checks answered, for one source and answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CheckCount {
+    /// `projection`, `barrier`, `fallback`, `unavailable`.
+    pub source: &'static str,
+    /// `live`, `revoked`, `transient`.
+    pub answer: &'static str,
+    /// How many.
+    pub count: u64,
+}
+
+/// Something that can report its lag.
+pub trait Health: Send + Sync + 'static {
+    /// The report now.
+    fn report(&self) -> LagReport;
+}
+
+impl<C: Clock> Health for ProjectedLiveness<C> {
+    fn report(&self) -> LagReport {
+        let status = self.status();
+        let f = status.freshness;
+        let counts = self.counts();
+        LagReport {
+            state: f.state.as_str(),
+            ready: self.can_answer(),
+            live: f.state == FreshnessState::Live,
+            staleness_ms: f.staleness.map(|s| s.as_millis() as u64),
+            max_staleness_ms: f.max_staleness.as_millis() as u64,
+            fresh_as_of: f.fresh_as_of.map(|t| t.to_rfc3339()),
+            offset_lag: f.offset_lag,
+            partitions: f
+                .partitions
+                .iter()
+                .map(|p| PartitionLag {
+                    partition: p.partition,
+                    position: p.position,
+                    high_watermark: p.high_watermark,
+                    offset_lag: p.offset_lag,
+                    fresh_as_of: p.fresh_as_of.map(|t| t.to_rfc3339()),
+                })
+                .collect(),
+            sessions: status.store.sessions,
+            revoked_sessions: status.store.revoked,
+            records_applied: status.store.applied,
+            records_rejected: status.store.rejected,
+            records_unknown: status.store.unknown,
+            checks: Source::ALL
+                .iter()
+                .flat_map(|&s| {
+                    Answer::ALL.iter().map(move |&a| CheckCount {
+                        source: s.as_str(),
+                        answer: a.as_str(),
+                        count: counts.get(s, a),
+                    })
+                })
+                .collect(),
+            barrier_waits: counts.barrier_waits(),
+            barrier_timeouts: counts.barrier_timeouts(),
+        }
+    }
+}
+
+/// Health of the Postgres-only mode (today's behaviour): always ready, no lag.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PostgresOnlyHealth;
+
+impl Health for PostgresOnlyHealth {
+    fn report(&self) -> LagReport {
+        LagReport {
+            state: "postgres-only",
+            ready: true,
+            live: true,
+            staleness_ms: Some(0),
+            max_staleness_ms: 0,
+            fresh_as_of: None,
+            offset_lag: 0,
+            partitions: Vec::new(),
+            sessions: 0,
+            revoked_sessions: 0,
+            records_applied: 0,
+            records_rejected: 0,
+            records_unknown: 0,
+            checks: Vec::new(),
+            barrier_waits: 0,
+            barrier_timeouts: 0,
+        }
+    }
+}
+
+impl<T: Health + ?Sized> Health for Arc<T> {
+    fn report(&self) -> LagReport {
+        (**self).report()
+    }
+}
+
+pub(crate) fn routes() -> Router<HttpState> {
+    Router::new().route("/health/lag", get(lag)).route("/livez", get(livez)).route("/readyz", get(readyz))
+}
+
+async fn lag(State(state): State<HttpState>) -> Response {
+    let report = state.health.report();
+    let status = if report.live { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(report)).into_response()
+}
+
+async fn livez() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    let report = state.health.report();
+    if report.ready {
+        (StatusCode::OK, format!("ready ({})\n", report.state)).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("not ready ({})\n", report.state)).into_response()
+    }
+}
