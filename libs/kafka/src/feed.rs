@@ -28,7 +28,9 @@ use std::time::{Duration, Instant};
 
 use rdkafka::Offset;
 use rdkafka::TopicPartitionList;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use revocation_core::{Clock, Decoded, Projection, SystemClock, Timestamp, decode, port::log_tag};
@@ -87,13 +89,48 @@ pub struct Feed {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// Routes librdkafka's logs and global errors to `tracing`. Reaching the end
+/// of a partition is reported to librdkafka's global error callback too; it
+/// is how the feed knows it caught up, not an error, so it is not logged.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FeedContext;
+
+impl ClientContext for FeedContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
+                tracing::error!(target: "librdkafka", "{facility}: {message}")
+            }
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{facility}: {message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "{facility}: {message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{facility}: {message}"),
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if matches!(error, KafkaError::PartitionEOF(_))
+            || error.rdkafka_error_code() == Some(RDKafkaErrorCode::PartitionEOF)
+        {
+            tracing::trace!(target: "librdkafka", "{reason}");
+        } else {
+            tracing::warn!(target: "librdkafka", "{error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for FeedContext {}
+
+type FeedConsumer = BaseConsumer<FeedContext>;
+
 struct Shared {
-    consumer: BaseConsumer,
+    consumer: FeedConsumer,
     /// A second client for watermark and metadata queries. On the consumer's
     /// own connection they would queue behind its long-polling fetch (the
     /// broker answers one request per connection at a time), which delayed
     /// every sample by up to `fetch.wait.max.ms`.
-    sampler: BaseConsumer,
+    sampler: FeedConsumer,
     config: KafkaConfig,
     projection: Arc<Projection>,
     stats: Arc<FeedStats>,
@@ -114,9 +151,12 @@ impl Feed {
         purpose: &str,
     ) -> Result<Feed, FeedError> {
         config.validate()?;
-        let consumer: BaseConsumer = config.consumer(purpose).create().map_err(FeedError::Client)?;
-        let sampler: BaseConsumer =
-            config.consumer(&format!("{purpose}-sampler")).create().map_err(FeedError::Client)?;
+        let consumer: FeedConsumer =
+            config.consumer(purpose).create_with_context(FeedContext).map_err(FeedError::Client)?;
+        let sampler: FeedConsumer = config
+            .consumer(&format!("{purpose}-sampler"))
+            .create_with_context(FeedContext)
+            .map_err(FeedError::Client)?;
         let stats = Arc::new(FeedStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {

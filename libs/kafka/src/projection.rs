@@ -126,6 +126,11 @@ impl KafkaProjection {
         &self.config
     }
 
+    /// Whether a rebuild is under way.
+    pub fn is_rebuilding(&self) -> bool {
+        self.rebuilding.try_lock().is_err()
+    }
+
     /// Counters of the feed serving now: records, malformed, errors, samples.
     pub fn feed_stats(&self) -> Option<FeedStatsSnapshot> {
         let feed = self.feed.lock().ok()?;

@@ -1,1 +1,55 @@
-fn main() {}
+//! `projector`: the standalone session projection service and its operator
+//! commands. Run with: cargo run -p projector -- --help
+//!
+//! - `serve` (default): replay the topic, answer checks over HTTP, report lag.
+//! - `publish`, `create-topic`, `migrate`, `demo`: operator and demo tools.
+//! - `replay --dry-run`: rebuild from the topic and report, serving nothing.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod commands;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command, LogFormat, ServeArgs};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("projector: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command.unwrap_or_else(|| Command::Serve(ServeArgs::from_env())) {
+            Command::Serve(args) => commands::serve(args).await,
+            Command::Publish(args) => commands::publish(args).await,
+            Command::Replay(args) => commands::replay(args).await,
+            Command::Migrate(args) => commands::migrate(args).await,
+            Command::CreateTopic(args) => commands::create_topic(args).await,
+            Command::Demo(args) => commands::demo(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("projector: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx::postgres::notice=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,187 @@
+//! [`ProjectionHandle`]: a running projection (or the Postgres-only baseline).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use revocation_core::{Clock, SessionLiveness, SystemClock};
+use revocation_http::{AdminConfig, Health, HttpState, PostgresOnlyHealth, Rebuild};
+use revocation_kafka::{KafkaProjection, ProjectionOptions, RebuildError, RebuildReport};
+use revocation_postgres::{MigrateError, PgSessionLiveness};
+use thiserror::Error;
+use tokio::task::JoinHandle;
+
+use crate::config::{ConfigError, Mode, ProjectionConfig};
+
+/// The projection could not start.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The Kafka feed could not start.
+    #[error("kafka: {0}")]
+    Feed(#[from] revocation_kafka::FeedError),
+    /// Migrations were asked for and failed.
+    #[error("postgres: {0}")]
+    Migrate(#[from] MigrateError),
+}
+
+/// A running projection.
+pub struct ProjectionHandle {
+    config: ProjectionConfig,
+    kafka: Option<Arc<KafkaProjection>>,
+    postgres: Option<PgSessionLiveness>,
+    liveness: Arc<dyn SessionLiveness>,
+    health: Arc<dyn Health>,
+    sweeper: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ProjectionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectionHandle").field("mode", &self.config.mode).field("liveness", &self.liveness).finish()
+    }
+}
+
+impl ProjectionHandle {
+    /// Starts the projection described by `config`. Returns once the feed is
+    /// started (not caught up: it answers from the fallback until it is),
+    /// even if the broker or the database is unreachable. Only migrations,
+    /// when asked for, must succeed. Call it inside a Tokio runtime.
+    pub async fn start(config: ProjectionConfig) -> Result<Self, StartError> {
+        config.validate()?;
+        let postgres =
+            config.postgres()?.map(|pg| PgSessionLiveness::connect(&pg)).transpose().map_err(ConfigError::from)?;
+        if config.migrate
+            && let Some(pg) = &postgres
+        {
+            pg.migrate().await?;
+            tracing::info!(table = %pg.config().qualified_table(), "migrations applied");
+        }
+        if config.mode == Mode::PostgresOnly {
+            let pg = postgres.clone().ok_or_else(|| ConfigError::Inconsistent("postgres-only needs a URL".into()))?;
+            tracing::info!(table = %pg.config().qualified_table(), "answering every check from Postgres (postgres-only mode)");
+            return Ok(Self {
+                config,
+                kafka: None,
+                liveness: Arc::new(pg.clone()),
+                postgres: Some(pg),
+                health: Arc::new(PostgresOnlyHealth),
+                sweeper: None,
+            });
+        }
+        let options = ProjectionOptions {
+            freshness: config.freshness(),
+            barrier_timeout: config.barrier_timeout,
+            lag_policy: config.lag_policy,
+            fallback: postgres.clone().map(|pg| Arc::new(pg) as Arc<dyn SessionLiveness>),
+            expected_sessions: config.expected_sessions,
+        };
+        let kafka = Arc::new(KafkaProjection::start(config.kafka.clone(), options)?);
+        tracing::info!(
+            topic = %config.kafka.topic,
+            brokers = %config.kafka.bootstrap_servers,
+            fallback = postgres.is_some(),
+            max_staleness_ms = config.max_staleness.as_millis() as u64,
+            "projection started; replaying the topic"
+        );
+        let sweeper = tokio::spawn(sweep(kafka.clone(), config.sweep_interval));
+        let liveness = kafka.liveness();
+        Ok(Self { config, health: liveness.clone(), liveness, kafka: Some(kafka), postgres, sweeper: Some(sweeper) })
+    }
+
+    /// The port, to hand to the verifier.
+    pub fn liveness(&self) -> Arc<dyn SessionLiveness> {
+        self.liveness.clone()
+    }
+
+    /// The health report (what `/health/lag` shows).
+    pub fn health(&self) -> Arc<dyn Health> {
+        self.health.clone()
+    }
+
+    /// `/livez`, `/readyz`, `/health/lag`, `/metrics`, to merge into the
+    /// verifier's router.
+    pub fn health_router(&self) -> axum::Router {
+        revocation_http::health_router(self.http_state())
+    }
+
+    /// What the full HTTP app needs (check API included).
+    pub fn http_state(&self) -> HttpState {
+        HttpState::new(self.liveness.clone(), self.health.clone())
+    }
+
+    /// The admin capability for `POST /admin/rebuild`, guarded by `token`.
+    /// `None` in Postgres-only mode (nothing to rebuild).
+    pub fn admin(&self, token: String) -> Option<AdminConfig> {
+        let kafka = self.kafka.clone()?;
+        Some(AdminConfig { token, rebuild: Arc::new(Rebuilder { kafka, timeout: self.config.rebuild_timeout }) })
+    }
+
+    /// The Postgres adapter, when configured.
+    pub fn postgres(&self) -> Option<&PgSessionLiveness> {
+        self.postgres.as_ref()
+    }
+
+    /// The Kafka projection (absent in Postgres-only mode).
+    pub fn kafka(&self) -> Option<&Arc<KafkaProjection>> {
+        self.kafka.as_ref()
+    }
+
+    /// Replays the topic into a fresh projection and swaps it in when caught
+    /// up; the current projection serves meanwhile.
+    pub async fn rebuild(&self) -> Result<RebuildReport, RebuildError> {
+        match &self.kafka {
+            Some(kafka) => kafka.rebuild(self.config.rebuild_timeout).await,
+            None => Err(RebuildError::Busy),
+        }
+    }
+
+    /// Stops the feed and the sweeper.
+    pub async fn shutdown(mut self) {
+        if let Some(sweeper) = self.sweeper.take() {
+            sweeper.abort();
+        }
+        if let Some(kafka) = &self.kafka {
+            kafka.shutdown().await;
+        }
+        tracing::info!("projection stopped");
+    }
+}
+
+/// Frees memory held by expired sessions, every `interval`.
+async fn sweep(kafka: Arc<KafkaProjection>, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let projection = kafka.liveness().projection();
+        let swept = tokio::task::spawn_blocking(move || projection.store().sweep(SystemClock.now())).await;
+        if let Ok(n) = swept
+            && n > 0
+        {
+            tracing::info!(sessions = n, "swept expired sessions");
+        }
+    }
+}
+
+struct Rebuilder {
+    kafka: Arc<KafkaProjection>,
+    timeout: Duration,
+}
+
+#[async_trait]
+impl Rebuild for Rebuilder {
+    fn busy(&self) -> bool {
+        self.kafka.is_rebuilding()
+    }
+
+    async fn rebuild(&self) -> Result<String, String> {
+        self.kafka
+            .rebuild(self.timeout)
+            .await
+            .map(|r| format!("{} sessions from {} records in {:.2} s", r.sessions, r.records, r.took.as_secs_f64()))
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,333 @@
+//! Command line: every option has a flag and an environment variable, and
+//! every default is written here (and shown by `--help`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use revocation_projection::{KafkaConfig, LagPolicy, ProjectionConfig};
+
+/// The session projection: Kafka in, "is this session live?" out.
+#[derive(Debug, Parser)]
+#[command(name = "projector", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, env = "PROJECTOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the projection and serve the HTTP API (the default).
+    Serve(ServeArgs),
+    /// Publish one session event (for demos and manual revocation).
+    Publish(PublishArgs),
+    /// Rebuild the projection from the topic, print counts, rate and time; serve nothing.
+    Replay(ReplayArgs),
+    /// Apply the database migrations (the user_sessions table) and exit.
+    Migrate(PgArgs),
+    /// Create the session-events topic (compacted) if it does not exist.
+    CreateTopic(CreateTopicArgs),
+    /// Publish a demo stream (and mirror it into Postgres): live, revoked and expired sessions.
+    Demo(DemoArgs),
+}
+
+/// Where the events are.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "PROJECTOR_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    pub bootstrap_servers: String,
+    /// The session-events topic.
+    #[arg(long, env = "PROJECTOR_TOPIC", default_value = "session-events")]
+    pub topic: String,
+    /// How often high watermarks are sampled (bounds staleness on a healthy topic).
+    #[arg(long, env = "PROJECTOR_SAMPLE_INTERVAL", default_value = "200ms", value_parser = duration)]
+    pub sample_interval: Duration,
+    /// Timeout of one watermark query.
+    #[arg(long, env = "PROJECTOR_SAMPLE_TIMEOUT", default_value = "1s", value_parser = duration)]
+    pub sample_timeout: Duration,
+    /// How often the topic is checked for added partitions.
+    #[arg(long, env = "PROJECTOR_METADATA_INTERVAL", default_value = "5s", value_parser = duration)]
+    pub metadata_interval: Duration,
+    /// librdkafka property passed through, as KEY=VALUE (repeatable; e.g.
+    /// -X security.protocol=SASL_SSL). In the environment: comma-separated.
+    #[arg(short = 'X', long = "librdkafka", env = "PROJECTOR_LIBRDKAFKA", value_delimiter = ',', value_parser = key_value)]
+    pub librdkafka: Vec<(String, String)>,
+}
+
+impl KafkaArgs {
+    pub fn config(&self) -> KafkaConfig {
+        let mut config = KafkaConfig::new(self.bootstrap_servers.clone(), self.topic.clone());
+        config.sample_interval = self.sample_interval;
+        config.sample_timeout = self.sample_timeout;
+        config.metadata_interval = self.metadata_interval;
+        config.librdkafka_options = self.librdkafka.iter().cloned().collect();
+        config
+    }
+}
+
+/// Where the sessions table is.
+#[derive(Debug, Clone, Args)]
+pub struct PgArgs {
+    /// Postgres URL of the sessions table (the cold-start fallback). Without
+    /// it, a cold projection answers 503.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Schema of the sessions table.
+    #[arg(long, env = "PROJECTOR_PG_SCHEMA", default_value = "public")]
+    pub pg_schema: String,
+    /// Name of the sessions table.
+    #[arg(long, env = "PROJECTOR_PG_TABLE", default_value = "user_sessions")]
+    pub pg_table: String,
+    /// Pool-acquire and statement timeout of one fallback check.
+    #[arg(long, env = "PROJECTOR_PG_TIMEOUT", default_value = "250ms", value_parser = duration)]
+    pub pg_timeout: Duration,
+}
+
+/// Freshness and routing of checks.
+#[derive(Debug, Clone, Args)]
+pub struct ProjectionArgs {
+    /// Beyond this staleness the projection stops answering from memory.
+    #[arg(long, env = "PROJECTOR_MAX_STALENESS", default_value = "2s", value_parser = duration)]
+    pub max_staleness: Duration,
+    /// A lagging projection is live again at or below this staleness (default: half of max-staleness).
+    #[arg(long, env = "PROJECTOR_RECOVER_BELOW", value_parser = duration)]
+    pub recover_below: Option<Duration>,
+    /// Longest wait, for an unknown session, until the projection has read
+    /// everything acknowledged before the check (read-your-writes).
+    #[arg(long, env = "PROJECTOR_BARRIER_TIMEOUT", default_value = "250ms", value_parser = duration)]
+    pub barrier_timeout: Duration,
+    /// What to answer while lagging: `transient` (503) or `fallback` (ask Postgres).
+    #[arg(long, env = "PROJECTOR_LAG_POLICY", value_enum, default_value_t = LagPolicyArg::Transient)]
+    pub lag_policy: LagPolicyArg,
+    /// How often expired sessions are removed from memory.
+    #[arg(long, env = "PROJECTOR_SWEEP_INTERVAL", default_value = "60s", value_parser = duration)]
+    pub sweep_interval: Duration,
+    /// Sessions to reserve memory for at start (avoids rehashing during replay).
+    #[arg(long, env = "PROJECTOR_EXPECTED_SESSIONS", default_value_t = 0)]
+    pub expected_sessions: usize,
+}
+
+/// `--lag-policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LagPolicyArg {
+    /// Fail closed: 503.
+    Transient,
+    /// Ask Postgres.
+    Fallback,
+}
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// The Kafka-fed projection (Postgres only as fallback).
+    Projection,
+    /// Every check from Postgres (today's behaviour; the baseline).
+    PostgresOnly,
+}
+
+/// `projector serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address of the HTTP API.
+    #[arg(long, env = "PROJECTOR_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Where answers come from.
+    #[arg(long, env = "PROJECTOR_MODE", value_enum, default_value_t = ModeArg::Projection)]
+    pub mode: ModeArg,
+    /// Apply the database migrations at start.
+    #[arg(long, env = "PROJECTOR_MIGRATE")]
+    pub migrate: bool,
+    /// Enables POST /admin/rebuild, guarded by this bearer token. Off when unset.
+    #[arg(long, env = "PROJECTOR_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Requests taking longer are answered 503.
+    #[arg(long, env = "PROJECTOR_REQUEST_TIMEOUT", default_value = "2s", value_parser = duration)]
+    pub request_timeout: Duration,
+    /// Requests in flight at once; more are shed with 503.
+    #[arg(long, env = "PROJECTOR_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub max_in_flight: usize,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub pg: PgArgs,
+    #[command(flatten)]
+    pub projection: ProjectionArgs,
+}
+
+impl ServeArgs {
+    /// The defaults, as if `projector serve` were run with no flags (but the environment).
+    pub fn from_env() -> Self {
+        #[derive(Parser)]
+        struct Only {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Only::parse_from(["projector"]).serve
+    }
+
+    pub fn projection_config(&self) -> ProjectionConfig {
+        projection_config(&self.kafka, &self.pg, &self.projection, self.migrate, self.mode)
+    }
+}
+
+/// `projector replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// Only rebuild and report; serve nothing (the only mode for now, and required, so the intent is explicit).
+    #[arg(long, required = true)]
+    pub dry_run: bool,
+    /// Give up when not caught up after this long.
+    #[arg(long, default_value = "10m", value_parser = duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Sessions to reserve memory for.
+    #[arg(long, default_value_t = 0)]
+    pub expected_sessions: usize,
+}
+
+/// `projector publish`.
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    /// The event.
+    #[arg(value_enum)]
+    pub kind: EventKind,
+    /// The session id.
+    #[arg(long)]
+    pub sid: String,
+    /// The owner (created only).
+    #[arg(long, default_value = "demo-user")]
+    pub user_id: String,
+    /// The session expires this long after now (created only; default: never).
+    #[arg(long, value_parser = duration)]
+    pub expires_in: Option<Duration>,
+    /// Why (revoked only).
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+/// `projector publish <kind>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EventKind {
+    /// session.created
+    Created,
+    /// session.revoked
+    Revoked,
+    /// A null value: forget the session (only for expired sessions).
+    Tombstone,
+}
+
+/// `projector create-topic`.
+#[derive(Debug, Clone, Args)]
+pub struct CreateTopicArgs {
+    /// Partitions.
+    #[arg(long, default_value_t = 3)]
+    pub partitions: i32,
+    /// Replication factor.
+    #[arg(long, default_value_t = 1)]
+    pub replication: i32,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+/// `projector demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Extra random live sessions to publish, for volume.
+    #[arg(long, default_value_t = 10_000)]
+    pub sessions: usize,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub pg: PgArgs,
+}
+
+pub fn projection_config(
+    kafka: &KafkaArgs,
+    pg: &PgArgs,
+    p: &ProjectionArgs,
+    migrate: bool,
+    mode: ModeArg,
+) -> ProjectionConfig {
+    let mut config = ProjectionConfig::new(kafka.bootstrap_servers.clone(), kafka.topic.clone());
+    config.kafka = kafka.config();
+    config.mode = match mode {
+        ModeArg::Projection => revocation_projection::Mode::Projection,
+        ModeArg::PostgresOnly => revocation_projection::Mode::PostgresOnly,
+    };
+    config.postgres_url = pg.database_url.clone();
+    config.postgres_schema = pg.pg_schema.clone();
+    config.postgres_table = pg.pg_table.clone();
+    config.postgres_timeout = pg.pg_timeout;
+    config.migrate = migrate;
+    config.max_staleness = p.max_staleness;
+    config.recover_below = p.recover_below;
+    config.barrier_timeout = p.barrier_timeout;
+    config.lag_policy = match p.lag_policy {
+        LagPolicyArg::Transient => LagPolicy::Transient,
+        LagPolicyArg::Fallback => LagPolicy::Fallback,
+    };
+    config.sweep_interval = p.sweep_interval;
+    config.expected_sessions = p.expected_sessions;
+    config
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (write durations like 250ms, 2s, 5m)"))
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_values_say_which_option_and_why() {
+        let err = Cli::try_parse_from(["projector", "serve", "--max-staleness", "soon"]).unwrap_err().to_string();
+        assert!(err.contains("--max-staleness") && err.contains("write durations like"), "{err}");
+        let err = Cli::try_parse_from(["projector", "serve", "-X", "novalue"]).unwrap_err().to_string();
+        assert!(err.contains("is not KEY=VALUE"), "{err}");
+        let err = Cli::try_parse_from(["projector", "serve", "--lag-policy", "maybe"]).unwrap_err().to_string();
+        assert!(err.contains("--lag-policy"), "{err}");
+    }
+
+    #[test]
+    fn librdkafka_options_pass_through() {
+        let cli =
+            Cli::try_parse_from(["projector", "serve", "-X", "fetch.wait.max.ms=50", "-X", "client.rack=a"]).unwrap();
+        let Some(Command::Serve(serve)) = cli.command else { panic!() };
+        let config = serve.kafka.config();
+        assert_eq!(config.librdkafka_options.get("fetch.wait.max.ms").map(String::as_str), Some("50"));
+        assert_eq!(config.librdkafka_options.len(), 2);
+    }
+}

@@ -1,0 +1,240 @@
+//! The subcommands.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use revocation_core::{FreshnessState, SessionEvent, SessionId};
+use revocation_http::Limits;
+use revocation_kafka::{EventPublisher, KafkaProjection, ProjectionOptions, TopicSpec, ensure_topic};
+use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
+use revocation_projection::ProjectionHandle;
+use time::OffsetDateTime;
+
+use crate::cli::{CreateTopicArgs, DemoArgs, EventKind, PgArgs, PublishArgs, ReplayArgs, ServeArgs};
+
+/// Shortest admin token accepted: a guessable token guards nothing.
+const MIN_ADMIN_TOKEN: usize = 16;
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.projection_config();
+    config.validate().context("invalid configuration")?;
+    let projection = ProjectionHandle::start(config).await.context("cannot start the projection")?;
+    let mut state = projection.http_state().with_limits(Limits {
+        request_timeout: args.request_timeout,
+        max_in_flight: args.max_in_flight,
+        ..Limits::default()
+    });
+    if let Some(token) = args.admin_token {
+        if token.len() < MIN_ADMIN_TOKEN {
+            bail!("invalid configuration: --admin-token must be at least {MIN_ADMIN_TOKEN} characters");
+        }
+        match projection.admin(token) {
+            Some(admin) => state = state.with_admin(admin),
+            None => tracing::warn!("--admin-token ignored: nothing to rebuild in postgres-only mode"),
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (is another process using it?)", args.listen))?;
+    tracing::info!(
+        "listening on http://{0} — try: curl http://{0}/v1/sessions/<sid> · curl http://{0}/health/lag",
+        args.listen
+    );
+    let watcher = projection.kafka().map(|k| tokio::spawn(log_state_changes(k.clone())));
+    axum::serve(listener, revocation_http::app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+    tracing::info!("shutting down");
+    if let Some(w) = watcher {
+        w.abort();
+    }
+    projection.shutdown().await;
+    Ok(())
+}
+
+/// Logs every change of state (cold → live ⇄ lagging) with the staleness.
+async fn log_state_changes(kafka: Arc<KafkaProjection>) {
+    let liveness = kafka.liveness();
+    let mut last = None;
+    loop {
+        let state = liveness.state();
+        if last != Some(state) {
+            let status = liveness.status();
+            let staleness_ms = status.freshness.staleness.map(|s| s.as_millis() as u64);
+            match state {
+                FreshnessState::Lagging => tracing::warn!(
+                    staleness_ms,
+                    offset_lag = status.freshness.offset_lag,
+                    "projection is lagging: answering per the lag policy"
+                ),
+                _ => tracing::info!(staleness_ms, sessions = status.store.sessions, "projection is {}", state.as_str()),
+            }
+            last = Some(state);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    if !args.dry_run {
+        bail!("replay only runs with --dry-run (serve replays on start)");
+    }
+    let config = args.kafka.config();
+    config.validate().context("invalid configuration")?;
+    let started = Instant::now();
+    let options = ProjectionOptions { expected_sessions: args.expected_sessions, ..ProjectionOptions::default() };
+    let projection = KafkaProjection::start(config.clone(), options).context("cannot start the feed")?;
+    let liveness = projection.liveness();
+    while liveness.state() != FreshnessState::Live {
+        if started.elapsed() > args.timeout {
+            projection.shutdown().await;
+            bail!("not caught up with {:?} after {:?}; is the broker reachable?", config.topic, args.timeout);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    let status = liveness.status();
+    let feed = projection.feed_stats().unwrap_or_default();
+    projection.shutdown().await;
+    let rate = feed.records as f64 / took.as_secs_f64().max(1e-9);
+    println!("replayed topic {:?} ({} partitions) in {:.3} s", config.topic, feed.partitions, took.as_secs_f64());
+    println!("  records        {:>12}  ({rate:.0} records/s)", feed.records);
+    println!("  sessions       {:>12}", status.store.sessions);
+    println!("  revoked        {:>12}", status.store.revoked);
+    println!("  rejected       {:>12}  (malformed; their sessions count as revoked)", status.store.rejected);
+    println!("  unknown types  {:>12}", status.store.unknown);
+    Ok(())
+}
+
+pub async fn publish(args: PublishArgs) -> anyhow::Result<()> {
+    let sid = SessionId::new(args.sid.clone()).with_context(|| format!("--sid {:?}", args.sid))?;
+    let now = OffsetDateTime::now_utc();
+    let event = match args.kind {
+        EventKind::Created => SessionEvent::Created {
+            sid,
+            user_id: args.user_id,
+            created_at: now,
+            expires_at: args.expires_in.map(|d| now + d),
+        },
+        EventKind::Revoked => SessionEvent::Revoked { sid, revoked_at: now, reason: args.reason },
+        EventKind::Tombstone => SessionEvent::Tombstone { sid },
+    };
+    let publisher = EventPublisher::new(&args.kafka.config()).context("invalid configuration")?;
+    let ack = publisher.publish(&event).await?;
+    println!("published to {} partition {} offset {}", args.kafka.topic, ack.partition, ack.offset);
+    Ok(())
+}
+
+pub async fn migrate(args: PgArgs) -> anyhow::Result<()> {
+    let pg = postgres(&args)?.context("--database-url (or DATABASE_URL) is required")?;
+    pg.migrate().await?;
+    println!("migrations applied to {}", pg.config().qualified_table());
+    Ok(())
+}
+
+pub async fn create_topic(args: CreateTopicArgs) -> anyhow::Result<()> {
+    let config = args.kafka.config();
+    let spec = TopicSpec { partitions: args.partitions, replication: args.replication, compacted: true };
+    let created = ensure_topic(&config, spec)
+        .await
+        .with_context(|| format!("cannot create topic {:?} on {}", config.topic, config.bootstrap_servers))?;
+    println!("topic {:?} {}", config.topic, if created { "created" } else { "already exists" });
+    Ok(())
+}
+
+fn postgres(args: &PgArgs) -> anyhow::Result<Option<PgSessionLiveness>> {
+    let Some(url) = &args.database_url else { return Ok(None) };
+    let mut config = PgConfig::new(url.clone()).schema(&args.pg_schema)?.table(&args.pg_table)?;
+    config.acquire_timeout = Duration::from_secs(5).max(args.pg_timeout);
+    config.statement_timeout = Duration::from_secs(30).max(args.pg_timeout);
+    Ok(Some(PgSessionLiveness::connect(&config)?))
+}
+
+/// The demo stream: three named sessions a newcomer can ask about, plus
+/// volume. Written to Kafka and (when a database is given) mirrored into the
+/// sessions table, as an auth service would, so cold-start answers agree.
+pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let config = args.kafka.config();
+    ensure_topic(&config, TopicSpec::default())
+        .await
+        .with_context(|| format!("cannot create topic {:?} on {}", config.topic, config.bootstrap_servers))?;
+    let table = match postgres(&args.pg)? {
+        Some(pg) => {
+            pg.migrate().await?;
+            Some(PgSessionTable::new(pg.pool().clone(), pg.config()))
+        }
+        None => None,
+    };
+    let publisher = EventPublisher::new(&config)?;
+    let now = OffsetDateTime::now_utc();
+    let day = Duration::from_secs(86_400);
+    let created = |sid: &str, expires_at| SessionEvent::Created {
+        sid: SessionId::new(sid).expect("demo sids are valid"),
+        user_id: format!("user-of-{sid}"),
+        created_at: now,
+        expires_at,
+    };
+    let revoked = |sid: &str| SessionEvent::Revoked {
+        sid: SessionId::new(sid).expect("demo sids are valid"),
+        revoked_at: now,
+        reason: Some("logout".into()),
+    };
+    let mut events = vec![
+        created("demo-alice", Some(now + day)),
+        created("demo-bob", Some(now + day)),
+        revoked("demo-bob"),
+        created("demo-carol", Some(now - Duration::from_secs(3600))),
+    ];
+    for i in 0..args.sessions {
+        let sid = uuid::Uuid::new_v4().to_string();
+        events.push(created(&sid, Some(now + day)));
+        if i % 10 == 0 {
+            events.push(revoked(&sid));
+        }
+    }
+    let started = Instant::now();
+    for chunk in events.chunks(1_000) {
+        for ack in futures::future::join_all(chunk.iter().map(|e| publisher.publish(e))).await {
+            ack?;
+        }
+        if let Some(table) = &table {
+            for e in chunk {
+                table.record(e).await.context("mirroring the demo into Postgres")?;
+            }
+        }
+    }
+    println!(
+        "published {} demo events to {:?} in {:.2} s{}",
+        events.len(),
+        config.topic,
+        started.elapsed().as_secs_f64(),
+        if table.is_some() { " (mirrored into Postgres)" } else { "" }
+    );
+    println!("  demo-alice  live");
+    println!("  demo-bob    revoked");
+    println!("  demo-carol  expired");
+    Ok(())
+}
