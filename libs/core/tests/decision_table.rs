@@ -1,5 +1,6 @@
 //! ProjectedLiveness answers per the decision table of design §4–§5, one test
 //! per row.
+#![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,5 +1,6 @@
 //! The router, driven with `tower::ServiceExt::oneshot`: every status code,
 //! and bad input answered with a 4xx, never a 5xx or a panic.
+#![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

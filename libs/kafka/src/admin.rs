@@ -50,14 +50,11 @@ pub async fn ensure_topic(config: &KafkaConfig, spec: TopicSpec) -> Result<bool,
         topic = topic.set("cleanup.policy", "compact");
     }
     let results = admin.create_topics([&topic], &options()).await?;
-    for result in results {
-        match result {
-            Ok(_) => return Ok(true),
-            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => return Ok(false),
-            Err((_, code)) => return Err(KafkaError::AdminOp(code)),
-        }
+    match results.into_iter().next() {
+        Some(Ok(_)) => Ok(true),
+        Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) | None => Ok(false),
+        Some(Err((_, code))) => Err(KafkaError::AdminOp(code)),
     }
-    Ok(false)
 }
 
 /// Grows `config.topic` to `total` partitions.

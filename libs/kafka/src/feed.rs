@@ -344,7 +344,7 @@ fn discover(shared: &Shared) -> Result<(), String> {
     if let Some(error) = found.error() {
         let code = RDKafkaErrorCode::from(error);
         return Err(format!(
-            "topic {topic:?} is not available ({code}); create it, e.g. with `projector topic create`"
+            "topic {topic:?} is not available ({code}); create it, e.g. with `projector create-topic`"
         ));
     }
     let mut assigned = shared.assigned.lock().map_err(|_| "assignment lock poisoned".to_string())?;

@@ -2,6 +2,7 @@
 //! projection fails closed within its staleness bound, then recovers with
 //! correct answers. Its own test binary, because it freezes the shared
 //! broker (cargo runs test binaries one after another).
+#![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! The Kafka source against the real broker (`scripts/servers.sh up`). Each
 //! test creates a topic of its own with at least 3 partitions.
+#![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 mod support;
 

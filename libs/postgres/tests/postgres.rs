@@ -1,5 +1,6 @@
 //! PgSessionLiveness against the real PostgreSQL (start it with
 //! `scripts/servers.sh up`). Each test works in a schema of its own.
+#![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

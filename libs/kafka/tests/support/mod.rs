@@ -31,7 +31,7 @@ pub async fn topic(test: &str, partitions: i32) -> KafkaConfig {
     config.sample_interval = Duration::from_millis(100);
     config.metadata_interval = Duration::from_millis(500);
     let created = ensure_topic(&config, TopicSpec { partitions, replication: 1, compacted: true }).await;
-    assert_eq!(created.expect("create topic"), true);
+    assert!(created.expect("create topic"), "the topic is new");
     config
 }
 

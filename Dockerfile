@@ -1,0 +1,19 @@
+# Multi-stage build of the projector. Build: docker build -t projector .
+# Run:   docker run --rm -p 8080:8080 -e PROJECTOR_LISTEN=0.0.0.0:8080 projector serve
+FROM rust:1.95-bookworm AS build
+# rdkafka-sys builds librdkafka from source with make and the C toolchain this image has.
+WORKDIR /src
+COPY . .
+RUN cargo build --release --locked -p projector \
+ && cp target/release/projector /projector
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /projector /usr/local/bin/projector
+USER 65532:65532
+EXPOSE 8080
+ENV PROJECTOR_LISTEN=0.0.0.0:8080
+ENTRYPOINT ["projector"]
+CMD ["serve"]

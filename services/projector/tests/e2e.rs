@@ -1,0 +1,197 @@
+//! The real `projector` binary against the real Kafka and PostgreSQL
+//! (`scripts/servers.sh up`): live, revoked and unavailable answers and the
+//! lag report over HTTP, and a clean exit on SIGTERM.
+#![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use revocation_core::{SessionEvent, SessionId};
+use revocation_kafka::{EventPublisher, KafkaConfig, TopicSpec, delete_topic, ensure_topic};
+use time::OffsetDateTime;
+
+fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://revocation:revocation@127.0.0.1:5432/revocation".into())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The projector process; killed if the test fails before stopping it.
+struct Projector {
+    child: Child,
+    base: String,
+}
+
+impl Projector {
+    fn start(args: &[&str]) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_projector"))
+            .arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the projector binary");
+        Self { child, base: format!("http://127.0.0.1:{port}") }
+    }
+
+    async fn get(&self, path: &str) -> (u16, Option<String>, serde_json::Value) {
+        let response = reqwest::get(format!("{}{path}", self.base)).await.expect("request");
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+        let body = response.json().await.unwrap_or(serde_json::Value::Null);
+        (status, retry_after, body)
+    }
+
+    async fn wait_until(&self, path: &str, status: u16, limit: Duration) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            if let Ok(response) = reqwest::get(format!("{}{path}", self.base)).await
+                && response.status().as_u16() == status
+            {
+                return response.json().await.unwrap_or(serde_json::Value::Null);
+            }
+            assert!(started.elapsed() < limit, "{path} did not answer {status} within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "no exit within 10 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sid(s: &str) -> SessionId {
+    SessionId::new(s).unwrap()
+}
+
+#[tokio::test]
+async fn the_binary_serves_live_revoked_and_lag_answers_and_exits_cleanly() {
+    let topic = format!("e2e-{}", uuid::Uuid::new_v4().simple());
+    let schema = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+    let kafka = KafkaConfig::new(bootstrap(), topic.clone());
+    ensure_topic(&kafka, TopicSpec::default())
+        .await
+        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    let publisher = EventPublisher::new(&kafka).unwrap();
+    let now = OffsetDateTime::now_utc();
+    for event in [
+        SessionEvent::Created { sid: sid("alice"), user_id: "u1".into(), created_at: now, expires_at: None },
+        SessionEvent::Created { sid: sid("bob"), user_id: "u2".into(), created_at: now, expires_at: None },
+        SessionEvent::Revoked { sid: sid("bob"), revoked_at: now, reason: Some("logout".into()) },
+    ] {
+        publisher.publish(&event).await.unwrap();
+    }
+
+    let projector = Projector::start(&[
+        "--topic",
+        &topic,
+        "--bootstrap-servers",
+        &bootstrap(),
+        "--database-url",
+        &database_url(),
+        "--pg-schema",
+        &schema,
+        "--migrate",
+        "--max-staleness",
+        "1s",
+        "--sample-interval",
+        "100ms",
+    ]);
+    let report = projector.wait_until("/health/lag", 200, Duration::from_secs(30)).await;
+    assert_eq!(report["state"], "live");
+    assert_eq!(report["sessions"], 2);
+    assert_eq!(report["revoked_sessions"], 1);
+    assert_eq!(report["records_applied"], 3);
+    assert_eq!(report["partitions"].as_array().unwrap().len(), 3);
+    assert!(report["staleness_ms"].as_u64().unwrap() <= 1_000);
+
+    assert_eq!(projector.get("/v1/sessions/alice").await.2, serde_json::json!({"status": "live"}));
+    let (status, _, body) = projector.get("/v1/sessions/bob").await;
+    assert_eq!((status, body), (410, serde_json::json!({"status": "revoked"})));
+    assert_eq!(projector.get("/v1/sessions/nobody").await.0, 410);
+    assert_eq!(projector.get("/livez").await.0, 200);
+    assert_eq!(reqwest::get(format!("{}/readyz", projector.base)).await.unwrap().status().as_u16(), 200);
+
+    // A revocation published now is answered within the staleness bound.
+    publisher.publish(&SessionEvent::Revoked { sid: sid("alice"), revoked_at: now, reason: None }).await.unwrap();
+    projector.wait_until("/v1/sessions/alice", 410, Duration::from_secs(2)).await;
+
+    let metrics = reqwest::get(format!("{}/metrics", projector.base)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("projection_state{state=\"live\"} 1"), "{metrics}");
+
+    let exit = projector.terminate();
+    assert!(exit.success(), "exit status {exit:?}");
+    delete_topic(&kafka).await.ok();
+}
+
+#[tokio::test]
+async fn a_cold_projector_without_a_reachable_database_answers_unavailable_with_retry_after() {
+    // A topic that does not exist keeps it cold; the database port is closed.
+    let projector = Projector::start(&[
+        "--topic",
+        &format!("absent-{}", uuid::Uuid::new_v4().simple()),
+        "--bootstrap-servers",
+        &bootstrap(),
+        "--database-url",
+        "postgres://revocation:revocation@127.0.0.1:1/revocation",
+    ]);
+    projector.wait_until("/livez", 200, Duration::from_secs(30)).await;
+    let (status, retry_after, body) = projector.get("/v1/sessions/alice").await;
+    assert_eq!(status, 503);
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert_eq!(body["status"], "unavailable");
+    assert!(body["reason"].as_str().unwrap().contains("user_sessions"), "{body}");
+    let (status, _, report) = projector.get("/health/lag").await;
+    assert_eq!((status, report["state"].as_str()), (503, Some("cold")));
+    assert!(projector.terminate().success());
+}
+
+#[test]
+fn bad_configuration_is_refused_with_a_sentence_naming_the_option() {
+    let output = Command::new(env!("CARGO_BIN_EXE_projector"))
+        .args(["serve", "--max-staleness", "100ms", "--sample-interval", "200ms"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("must exceed the sample interval"), "{stderr}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_projector")).args(["serve", "--listen", "nowhere"]).output().unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--listen"));
+
+    let output = Command::new(env!("CARGO_BIN_EXE_projector"))
+        .args(["serve", "--lag-policy", "fallback"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("lag policy fallback needs a database URL"));
+}

@@ -1,0 +1,82 @@
+//! Docker cannot run on our CI machines, so the deployment files are checked
+//! for structure and for agreement with the scripts' ports and defaults.
+#![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
+
+use std::collections::BTreeMap;
+
+use revocation_e2e::repo_root;
+use serde_yaml::Value;
+
+fn compose() -> Value {
+    let text = std::fs::read_to_string(repo_root().join("docker-compose.yml")).expect("docker-compose.yml");
+    serde_yaml::from_str(&text).expect("docker-compose.yml is valid YAML")
+}
+
+fn env(service: &Value) -> BTreeMap<String, String> {
+    let map = service["environment"].as_mapping().expect("environment is a mapping");
+    map.iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                other => panic!("unexpected value {other:?}"),
+            };
+            (k.as_str().expect("key").to_owned(), v)
+        })
+        .collect()
+}
+
+#[test]
+fn compose_has_kafka_postgres_and_the_projector_on_the_scripts_ports() {
+    let compose = compose();
+    let services = &compose["services"];
+    for name in ["kafka", "postgres", "projector"] {
+        assert!(services[name].is_mapping(), "service {name} missing");
+    }
+    let ports = |s: &str| -> Vec<String> {
+        services[s]["ports"].as_sequence().unwrap().iter().map(|p| p.as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ports("kafka"), ["127.0.0.1:9092:9092"]);
+    assert_eq!(ports("postgres"), ["127.0.0.1:5432:5432"]);
+    assert_eq!(ports("projector"), ["127.0.0.1:8080:8080"]);
+    assert!(services["kafka"]["image"].as_str().unwrap().starts_with("apache/kafka:4."), "Kafka 4.x in KRaft mode");
+    let kafka = env(&services["kafka"]);
+    assert_eq!(kafka["KAFKA_PROCESS_ROLES"], "broker,controller");
+}
+
+#[test]
+fn compose_uses_the_same_credentials_and_defaults_as_the_scripts() {
+    let compose = compose();
+    let services = &compose["services"];
+    let pg = env(&services["postgres"]);
+    assert_eq!(
+        (pg["POSTGRES_USER"].as_str(), pg["POSTGRES_PASSWORD"].as_str(), pg["POSTGRES_DB"].as_str()),
+        ("revocation", "revocation", "revocation")
+    );
+    let script = std::fs::read_to_string(repo_root().join("scripts/postgres.sh")).unwrap();
+    for line in ["role=\"revocation\"", "database=\"revocation\"", "password=\"revocation\""] {
+        assert!(script.contains(line), "scripts/postgres.sh lacks {line}");
+    }
+    let projector = env(&services["projector"]);
+    assert_eq!(projector["PROJECTOR_TOPIC"], "session-events");
+    assert_eq!(projector["DATABASE_URL"], "postgres://revocation:revocation@postgres:5432/revocation");
+    assert_eq!(projector["PROJECTOR_LISTEN"], "0.0.0.0:8080");
+    // Every PROJECTOR_* variable the compose file sets is one the binary reads.
+    let cli = std::fs::read_to_string(repo_root().join("services/projector/src/cli.rs")).unwrap();
+    for key in projector.keys().filter(|k| k.starts_with("PROJECTOR_") || k.as_str() == "DATABASE_URL") {
+        assert!(cli.contains(&format!("env = \"{key}\"")), "the projector does not read {key}");
+    }
+    let depends = services["projector"]["depends_on"].as_mapping().unwrap();
+    assert!(depends.contains_key("postgres") && depends.contains_key("create-topic"));
+}
+
+#[test]
+fn the_dockerfile_is_a_multi_stage_build_of_the_projector() {
+    let text = std::fs::read_to_string(repo_root().join("Dockerfile")).expect("Dockerfile");
+    let stages: Vec<_> = text.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert!(stages.len() >= 2, "multi-stage: {stages:?}");
+    assert!(stages[0].contains(" AS build"));
+    assert!(text.contains("cargo build --release --locked -p projector"));
+    assert!(text.contains("COPY --from=build"));
+    assert!(text.contains("ENTRYPOINT [\"projector\"]"));
+}
