@@ -64,6 +64,9 @@ up() {
   fi
   fetch_jars
   format_storage
+  if ! pid >/dev/null && (exec 3<>/dev/tcp/127.0.0.1/9092) 2>/dev/null; then
+    fail "port 9092 is taken by a process this script did not start ($(command -v ss >/dev/null && ss -ltnpH 'sport = :9092' | grep -o 'pid=[0-9]*' | head -1)); stop it first"
+  fi
   if ! pid >/dev/null; then
     echo "kafka.sh: starting the broker; log in $logs/server.log"
     nohup java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \

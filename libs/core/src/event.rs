@@ -300,6 +300,34 @@ mod tests {
     }
 
     #[test]
+    fn sids_with_escapes_decode() {
+        let value = br#"{"type":"session.revoked","sid":"a\"b\u00e9","revoked_at":"2026-11-27T11:00:00Z"}"#;
+        let key = "a\"bé".as_bytes();
+        assert!(matches!(decode(Some(key), Some(value)), Decoded::Event(SessionEvent::Revoked { .. })));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+
+        /// Any bytes at all: a classification, never a panic.
+        #[test]
+        fn the_decoder_never_panics_on_arbitrary_bytes(
+            key in proptest::option::of(proptest::collection::vec(proptest::num::u8::ANY, 0..64)),
+            value in proptest::option::of(proptest::collection::vec(proptest::num::u8::ANY, 0..256)),
+        ) {
+            let _ = decode(key.as_deref(), value.as_deref());
+        }
+
+        /// JSON-shaped noise around the real field names reaches deeper code paths.
+        #[test]
+        fn the_decoder_never_panics_on_json_like_input(
+            value in r#"\{("(type|sid|user_id|created_at|expires_at|revoked_at|reason)":("session\.(created|revoked)|s|2026-11-27T10:00:00Z|[^"]{0,8})|[0-9]{1,3}|null|true|\[|\{),?){0,8}\}?"#,
+        ) {
+            let _ = decode(Some(b"s"), Some(value.as_bytes()));
+        }
+    }
+
+    #[test]
     fn a_null_value_is_a_tombstone() {
         assert_eq!(decode(Some(b"abc"), None), Decoded::Event(SessionEvent::Tombstone { sid: sid("abc") }));
     }

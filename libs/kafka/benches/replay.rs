@@ -1,0 +1,237 @@
+//! Replay throughput and revocation propagation against the real broker.
+//!
+//! Run with: cargo bench -p revocation-kafka --bench replay
+//! (needs `scripts/servers.sh up`; `BENCH_EVENTS=1000000`, `BENCH_REVOCATIONS=1000`).
+//!
+//! Replay: the same topic of `BENCH_EVENTS` records is read three ways in one
+//! run, each by a fresh client from the beginning:
+//! - `raw BaseConsumer`: rdkafka's poll loop that does nothing with records (the baseline);
+//! - `raw StreamConsumer`: the async stream, also doing nothing;
+//! - `feed`: our feed — decode, apply to the store, positions, watermark
+//!   samples — timed until the projection is Live (caught up and proven fresh).
+//!
+//! Propagation: for each of `BENCH_REVOCATIONS` live sessions, publish a
+//! revocation, and time from the broker's acknowledgement until `check`
+//! answers `Revoked`.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use revocation_core::{
+    FreshnessConfig, FreshnessState, Projection, SessionEvent, SessionId, SessionLiveness, SessionLivenessError,
+};
+use revocation_kafka::{
+    EventPublisher, Feed, KafkaConfig, KafkaProjection, ProjectionOptions, SampleTrigger, TopicSpec,
+};
+use time::OffsetDateTime;
+
+const PARTITIONS: i32 = 3;
+
+fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let events = env_usize("BENCH_EVENTS", 1_000_000);
+        let revocations = env_usize("BENCH_REVOCATIONS", 1_000);
+        replay(events).await;
+        propagation(revocations).await;
+    });
+}
+
+async fn new_topic(prefix: &str) -> KafkaConfig {
+    let config = KafkaConfig::new(bootstrap(), format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+    revocation_kafka::ensure_topic(&config, TopicSpec { partitions: PARTITIONS, replication: 1, compacted: false })
+        .await
+        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    config
+}
+
+/// Fills the topic fast: a BaseProducer with large batches; every 10th
+/// session is also revoked.
+fn fill(config: &KafkaConfig, events: usize) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    let mut sid = None;
+    for i in 0..events {
+        let event = if i % 10 == 9 {
+            SessionEvent::Revoked { sid: sid.clone().unwrap(), revoked_at: now, reason: None }
+        } else {
+            let s = SessionId::new(uuid::Uuid::new_v4().to_string()).unwrap();
+            sid = Some(s.clone());
+            SessionEvent::Created { sid: s, user_id: "user".into(), created_at: now, expires_at: None }
+        };
+        let value = event.to_value().unwrap();
+        let mut record = BaseRecord::to(&config.topic).key(event.key()).payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        if i % 10_000 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+fn assignment(topic: &str) -> TopicPartitionList {
+    let mut list = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        list.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+    }
+    list
+}
+
+fn raw_config(config: &KafkaConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.bootstrap_servers)
+        .set("group.id", "bench-raw")
+        .set("enable.auto.commit", "false")
+        .set("queued.min.messages", "200000")
+        .set("fetch.wait.max.ms", "100");
+    c
+}
+
+fn raw_base(config: &KafkaConfig, events: usize) -> Duration {
+    let consumer: BaseConsumer = raw_config(config).create().unwrap();
+    let started = Instant::now();
+    consumer.assign(&assignment(&config.topic)).unwrap();
+    let mut seen = 0;
+    while seen < events {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            seen += 1;
+        }
+    }
+    started.elapsed()
+}
+
+async fn raw_stream(config: &KafkaConfig, events: usize) -> Duration {
+    let consumer: StreamConsumer = raw_config(config).create().unwrap();
+    let started = Instant::now();
+    consumer.assign(&assignment(&config.topic)).unwrap();
+    let mut stream = consumer.stream();
+    let mut seen = 0;
+    while seen < events {
+        if let Some(Ok(_)) = stream.next().await {
+            seen += 1;
+        }
+    }
+    started.elapsed()
+}
+
+fn feed(config: &KafkaConfig, events: usize) -> (Duration, usize) {
+    let projection = Arc::new(Projection::new(FreshnessConfig::with_max_staleness(Duration::from_secs(2))));
+    let started = Instant::now();
+    let feed = Feed::start(config, projection.clone(), Arc::new(SampleTrigger::new()), "bench").unwrap();
+    while projection.freshness().state(revocation_core::Clock::now(&revocation_core::SystemClock))
+        != FreshnessState::Live
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let took = started.elapsed();
+    assert_eq!(feed.stats().records.load(std::sync::atomic::Ordering::Relaxed) as usize, events);
+    let sessions = projection.store().len();
+    feed.stop();
+    (took, sessions)
+}
+
+async fn replay(events: usize) {
+    let config = new_topic("bench-replay").await;
+    let started = Instant::now();
+    fill(&config, events);
+    println!("replay: filled {:?} with {events} events in {:.1} s", config.topic, started.elapsed().as_secs_f64());
+    let rate = |d: Duration| events as f64 / d.as_secs_f64();
+    // Alternate, twice each, so drift on a noisy machine hits all three.
+    let mut base = Vec::new();
+    let mut stream = Vec::new();
+    let mut ours = Vec::new();
+    for _ in 0..2 {
+        base.push(raw_base(&config, events));
+        stream.push(raw_stream(&config, events).await);
+        let (took, sessions) = feed(&config, events);
+        assert!(sessions > 0);
+        ours.push(took);
+    }
+    let best = |v: &[Duration]| *v.iter().min().unwrap();
+    let (b, s, o) = (best(&base), best(&stream), best(&ours));
+    println!("replay of {events} events ({PARTITIONS} partitions), best of 2 runs each:");
+    println!("  raw BaseConsumer (no-op)    {:>8.3} s  {:>10.0} events/s", b.as_secs_f64(), rate(b));
+    println!("  raw StreamConsumer (no-op)  {:>8.3} s  {:>10.0} events/s", s.as_secs_f64(), rate(s));
+    println!(
+        "  feed → store → Live         {:>8.3} s  {:>10.0} events/s  = {:.0}% of raw BaseConsumer",
+        o.as_secs_f64(),
+        rate(o),
+        100.0 * rate(o) / rate(b)
+    );
+    revocation_kafka::delete_topic(&config).await.ok();
+}
+
+async fn propagation(revocations: usize) {
+    let config = new_topic("bench-propagation").await;
+    let publisher = EventPublisher::new(&config).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let sids: Vec<SessionId> =
+        (0..revocations).map(|_| SessionId::new(uuid::Uuid::new_v4().to_string()).unwrap()).collect();
+    for chunk in sids.chunks(500) {
+        let events: Vec<_> = chunk
+            .iter()
+            .map(|sid| SessionEvent::Created {
+                sid: sid.clone(),
+                user_id: "u".into(),
+                created_at: now,
+                expires_at: None,
+            })
+            .collect();
+        for r in futures::future::join_all(events.iter().map(|e| publisher.publish(e))).await {
+            r.unwrap();
+        }
+    }
+    let projection = KafkaProjection::start(config.clone(), ProjectionOptions::default()).unwrap();
+    let liveness = projection.liveness();
+    while liveness.state() != FreshnessState::Live {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut latencies = Vec::with_capacity(revocations);
+    for sid in &sids {
+        assert_eq!(liveness.check(sid).await, Ok(()));
+        publisher.publish(&SessionEvent::Revoked { sid: sid.clone(), revoked_at: now, reason: None }).await.unwrap();
+        let acked = Instant::now();
+        while liveness.check(sid).await != Err(SessionLivenessError::Revoked) {
+            tokio::task::yield_now().await;
+        }
+        latencies.push(acked.elapsed());
+    }
+    latencies.sort();
+    let q = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!("revocation propagation, broker ack → check answers Revoked, {revocations} revocations:");
+    println!(
+        "  p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+        q(0.50).as_secs_f64() * 1e3,
+        q(0.99).as_secs_f64() * 1e3,
+        latencies[latencies.len() - 1].as_secs_f64() * 1e3
+    );
+    projection.shutdown().await;
+    revocation_kafka::delete_topic(&config).await.ok();
+}

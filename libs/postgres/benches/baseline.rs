@@ -1,0 +1,161 @@
+//! Today's adapter at 1M rows — the baseline every projection number is
+//! compared with — and the projection's `check` on the same ids, in the same run.
+//!
+//! Run with: cargo bench -p revocation-postgres --bench baseline
+//! (needs `scripts/servers.sh up`; `BENCH_ROWS=1000000`, `BENCH_CHECKS=20000`).
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use revocation_core::{
+    Clock, FreshnessConfig, ProjectedLiveness, Projection, SessionEvent, SessionId, SessionLiveness, SessionStore,
+    SystemClock,
+};
+use revocation_postgres::{PgConfig, PgSessionLiveness};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Stats {
+    checks_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn stats(mut latencies: Vec<Duration>, wall: Duration) -> Stats {
+    latencies.sort();
+    let q = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    Stats { checks_per_sec: latencies.len() as f64 / wall.as_secs_f64(), p50: q(0.5), p99: q(0.99) }
+}
+
+async fn run(liveness: Arc<dyn SessionLiveness>, sids: Arc<Vec<SessionId>>, tasks: usize, checks: usize) -> Stats {
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for t in 0..tasks {
+        let (liveness, sids) = (liveness.clone(), sids.clone());
+        handles.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(checks / tasks);
+            for i in (t..checks).step_by(tasks) {
+                let sid = &sids[(i * 7919) % sids.len()];
+                let began = Instant::now();
+                let answer = liveness.check(sid).await;
+                latencies.push(began.elapsed());
+                assert!(!matches!(answer, Err(revocation_core::SessionLivenessError::Transient(_))), "{answer:?}");
+            }
+            latencies
+        }));
+    }
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.await.unwrap());
+    }
+    stats(all, started.elapsed())
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let rows = env_usize("BENCH_ROWS", 1_000_000);
+        let checks = env_usize("BENCH_CHECKS", 20_000);
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://revocation:revocation@127.0.0.1:5432/revocation".into());
+        let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
+        let mut config = PgConfig::new(url).schema(&schema).unwrap();
+        config.acquire_timeout = Duration::from_secs(5);
+        config.statement_timeout = Duration::from_secs(5);
+        let pg = PgSessionLiveness::connect(&config).unwrap();
+        pg.migrate().await.unwrap_or_else(|e| panic!("{e}; run `scripts/servers.sh up`"));
+        let table = config.qualified_table();
+        let started = Instant::now();
+        sqlx::query("SET statement_timeout = 0").execute(pg.pool()).await.unwrap();
+        sqlx::query(&format!(
+            "INSERT INTO {table} (id, user_id, created_at, expires_at, revoked_at) \
+             SELECT gen_random_uuid()::text, 'user-' || i, now(), now() + interval '1 day', \
+                    CASE WHEN i % 10 = 0 THEN now() END \
+             FROM generate_series(1, {rows}) AS i"
+        ))
+        .execute(pg.pool())
+        .await
+        .unwrap();
+        sqlx::query(&format!("ANALYZE {table}")).execute(pg.pool()).await.unwrap();
+        let ids: Vec<(String, bool)> =
+            sqlx::query_as(&format!("SELECT id, revoked_at IS NOT NULL FROM {table} ORDER BY random() LIMIT 100000"))
+                .fetch_all(pg.pool())
+                .await
+                .unwrap();
+        println!("baseline: {rows} rows in {table} (loaded in {:.1} s)", started.elapsed().as_secs_f64());
+
+        // The projection over the same sessions (all of them, from the table).
+        let projection = Arc::new(Projection::with_store(
+            SessionStore::with_capacity(rows),
+            FreshnessConfig::with_max_staleness(Duration::from_secs(3600)),
+        ));
+        let all: Vec<(String, bool)> = sqlx::query_as(&format!("SELECT id, revoked_at IS NOT NULL FROM {table}"))
+            .fetch_all(pg.pool())
+            .await
+            .unwrap();
+        let at = time::OffsetDateTime::now_utc();
+        for (id, revoked) in &all {
+            let sid = SessionId::new(id.clone()).unwrap();
+            projection.store().apply(&SessionEvent::Created {
+                sid: sid.clone(),
+                user_id: String::new(),
+                created_at: at,
+                expires_at: None,
+            });
+            if *revoked {
+                projection.store().apply(&SessionEvent::Revoked { sid, revoked_at: at, reason: None });
+            }
+        }
+        drop(all);
+        projection.freshness().track_partitions([0]);
+        projection.freshness().record_position(0, 0);
+        projection.freshness().record_high_watermark(0, 0, SystemClock.now());
+        let projected: Arc<dyn SessionLiveness> = Arc::new(ProjectedLiveness::builder(projection).build());
+        let sids = Arc::new(ids.into_iter().map(|(id, _)| SessionId::new(id).unwrap()).collect::<Vec<_>>());
+        let pg: Arc<dyn SessionLiveness> = Arc::new(pg);
+
+        println!("{:<34} {:>12} {:>10} {:>10}", "", "checks/s", "p50", "p99");
+        let mut results = Vec::new();
+        for tasks in [1, 2] {
+            let base = run(pg.clone(), sids.clone(), tasks, checks).await;
+            let ours = run(projected.clone(), sids.clone(), tasks, checks * 50).await;
+            for (name, s) in
+                [(format!("postgres adapter, {tasks} task(s)"), &base), (format!("projection, {tasks} task(s)"), &ours)]
+            {
+                println!(
+                    "{name:<34} {:>12.0} {:>8.1}µs {:>8.1}µs",
+                    s.checks_per_sec,
+                    s.p50.as_secs_f64() * 1e6,
+                    s.p99.as_secs_f64() * 1e6
+                );
+            }
+            results.push((
+                tasks,
+                base.p50.as_secs_f64() / ours.p50.as_secs_f64(),
+                ours.checks_per_sec / base.checks_per_sec,
+            ));
+        }
+        for (tasks, latency, throughput) in results {
+            println!(
+                "ratio with {tasks} task(s): projection p50 is {latency:.0}× lower; throughput {throughput:.0}× higher"
+            );
+        }
+        println!(
+            "(per-check latencies of the projection include Instant::now() twice; see the criterion bench for ns)"
+        );
+        sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.schema))
+            .execute(
+                &sqlx::PgPool::connect(
+                    &std::env::var("DATABASE_URL")
+                        .unwrap_or_else(|_| "postgres://revocation:revocation@127.0.0.1:5432/revocation".into()),
+                )
+                .await
+                .unwrap(),
+            )
+            .await
+            .ok();
+    });
+}
