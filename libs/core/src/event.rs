@@ -321,7 +321,7 @@ mod tests {
         /// JSON-shaped noise around the real field names reaches deeper code paths.
         #[test]
         fn the_decoder_never_panics_on_json_like_input(
-            value in r#"\{("(type|sid|user_id|created_at|expires_at|revoked_at|reason)":("session\.(created|revoked)|s|2026-11-27T10:00:00Z|[^"]{0,8})|[0-9]{1,3}|null|true|\[|\{),?){0,8}\}?"#,
+            value in r#"\{("(type|sid|user_id|created_at|expires_at|revoked_at|reason)":("session\.(created|revoked)"|"s"|"2026-11-27T10:00:00Z"|"[^"]{0,8}"|[0-9]{1,3}|null|true|\[|\{),?){0,8}\}?"#,
         ) {
             let _ = decode(Some(b"s"), Some(value.as_bytes()));
         }
