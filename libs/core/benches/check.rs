@@ -8,8 +8,11 @@
 //!   the key already in bytes (no parsing);
 //! - `bare_insert`: `DashMap<[u8; 16], u64>::insert` into a pre-sized map.
 //!
-//! `check/*` goes through the port: parse the sid, read the freshness state,
-//! the clock and the store, through the boxed `async` call.
+//! - `bare_get_from_sid`: the same, starting from the sid strings (uuid parse + get).
+//!
+//! `store_lookup` is the store alone; `check/*` goes through the port: parse
+//! the sid, read the freshness state, the clock and the store, through the
+//! boxed `async` call.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
@@ -136,6 +139,26 @@ fn bench_check(c: &mut Criterion) {
             b.iter(|| {
                 i = (i + 1) & (PROBES - 1);
                 black_box(world.bare.get(&live_bytes[i]).map(|v| *v))
+            })
+        });
+        // The same lookup, but starting from the sid strings the port gets:
+        // parse + get. Shows what the harness's string traffic costs apart
+        // from our code.
+        group.bench_function(BenchmarkId::new("bare_get_from_sid", "hit"), |b| {
+            let mut i = 0;
+            b.iter(|| {
+                i = (i + 1) & (PROBES - 1);
+                let key = uuid::Uuid::try_parse(live_sids[i].as_str()).expect("uuid").into_bytes();
+                black_box(world.bare.get(&key).map(|v| *v))
+            })
+        });
+        let store = world.liveness.projection();
+        group.bench_function(BenchmarkId::new("store_lookup", "hit_live"), |b| {
+            let mut i = 0;
+            let now = SystemClock.now();
+            b.iter(|| {
+                i = (i + 1) & (PROBES - 1);
+                black_box(store.store().lookup(&live_sids[i], now))
             })
         });
         for (name, sids, expect_ok) in

@@ -119,11 +119,14 @@ fn raw_base(config: &KafkaConfig, events: usize) -> Duration {
     let started = Instant::now();
     consumer.assign(&assignment(&config.topic)).unwrap();
     let mut seen = 0;
+    let mut first = None;
     while seen < events {
         if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
             seen += 1;
+            first.get_or_insert_with(|| started.elapsed());
         }
     }
+    println!("    (raw: first record after {first:?}, all after {:?})", started.elapsed());
     started.elapsed()
 }
 
@@ -145,12 +148,22 @@ fn feed(config: &KafkaConfig, events: usize) -> (Duration, usize) {
     let projection = Arc::new(Projection::new(FreshnessConfig::with_max_staleness(Duration::from_secs(2))));
     let started = Instant::now();
     let feed = Feed::start(config, projection.clone(), Arc::new(SampleTrigger::new()), "bench").unwrap();
+    let mut all_read = None;
+    let mut first = None;
     while projection.freshness().state(revocation_core::Clock::now(&revocation_core::SystemClock))
         != FreshnessState::Live
     {
+        let records = feed.stats().records.load(std::sync::atomic::Ordering::Relaxed) as usize;
+        if first.is_none() && records > 0 {
+            first = Some(started.elapsed());
+        }
+        if all_read.is_none() && records == events {
+            all_read = Some(started.elapsed());
+        }
         std::thread::sleep(Duration::from_millis(1));
     }
     let took = started.elapsed();
+    println!("    (feed: first record after {first:?}, all records read after {all_read:?}, Live after {took:?})");
     assert_eq!(feed.stats().records.load(std::sync::atomic::Ordering::Relaxed) as usize, events);
     let sessions = projection.store().len();
     feed.stop();

@@ -59,8 +59,9 @@ fn main() {
     runtime.block_on(async {
         let rows = env_usize("BENCH_ROWS", 1_000_000);
         let checks = env_usize("BENCH_CHECKS", 20_000);
-        let url = std::env::var("DATABASE_URL")
+        let database_url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://revocation:revocation@127.0.0.1:5432/revocation".into());
+        let url = database_url.clone();
         let schema = format!("bench_{}", uuid::Uuid::new_v4().simple());
         let mut config = PgConfig::new(url).schema(&schema).unwrap();
         config.acquire_timeout = Duration::from_secs(5);
@@ -69,20 +70,22 @@ fn main() {
         pg.migrate().await.unwrap_or_else(|e| panic!("{e}; run `scripts/servers.sh up`"));
         let table = config.qualified_table();
         let started = Instant::now();
-        sqlx::query("SET statement_timeout = 0").execute(pg.pool()).await.unwrap();
+        // Loading takes longer than a check's statement timeout: one connection without it.
+        let mut conn = pg.pool().acquire().await.unwrap();
+        sqlx::query("SET statement_timeout = 0").execute(&mut *conn).await.unwrap();
         sqlx::query(&format!(
             "INSERT INTO {table} (id, user_id, created_at, expires_at, revoked_at) \
              SELECT gen_random_uuid()::text, 'user-' || i, now(), now() + interval '1 day', \
                     CASE WHEN i % 10 = 0 THEN now() END \
              FROM generate_series(1, {rows}) AS i"
         ))
-        .execute(pg.pool())
+        .execute(&mut *conn)
         .await
         .unwrap();
-        sqlx::query(&format!("ANALYZE {table}")).execute(pg.pool()).await.unwrap();
+        sqlx::query(&format!("ANALYZE {table}")).execute(&mut *conn).await.unwrap();
         let ids: Vec<(String, bool)> =
             sqlx::query_as(&format!("SELECT id, revoked_at IS NOT NULL FROM {table} ORDER BY random() LIMIT 100000"))
-                .fetch_all(pg.pool())
+                .fetch_all(&mut *conn)
                 .await
                 .unwrap();
         println!("baseline: {rows} rows in {table} (loaded in {:.1} s)", started.elapsed().as_secs_f64());
@@ -93,9 +96,10 @@ fn main() {
             FreshnessConfig::with_max_staleness(Duration::from_secs(3600)),
         ));
         let all: Vec<(String, bool)> = sqlx::query_as(&format!("SELECT id, revoked_at IS NOT NULL FROM {table}"))
-            .fetch_all(pg.pool())
+            .fetch_all(&mut *conn)
             .await
             .unwrap();
+        drop(conn);
         let at = time::OffsetDateTime::now_utc();
         for (id, revoked) in &all {
             let sid = SessionId::new(id.clone()).unwrap();

@@ -1,0 +1,529 @@
+//! The fault suite (Jepsen-style: a workload, a nemesis, a checker) against
+//! the real servers, driven through our scripts. The tests run one at a time
+//! (they stop and freeze the shared servers) and always heal what they broke.
+//!
+//! `FAULT_SEED` replays a randomized run; `FAULT_SECONDS` sets its length.
+#![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use revocation_core::{
+    FreshnessConfig, FreshnessState, SessionEvent, SessionId, SessionLiveness, SessionLivenessError,
+};
+use revocation_kafka::{EventPublisher, KafkaConfig, KafkaProjection, ProjectionOptions, TopicSpec, ensure_topic};
+use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
+use time::OffsetDateTime;
+
+/// One fault test at a time: they share the servers.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://revocation:revocation@127.0.0.1:5432/revocation".into())
+}
+
+fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts").join(name)
+}
+
+fn run(name: &str, action: &str) {
+    let out = Command::new(script(name)).arg(action).output().unwrap();
+    assert!(out.status.success(), "scripts/{name} {action} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Whatever a test breaks, both servers are up and thawed when it ends.
+struct Heal;
+
+impl Drop for Heal {
+    fn drop(&mut self) {
+        let _ = Command::new(script("servers.sh")).arg("resume").output();
+        let _ = Command::new(script("servers.sh")).arg("up").output();
+    }
+}
+
+fn sid(s: &str) -> SessionId {
+    SessionId::new(s).unwrap()
+}
+
+fn created(s: &SessionId, expires_at: Option<OffsetDateTime>) -> SessionEvent {
+    SessionEvent::Created { sid: s.clone(), user_id: "u".into(), created_at: OffsetDateTime::now_utc(), expires_at }
+}
+
+fn revoked(s: &SessionId) -> SessionEvent {
+    SessionEvent::Revoked { sid: s.clone(), revoked_at: OffsetDateTime::now_utc(), reason: Some("logout".into()) }
+}
+
+async fn topic(prefix: &str) -> KafkaConfig {
+    let mut config = KafkaConfig::new(bootstrap(), format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+    config.sample_interval = Duration::from_millis(100);
+    config.metadata_interval = Duration::from_millis(500);
+    ensure_topic(&config, TopicSpec::default())
+        .await
+        .unwrap_or_else(|e| panic!("Kafka unreachable ({e}); run `scripts/servers.sh up`"));
+    config
+}
+
+fn options(max_staleness: Duration) -> ProjectionOptions {
+    ProjectionOptions {
+        freshness: FreshnessConfig::with_max_staleness(max_staleness),
+        barrier_timeout: Duration::from_millis(500),
+        ..ProjectionOptions::default()
+    }
+}
+
+async fn until(limit: Duration, what: &str, mut probe: impl AsyncFnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if probe().await {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: not within {limit:?}");
+}
+
+fn is_transient(answer: &Result<(), SessionLivenessError>) -> bool {
+    matches!(answer, Err(SessionLivenessError::Transient(_)))
+}
+
+#[tokio::test]
+async fn broker_killed_and_restarted_fails_closed_then_recovers_with_nothing_lost() {
+    let _serial = SERIAL.lock().await;
+    let _heal = Heal;
+    let config = topic("fault-kill").await;
+    let publisher = EventPublisher::new(&config).unwrap();
+    let (a, b) = (sid("kill-a"), sid("kill-b"));
+    publisher.publish(&created(&a, None)).await.unwrap();
+    publisher.publish(&created(&b, None)).await.unwrap();
+    publisher.publish(&revoked(&b)).await.unwrap();
+    let projection = KafkaProjection::start(config.clone(), options(Duration::from_secs(1))).unwrap();
+    let liveness = projection.liveness();
+    until(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
+
+    run("kafka.sh", "kill");
+    let killed = Instant::now();
+    let took =
+        until(Duration::from_secs(5), "Transient after kill -9", async || is_transient(&liveness.check(&a).await))
+            .await;
+    eprintln!("broker killed: Transient after {took:?}");
+    assert!(took <= Duration::from_millis(1_300), "{took:?}");
+    // Nothing answers Ok for a revoked session in the meantime, and nothing Revoked for a live one.
+    assert!(is_transient(&liveness.check(&b).await));
+
+    run("kafka.sh", "up");
+    let back =
+        until(Duration::from_secs(60), "Live after restart", async || liveness.state() == FreshnessState::Live).await;
+    eprintln!("broker restarted: Live {back:?} after `up` returned ({:?} after the kill)", killed.elapsed());
+    assert_eq!(liveness.check(&a).await, Ok(()));
+    assert_eq!(liveness.check(&b).await, Err(SessionLivenessError::Revoked));
+    publisher.publish(&revoked(&a)).await.unwrap();
+    until(Duration::from_secs(5), "revocation after restart", async || {
+        liveness.check(&a).await == Err(SessionLivenessError::Revoked)
+    })
+    .await;
+    projection.shutdown().await;
+}
+
+#[tokio::test]
+async fn postgres_stopped_during_a_cold_start_answers_transient_then_recovers() {
+    let _serial = SERIAL.lock().await;
+    let _heal = Heal;
+    let schema = format!("fault_{}", uuid::Uuid::new_v4().simple());
+    let mut pg_config = PgConfig::new(database_url()).schema(&schema).unwrap();
+    pg_config.acquire_timeout = Duration::from_millis(250);
+    let pg = PgSessionLiveness::connect(&pg_config).unwrap();
+    pg.migrate().await.unwrap();
+    let table = PgSessionTable::new(pg.pool().clone(), &pg_config);
+    table.record(&created(&sid("alice"), None)).await.unwrap();
+    table.record(&created(&sid("bob"), None)).await.unwrap();
+    table.record(&revoked(&sid("bob"))).await.unwrap();
+
+    // A topic that does not exist keeps the projection cold: Postgres answers.
+    let config = KafkaConfig::new(bootstrap(), format!("absent-{}", uuid::Uuid::new_v4().simple()));
+    let options = ProjectionOptions { fallback: Some(Arc::new(pg)), ..options(Duration::from_secs(1)) };
+    let projection = KafkaProjection::start(config, options).unwrap();
+    let liveness = projection.liveness();
+    assert_eq!(liveness.state(), FreshnessState::Cold);
+    assert_eq!(liveness.check(&sid("alice")).await, Ok(()));
+    assert_eq!(liveness.check(&sid("bob")).await, Err(SessionLivenessError::Revoked));
+
+    run("postgres.sh", "down");
+    let started = Instant::now();
+    let answer = liveness.check(&sid("alice")).await;
+    assert!(is_transient(&answer), "{answer:?}");
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+    assert!(is_transient(&liveness.check(&sid("bob")).await), "no guess while the database is down");
+
+    run("postgres.sh", "up");
+    until(Duration::from_secs(10), "fallback answers again", async || liveness.check(&sid("alice")).await == Ok(()))
+        .await;
+    assert_eq!(liveness.check(&sid("bob")).await, Err(SessionLivenessError::Revoked));
+    projection.shutdown().await;
+}
+
+/// The projector process, killed with SIGKILL when dropped.
+struct Projector(Child, String);
+
+impl Projector {
+    fn start(topic: &str) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_projector"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--topic", topic])
+            .args(["--bootstrap-servers", &bootstrap(), "--sample-interval", "100ms"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self(child, format!("http://127.0.0.1:{port}"))
+    }
+
+    async fn lag(&self) -> Option<serde_json::Value> {
+        reqwest::get(format!("{}/health/lag", self.1)).await.ok()?.json().await.ok()
+    }
+}
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn the_projector_killed_mid_replay_restarts_and_ends_with_the_whole_topic() {
+    let _serial = SERIAL.lock().await;
+    let config = topic("fault-replay").await;
+    let publisher = EventPublisher::new(&config).unwrap();
+    let sessions = 100_000usize;
+    let sids: Vec<SessionId> =
+        (0..sessions).map(|_| SessionId::new(uuid::Uuid::new_v4().to_string()).unwrap()).collect();
+    let mut events: Vec<SessionEvent> = sids.iter().map(|s| created(s, None)).collect();
+    events.extend(sids.iter().step_by(4).map(revoked));
+    for chunk in events.chunks(5_000) {
+        for ack in futures::future::join_all(chunk.iter().map(|e| publisher.publish(e))).await {
+            ack.unwrap();
+        }
+    }
+
+    let first = Projector::start(&config.topic);
+    let mut caught_mid_replay = false;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Some(lag) = first.lag().await
+            && lag["records_applied"].as_u64().unwrap_or(0) > 0
+        {
+            caught_mid_replay = lag["state"] == "cold";
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    drop(first); // SIGKILL
+    eprintln!("killed {} replay", if caught_mid_replay { "in the middle of its" } else { "after its" });
+
+    let second = Projector::start(&config.topic);
+    until(Duration::from_secs(60), "restarted projector is live", async || {
+        second.lag().await.is_some_and(|l| l["state"] == "live")
+    })
+    .await;
+    let lag = second.lag().await.unwrap();
+    assert_eq!(lag["sessions"].as_u64(), Some(sessions as u64));
+    assert_eq!(lag["revoked_sessions"].as_u64(), Some(sids.iter().step_by(4).count() as u64));
+    assert_eq!(lag["records_applied"].as_u64(), Some(events.len() as u64));
+    for (i, s) in sids.iter().enumerate().step_by(997) {
+        let status = reqwest::get(format!("{}/v1/sessions/{}", second.1, s.as_str())).await.unwrap().status();
+        assert_eq!(status.as_u16(), if i % 4 == 0 { 410 } else { 200 }, "{s:?}");
+    }
+    revocation_kafka::delete_topic(&config).await.ok();
+}
+
+#[tokio::test]
+async fn hostile_records_are_handled_and_the_consumer_keeps_going() {
+    let _serial = SERIAL.lock().await;
+    let config = topic("fault-hostile").await;
+    let publisher = EventPublisher::new(&config).unwrap();
+    let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
+    let big = format!(
+        r#"{{"type":"session.created","sid":"big","user_id":"{}","created_at":"2026-11-27T10:00:00Z"}}"#,
+        "x".repeat(900_000)
+    );
+    let cases: Vec<(&[u8], Option<Vec<u8>>)> = vec![
+        (b"not-utf8", Some(vec![0xff, 0xfe, 0xfd])),
+        (b"not-json", Some(b"hello".to_vec())),
+        (b"wrong-types", Some(br#"{"type":"session.revoked","sid":"wrong-types","revoked_at":42}"#.to_vec())),
+        (b"missing", Some(br#"{"type":"session.created","sid":"missing"}"#.to_vec())),
+        (b"deep", Some(deep.into_bytes())),
+        (b"big", Some(big.into_bytes())),
+        (b"unknown", Some(br#"{"type":"session.merged","sid":"unknown"}"#.to_vec())),
+        (
+            b"mismatch",
+            Some(
+                br#"{"type":"session.created","sid":"other","user_id":"u","created_at":"2026-11-27T10:00:00Z"}"#
+                    .to_vec(),
+            ),
+        ),
+        (b"\xff\xfe", Some(b"{}".to_vec())),
+        (b"null-value", None),
+    ];
+    publisher.publish(&created(&sid("not-json"), None)).await.unwrap();
+    publisher.publish(&created(&sid("mismatch"), None)).await.unwrap();
+    for (key, value) in &cases {
+        publisher.publish_raw(Some(key), value.as_deref()).await.unwrap();
+    }
+    // Many distinct malformed sids: each revokes its own key, nothing more.
+    let flood = 50_000;
+    let garbage: Vec<String> = (0..flood).map(|i| format!("flood-{i}")).collect();
+    for chunk in garbage.chunks(5_000) {
+        let sends = chunk.iter().map(|k| publisher.publish_raw(Some(k.as_bytes()), Some(b"\x00garbage")));
+        for ack in futures::future::join_all(sends).await {
+            ack.unwrap();
+        }
+    }
+    publisher.publish(&created(&sid("after-everything"), None)).await.unwrap();
+
+    let projection = KafkaProjection::start(config.clone(), options(Duration::from_secs(2))).unwrap();
+    let liveness = projection.liveness();
+    until(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
+    assert_eq!(liveness.check(&sid("after-everything")).await, Ok(()));
+    for k in ["not-utf8", "not-json", "wrong-types", "missing", "deep", "big", "mismatch"] {
+        assert_eq!(liveness.check(&sid(k)).await, Err(SessionLivenessError::Revoked), "{k}: fail closed");
+    }
+    let status = liveness.status().store;
+    assert_eq!(status.rejected, 8 + flood as u64, "{status:?}");
+    assert_eq!(status.unknown, 1);
+    // Bounded: one entry per distinct valid key, nothing per byte of input.
+    assert_eq!(status.sessions, 7 + 1 + flood as u64 + 1, "{status:?}");
+    projection.shutdown().await;
+    revocation_kafka::delete_topic(&config).await.ok();
+}
+
+/// What the checker saw: one line per check.
+#[derive(Debug, Clone)]
+struct Observation {
+    session: usize,
+    began: Instant,
+    ended: Instant,
+    answer: Result<(), SessionLivenessError>,
+}
+
+/// What the producer did to one session, with acknowledgement instants.
+#[derive(Debug, Default, Clone)]
+struct History {
+    created_ack: Option<Instant>,
+    revoke_sent: Option<Instant>,
+    revoke_ack: Option<Instant>,
+    /// A publish whose outcome is unknown (it timed out during a fault).
+    indeterminate: bool,
+}
+
+#[tokio::test]
+async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_and_lose_nothing() {
+    let _serial = SERIAL.lock().await;
+    let _heal = Heal;
+    let seed: u64 = std::env::var("FAULT_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    let seconds: u64 = std::env::var("FAULT_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(40);
+    eprintln!("randomized fault run: FAULT_SEED={seed} FAULT_SECONDS={seconds}");
+    let max_staleness = Duration::from_secs(1);
+    let config = topic("fault-random").await;
+    let sample_interval = config.sample_interval;
+    let publisher = EventPublisher::new(&config).unwrap().with_timeout(Duration::from_secs(20));
+    let projection = KafkaProjection::start(config.clone(), options(max_staleness)).unwrap();
+    let liveness = projection.liveness();
+    until(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
+
+    let histories: Arc<Mutex<Vec<History>>> = Arc::new(Mutex::new(Vec::new()));
+    let observations: Arc<Mutex<Vec<Observation>>> = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sids = move |i: usize| sid(&format!("rnd-{seed}-{i}"));
+
+    // Workload: create sessions, revoke some, repeat created events of revoked ones.
+    let producer = {
+        let (histories, stop, publisher) = (histories.clone(), stop.clone(), publisher.clone());
+        let mut rng = StdRng::seed_from_u64(seed);
+        tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let n = histories.lock().unwrap().len();
+                let op = rng.random_range(0..10);
+                if n < 10 || op < 5 {
+                    histories.lock().unwrap().push(History::default());
+                    let result = publisher.publish(&created(&sids(n), None)).await;
+                    let mut h = histories.lock().unwrap();
+                    match result {
+                        Ok(_) => h[n].created_ack = Some(Instant::now()),
+                        Err(_) => h[n].indeterminate = true,
+                    }
+                } else if op < 8 {
+                    let i = rng.random_range(0..n);
+                    if histories.lock().unwrap()[i].revoke_sent.is_some() {
+                        continue;
+                    }
+                    histories.lock().unwrap()[i].revoke_sent = Some(Instant::now());
+                    let result = publisher.publish(&revoked(&sids(i))).await;
+                    let mut h = histories.lock().unwrap();
+                    match result {
+                        Ok(_) => h[i].revoke_ack = Some(Instant::now()),
+                        Err(_) => h[i].indeterminate = true,
+                    }
+                } else {
+                    // A duplicate created event: must never undo a revocation.
+                    let i = rng.random_range(0..n);
+                    if publisher.publish(&created(&sids(i), None)).await.is_err() {
+                        histories.lock().unwrap()[i].indeterminate = true;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(rng.random_range(0..5))).await;
+            }
+        })
+    };
+
+    // Checkers: random sessions, every answer recorded with its time.
+    let mut checkers = Vec::new();
+    for c in 0..2u64 {
+        let (histories, observations, stop, liveness) =
+            (histories.clone(), observations.clone(), stop.clone(), liveness.clone());
+        let mut rng = StdRng::seed_from_u64(seed ^ (c + 1));
+        checkers.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let n = histories.lock().unwrap().len();
+                if n == 0 {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+                let session = rng.random_range(0..n);
+                let began = Instant::now();
+                let answer = liveness.check(&sids(session)).await;
+                observations.lock().unwrap().push(Observation { session, began, ended: Instant::now(), answer });
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }));
+    }
+
+    // Nemesis: random broker faults at random times, each healed before the
+    // next. (Postgres plays no part here: this projection has no fallback;
+    // its loss is the subject of its own test above.)
+    let mut rng = StdRng::seed_from_u64(seed.rotate_left(17));
+    let run_for = Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut faults = Vec::new();
+    while started.elapsed() + Duration::from_secs(8) < run_for {
+        tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..4_000))).await;
+        let fault = ["pause-broker", "kill-broker"][rng.random_range(0..2)];
+        let hold = Duration::from_millis(rng.random_range(500..3_000));
+        let at = started.elapsed();
+        match fault {
+            "pause-broker" => {
+                run("kafka.sh", "pause");
+                tokio::time::sleep(hold).await;
+                run("kafka.sh", "resume");
+            }
+            _ => {
+                run("kafka.sh", "kill");
+                tokio::time::sleep(hold).await;
+                tokio::task::spawn_blocking(|| run("kafka.sh", "up")).await.unwrap();
+            }
+        }
+        faults.push(format!("{fault} at {:.1}s for {:.1}s", at.as_secs_f64(), hold.as_secs_f64()));
+    }
+    while started.elapsed() < run_for {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    producer.await.unwrap();
+    for c in checkers {
+        c.await.unwrap();
+    }
+
+    // Checker.
+    let histories = histories.lock().unwrap().clone();
+    let observations = observations.lock().unwrap().clone();
+    let bound = max_staleness + sample_interval;
+    let mut violations = Vec::new();
+    let (mut ok, mut revoked_answers, mut transient) = (0, 0, 0);
+    for o in &observations {
+        let h = &histories[o.session];
+        match &o.answer {
+            Ok(()) => {
+                ok += 1;
+                if let Some(ack) = h.revoke_ack
+                    && ack + bound < o.began
+                {
+                    violations.push(format!(
+                        "Ok for session {} revoked {:?} before the check",
+                        o.session,
+                        o.began - ack
+                    ));
+                }
+            }
+            Err(SessionLivenessError::Revoked) => {
+                revoked_answers += 1;
+                let revoke_possible = h.revoke_sent.is_some_and(|s| s < o.ended) || h.indeterminate;
+                if !revoke_possible && h.created_ack.is_some_and(|ack| ack < o.began) {
+                    violations.push(format!("Revoked for session {} created and never revoked", o.session));
+                }
+            }
+            Err(_) => transient += 1,
+        }
+    }
+    // Longest run of consecutive Transient answers (in time order).
+    let mut by_time: Vec<&Observation> = observations.iter().collect();
+    by_time.sort_by_key(|o| o.began);
+    let (mut longest, mut window_start) = (Duration::ZERO, None::<Instant>);
+    for o in &by_time {
+        if is_transient(&o.answer) {
+            let s = *window_start.get_or_insert(o.began);
+            longest = longest.max(o.ended - s);
+        } else {
+            window_start = None;
+        }
+    }
+
+    // After healing: the projection equals the state of the whole topic.
+    until(Duration::from_secs(60), "Live after healing", async || liveness.state() == FreshnessState::Live).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut lost = 0;
+    let mut expected_revoked = 0;
+    for (i, h) in histories.iter().enumerate() {
+        if h.indeterminate {
+            continue;
+        }
+        let answer = liveness.check(&sids(i)).await;
+        let expected = if h.revoke_ack.is_some() {
+            expected_revoked += 1;
+            Err(SessionLivenessError::Revoked)
+        } else if h.created_ack.is_some() {
+            Ok(())
+        } else {
+            continue;
+        };
+        if answer != expected {
+            lost += 1;
+            violations.push(format!("after healing, session {i}: {answer:?}, expected {expected:?}"));
+        }
+    }
+    let summary = format!(
+        "seed {seed}: {} sessions, {expected_revoked} revoked; {} checks ({ok} live, {revoked_answers} revoked, {transient} transient) under {} faults [{}]; longest Transient window {:.2}s; {lost} lost; {} violations",
+        histories.len(),
+        observations.len(),
+        faults.len(),
+        faults.join("; "),
+        longest.as_secs_f64(),
+        violations.len()
+    );
+    eprintln!("{summary}");
+    if let Ok(path) = std::env::var("FAULT_REPORT") {
+        std::fs::write(path, format!("{summary}\n")).ok();
+    }
+    assert!(violations.is_empty(), "{summary}\n{}", violations.join("\n"));
+    assert!(!faults.is_empty() || seconds < 10, "the nemesis injected no fault");
+    assert!(ok > 0 && revoked_answers > 0, "the workload exercised both answers");
+    projection.shutdown().await;
+    revocation_kafka::delete_topic(&config).await.ok();
+}
