@@ -16,7 +16,9 @@ pub const MAX_SESSION_ID_LEN: usize = 255;
 /// most [`MAX_SESSION_ID_LEN`] bytes with no control characters.
 ///
 /// Ids are compared exactly, as the `user_sessions.id` text column compares
-/// them; no case folding or trimming happens.
+/// them; no case folding or trimming happens. An id in canonical UUID form
+/// (36 characters, lowercase, hyphenated) is also parsed once, here, into its
+/// 16 bytes, so the projection's hot path never parses it again.
 ///
 /// ```
 /// use revocation_core::SessionId;
@@ -25,7 +27,12 @@ pub const MAX_SESSION_ID_LEN: usize = 255;
 /// assert!(SessionId::new("").is_err());
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(String);
+pub struct SessionId {
+    text: String,
+    /// The 16 bytes of a canonical UUID id (a function of `text`, so the
+    /// derived comparisons agree with comparing the text alone).
+    uuid: Option<[u8; 16]>,
+}
 
 /// Why a string is not a [`SessionId`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -47,9 +54,9 @@ pub enum InvalidSessionId {
 impl SessionId {
     /// Validates `id` and wraps it.
     pub fn new(id: impl Into<String>) -> Result<Self, InvalidSessionId> {
-        let id = id.into();
-        Self::validate(&id)?;
-        Ok(Self(id))
+        let text = id.into();
+        Self::validate(&text)?;
+        Ok(Self { uuid: canonical_uuid(&text), text })
     }
 
     /// Validates raw bytes (a Kafka record key, say) as a session id.
@@ -73,13 +80,31 @@ impl SessionId {
 
     /// The id as a string slice.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The 16 bytes of the id when it is a canonical (lowercase, hyphenated)
+    /// UUID; `None` for any other id.
+    #[inline]
+    pub fn canonical_uuid(&self) -> Option<[u8; 16]> {
+        self.uuid
     }
 
     /// A short, stable, non-reversible tag for logs: the first 8 hex digits of
     /// a 64-bit FNV-1a hash. Logs never carry whole session ids.
     pub fn log_tag(&self) -> String {
-        log_tag(self.0.as_bytes())
+        log_tag(self.text.as_bytes())
+    }
+}
+
+/// Only the canonical spelling maps to bytes, so that "ABC…" and "abc…" stay
+/// distinct sessions (as they are in Postgres) and the bytes map back to the
+/// exact original text.
+fn canonical_uuid(text: &str) -> Option<[u8; 16]> {
+    if text.len() == 36 && !text.bytes().any(|b| b.is_ascii_uppercase()) {
+        uuid::Uuid::try_parse(text).ok().map(uuid::Uuid::into_bytes)
+    } else {
+        None
     }
 }
 
@@ -98,7 +123,7 @@ impl fmt::Debug for SessionId {
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -187,6 +212,16 @@ mod tests {
         assert_eq!(SessionId::new("a\nb"), Err(InvalidSessionId::ControlCharacter));
         assert_eq!(SessionId::new("x".repeat(256)), Err(InvalidSessionId::TooLong(256)));
         assert_eq!(SessionId::from_bytes(&[0xff, 0xfe]), Err(InvalidSessionId::NotUtf8));
+    }
+
+    #[test]
+    fn only_canonical_uuids_are_packed() {
+        let lower = "8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b";
+        assert!(SessionId::new(lower).unwrap().canonical_uuid().is_some());
+        assert_eq!(SessionId::new(lower.to_uppercase()).unwrap().canonical_uuid(), None);
+        assert_eq!(SessionId::new("8a3f6c1e2b4d4e5f9a7b1c2d3e4f5a6b").unwrap().canonical_uuid(), None);
+        assert_eq!(SessionId::new("plain").unwrap().canonical_uuid(), None);
+        assert_ne!(SessionId::new(lower).unwrap(), SessionId::new(lower.to_uppercase()).unwrap());
     }
 
     #[test]

@@ -48,9 +48,7 @@ impl SessionState {
     pub fn of(event: &SessionEvent) -> Self {
         match event {
             SessionEvent::Created { expires_at, .. } => Self {
-                expires_at: expires_at
-                    .map(|at| clamp_secs(Timestamp::from_datetime(at).as_unix_secs()))
-                    .unwrap_or(NEVER),
+                expires_at: expires_at.map(|at| clamp_secs(at.unix_timestamp())).unwrap_or(NEVER),
                 revoked_at: NONE,
             },
             SessionEvent::Revoked { revoked_at, .. } => {

@@ -29,16 +29,13 @@ enum Key<'a> {
 }
 
 impl<'a> Key<'a> {
+    /// The id was parsed once, when the `SessionId` was made.
     #[inline]
-    fn of(sid: &'a str) -> Self {
-        // Only the canonical lowercase hyphenated form maps to bytes, so that
-        // "ABC…" and "abc…" stay distinct sessions, as they are in Postgres.
-        if sid.len() == 36 && !sid.bytes().any(|b| b.is_ascii_uppercase()) {
-            if let Ok(uuid) = uuid::Uuid::try_parse(sid) {
-                return Key::Uuid(uuid.into_bytes());
-            }
+    fn of(sid: &'a SessionId) -> Self {
+        match sid.canonical_uuid() {
+            Some(bytes) => Key::Uuid(bytes),
+            None => Key::Text(sid.as_str()),
         }
-        Key::Text(sid)
     }
 }
 
@@ -142,7 +139,7 @@ impl SessionStore {
     }
 
     fn merge(&self, sid: &SessionId, state: SessionState) {
-        let transition = match Key::of(sid.as_str()) {
+        let transition = match Key::of(sid) {
             Key::Uuid(bytes) => merge_entry(self.uuids.entry(bytes), state),
             Key::Text(text) => match self.texts.get_mut(text) {
                 Some(mut held) => {
@@ -162,7 +159,7 @@ impl SessionStore {
     }
 
     fn forget(&self, sid: &SessionId) {
-        let removed = match Key::of(sid.as_str()) {
+        let removed = match Key::of(sid) {
             Key::Uuid(bytes) => self.uuids.remove(&bytes).map(|(_, s)| s),
             Key::Text(text) => self.texts.remove(text).map(|(_, s)| s),
         };
@@ -174,7 +171,7 @@ impl SessionStore {
     /// The state held for `sid`, if any.
     #[inline]
     pub fn state(&self, sid: &SessionId) -> Option<SessionState> {
-        match Key::of(sid.as_str()) {
+        match Key::of(sid) {
             Key::Uuid(bytes) => self.uuids.get(&bytes).map(|s| *s),
             Key::Text(text) => self.texts.get(text).map(|s| *s),
         }
