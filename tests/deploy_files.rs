@@ -80,3 +80,33 @@ fn the_dockerfile_is_a_multi_stage_build_of_the_projector() {
     assert!(text.contains("COPY --from=build"));
     assert!(text.contains("ENTRYPOINT [\"projector\"]"));
 }
+
+/// Every `projection_*` name the dashboard and the alert rules use is one
+/// the exporter writes.
+#[test]
+fn the_dashboard_and_alerts_use_only_exported_metrics() {
+    let exporter = std::fs::read_to_string(repo_root().join("libs/http/src/metrics.rs")).unwrap();
+    for file in ["deploy/grafana-dashboard.json", "deploy/alerts.yml"] {
+        let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
+        let mut names: Vec<&str> = text
+            .match_indices("projection_")
+            .map(|(i, _)| {
+                let end =
+                    text[i..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).map_or(text.len(), |e| i + e);
+                &text[i..end]
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert!(!names.is_empty(), "{file} names no metric");
+        for name in names {
+            assert!(exporter.contains(&format!("\"{name}\"")), "{file} uses {name}, which /metrics does not export");
+        }
+    }
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("deploy/grafana-dashboard.json")).unwrap())
+            .unwrap();
+    assert!(dashboard["panels"].as_array().unwrap().len() >= 8);
+    let _: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo_root().join("deploy/alerts.yml")).unwrap()).unwrap();
+}
