@@ -355,6 +355,10 @@ fn discover(shared: &Shared) -> Result<(), String> {
     }
     // Track before assigning, so freshness can never be judged without them.
     shared.projection.freshness().track_partitions(new.iter().copied());
+    // Let the consumer's own client learn the partitions' leaders first:
+    // assigned without a known leader, librdkafka retries the start-offset
+    // query on a fixed 500 ms timer, which was most of a replay's start-up.
+    let _ = shared.consumer.fetch_metadata(Some(topic), shared.config.sample_timeout);
     let mut list = TopicPartitionList::new();
     for &p in &new {
         list.add_partition_offset(topic, p, Offset::Beginning).map_err(|e| e.to_string())?;
