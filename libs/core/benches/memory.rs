@@ -71,6 +71,7 @@ fn main() {
         .unwrap_or_else(|| vec![1_000_000, 10_000_000]);
     let exe = std::env::current_exe().expect("own path");
     println!("{:>10}  {:>22}  {:>22}  {:>6}", "sessions", "store (B/session)", "bare DashMap (B/session)", "ratio");
+    let mut rows = Vec::new();
     for n in sizes {
         let run = |kind: &str| -> f64 {
             let out = Command::new(&exe).args(["--child", kind, &n.to_string()]).output().expect("child");
@@ -79,5 +80,10 @@ fn main() {
         };
         let (ours, bare) = (run("store"), run("bare"));
         println!("{n:>10}  {ours:>22.1}  {bare:>22.1}  {:>6.2}", ours / bare);
+        rows.push(format!(r#"{{"sessions": {n}, "store_bytes": {ours:.1}, "bare_bytes": {bare:.1}}}"#));
     }
+    // For scripts/bench-report.
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
+    std::fs::create_dir_all(&out).expect("target/bench");
+    std::fs::write(out.join("memory.json"), format!("[{}]\n", rows.join(", "))).expect("write memory.json");
 }

@@ -13,6 +13,11 @@
 //! Propagation: for each of `BENCH_REVOCATIONS` live sessions, publish a
 //! revocation, and time from the broker's acknowledgement until `check`
 //! answers `Revoked`.
+//!
+//! Pause timeline: staleness, state and answers every 10 ms across a broker
+//! pause (this one freezes the shared broker for 3 s via scripts/kafka.sh).
+//!
+//! Machine-readable results go to `target/bench/` for `scripts/bench-report`.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::sync::Arc;
@@ -47,6 +52,7 @@ fn main() {
         let revocations = env_usize("BENCH_REVOCATIONS", 1_000);
         replay(events).await;
         propagation(revocations).await;
+        pause_timeline().await;
     });
 }
 
@@ -147,16 +153,25 @@ async fn raw_stream(config: &KafkaConfig, events: usize) -> Duration {
     started.elapsed()
 }
 
-fn feed(config: &KafkaConfig, events: usize) -> (Duration, usize) {
+/// Where machine-readable results go (for scripts/bench-report).
+fn out_dir() -> std::path::PathBuf {
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    out
+}
+
+fn feed(config: &KafkaConfig, events: usize) -> (Duration, usize, Vec<(f64, usize)>) {
     let projection = Arc::new(Projection::new(FreshnessConfig::with_max_staleness(Duration::from_secs(2))));
     let started = Instant::now();
     let feed = Feed::start(config, projection.clone(), Arc::new(SampleTrigger::new()), "bench").unwrap();
     let mut all_read = None;
     let mut first = None;
+    let mut progress = Vec::new();
     while projection.freshness().state(revocation_core::Clock::now(&revocation_core::SystemClock))
         != FreshnessState::Live
     {
         let records = feed.stats().records.load(std::sync::atomic::Ordering::Relaxed) as usize;
+        progress.push((started.elapsed().as_secs_f64() * 1e3, records));
         if first.is_none() && records > 0 {
             first = Some(started.elapsed());
         }
@@ -169,8 +184,9 @@ fn feed(config: &KafkaConfig, events: usize) -> (Duration, usize) {
     println!("    (feed: first record after {first:?}, all records read after {all_read:?}, Live after {took:?})");
     assert_eq!(feed.stats().records.load(std::sync::atomic::Ordering::Relaxed) as usize, events);
     let sessions = projection.store().len();
+    progress.push((took.as_secs_f64() * 1e3, events));
     feed.stop();
-    (took, sessions)
+    (took, sessions, progress)
 }
 
 async fn replay(events: usize) {
@@ -183,11 +199,15 @@ async fn replay(events: usize) {
     let mut base = Vec::new();
     let mut stream = Vec::new();
     let mut ours = Vec::new();
+    let mut best_progress = Vec::new();
     for _ in 0..2 {
         base.push(raw_base(&config, events));
         stream.push(raw_stream(&config, events).await);
-        let (took, sessions) = feed(&config, events);
+        let (took, sessions, progress) = feed(&config, events);
         assert!(sessions > 0);
+        if ours.iter().all(|d| took < *d) {
+            best_progress = progress;
+        }
         ours.push(took);
     }
     let best = |v: &[Duration]| *v.iter().min().unwrap();
@@ -201,6 +221,19 @@ async fn replay(events: usize) {
         rate(o),
         100.0 * rate(o) / rate(b)
     );
+    let out = out_dir();
+    std::fs::write(
+        out.join("replay.json"),
+        format!(
+            r#"{{"events": {events}, "partitions": {PARTITIONS}, "raw_base_s": {:.4}, "raw_stream_s": {:.4}, "feed_s": {:.4}}}"#,
+            b.as_secs_f64(),
+            s.as_secs_f64(),
+            o.as_secs_f64()
+        ),
+    )
+    .unwrap();
+    let csv: String = best_progress.iter().map(|(t, r)| format!("{t:.2},{r}\n")).collect();
+    std::fs::write(out.join("replay-progress.csv"), format!("ms,records\n{csv}")).unwrap();
     revocation_kafka::delete_topic(&config).await.ok();
 }
 
@@ -247,6 +280,94 @@ async fn propagation(revocations: usize) {
         q(0.50).as_secs_f64() * 1e3,
         q(0.99).as_secs_f64() * 1e3,
         latencies[latencies.len() - 1].as_secs_f64() * 1e3
+    );
+    let out = out_dir();
+    let csv: String = latencies.iter().map(|d| format!("{:.4}\n", d.as_secs_f64() * 1e3)).collect();
+    std::fs::write(out.join("propagation.csv"), format!("ms\n{csv}")).unwrap();
+    std::fs::write(
+        out.join("propagation.json"),
+        format!(
+            r#"{{"revocations": {revocations}, "p50_ms": {:.4}, "p99_ms": {:.4}, "max_ms": {:.4}}}"#,
+            q(0.50).as_secs_f64() * 1e3,
+            q(0.99).as_secs_f64() * 1e3,
+            latencies[latencies.len() - 1].as_secs_f64() * 1e3
+        ),
+    )
+    .unwrap();
+    projection.shutdown().await;
+    revocation_kafka::delete_topic(&config).await.ok();
+}
+
+/// Thaws the broker even if the timeline fails half-way.
+struct Thaw;
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        kafka_script("resume");
+    }
+}
+
+fn kafka_script(action: &str) {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka.sh");
+    let status = std::process::Command::new(script).arg(action).stdout(std::process::Stdio::null()).status().unwrap();
+    assert!(status.success(), "scripts/kafka.sh {action}");
+}
+
+/// Staleness, state and the answer for a live session every 10 ms, across a
+/// broker pause (SIGSTOP at 2 s, SIGCONT at 5 s), with max_staleness 1 s.
+async fn pause_timeline() {
+    let mut config = new_topic("bench-pause").await;
+    config.sample_interval = Duration::from_millis(100);
+    let publisher = EventPublisher::new(&config).unwrap();
+    let sid = SessionId::new("timeline-alice").unwrap();
+    publisher
+        .publish(&SessionEvent::Created {
+            sid: sid.clone(),
+            user_id: "u".into(),
+            created_at: OffsetDateTime::now_utc(),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let options = ProjectionOptions {
+        freshness: FreshnessConfig::with_max_staleness(Duration::from_secs(1)),
+        ..ProjectionOptions::default()
+    };
+    let projection = KafkaProjection::start(config.clone(), options).unwrap();
+    let liveness = projection.liveness();
+    while liveness.state() != FreshnessState::Live {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    let mut rows = String::from("ms,staleness_ms,state,answer\n");
+    let mut paused = None;
+    while started.elapsed() < Duration::from_secs(8) {
+        let t = started.elapsed();
+        if paused.is_none() && t >= Duration::from_secs(2) {
+            kafka_script("pause");
+            paused = Some(Thaw);
+        }
+        if paused.is_some() && t >= Duration::from_secs(5) {
+            paused = None; // resumes
+        }
+        let status = liveness.status();
+        let answer = match liveness.check(&sid).await {
+            Ok(()) => "live",
+            Err(SessionLivenessError::Revoked) => "revoked",
+            Err(_) => "transient",
+        };
+        let staleness = status.freshness.staleness.map_or(-1.0, |s| s.as_secs_f64() * 1e3);
+        rows.push_str(&format!(
+            "{:.1},{staleness:.1},{},{answer}\n",
+            t.as_secs_f64() * 1e3,
+            status.freshness.state.as_str()
+        ));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(paused);
+    std::fs::write(out_dir().join("pause-timeline.csv"), rows).unwrap();
+    let transient = liveness.counts().get(revocation_core::Source::Unavailable, revocation_core::Answer::Transient);
+    println!(
+        "pause timeline: broker paused 2 s → 5 s; {transient} checks answered Transient; written to target/bench/pause-timeline.csv"
     );
     projection.shutdown().await;
     revocation_kafka::delete_topic(&config).await.ok();

@@ -123,6 +123,7 @@ fn main() {
 
         println!("{:<34} {:>12} {:>10} {:>10}", "", "checks/s", "p50", "p99");
         let mut results = Vec::new();
+        let mut json = Vec::new();
         for tasks in [1, 2] {
             let base = run(pg.clone(), sids.clone(), tasks, checks).await;
             let ours = run(projected.clone(), sids.clone(), tasks, checks * 50).await;
@@ -141,6 +142,15 @@ fn main() {
                 base.p50.as_secs_f64() / ours.p50.as_secs_f64(),
                 ours.checks_per_sec / base.checks_per_sec,
             ));
+            json.push(format!(
+                r#"{{"tasks": {tasks}, "postgres": {{"checks_per_sec": {:.0}, "p50_us": {:.1}, "p99_us": {:.1}}}, "projection": {{"checks_per_sec": {:.0}, "p50_us": {:.2}, "p99_us": {:.2}}}}}"#,
+                base.checks_per_sec,
+                base.p50.as_secs_f64() * 1e6,
+                base.p99.as_secs_f64() * 1e6,
+                ours.checks_per_sec,
+                ours.p50.as_secs_f64() * 1e6,
+                ours.p99.as_secs_f64() * 1e6
+            ));
         }
         for (tasks, latency, throughput) in results {
             println!(
@@ -150,16 +160,11 @@ fn main() {
         println!(
             "(per-check latencies of the projection include Instant::now() twice; see the criterion bench for ns)"
         );
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.schema))
-            .execute(
-                &sqlx::PgPool::connect(
-                    &std::env::var("DATABASE_URL")
-                        .unwrap_or_else(|_| "postgres://revocation:revocation@127.0.0.1:5432/revocation".into()),
-                )
-                .await
-                .unwrap(),
-            )
-            .await
-            .ok();
+        let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
+        std::fs::create_dir_all(&out).unwrap();
+        let report = format!(r#"{{"rows": {rows}, "runs": [{}]}}"#, json.join(", "));
+        std::fs::write(out.join("postgres-baseline.json"), report).unwrap();
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&database_url).await.unwrap();
+        sqlx::query(&format!("DROP SCHEMA {} CASCADE", config.schema)).execute(&mut conn).await.ok();
     });
 }

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Writes BENCHMARKS.md and the charts in docs/ from the results of one
+`scripts/bench` run (target/criterion and target/bench). Run by scripts/bench;
+run it alone to regenerate from the last run's results."""
+import csv
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BENCH = os.path.join(ROOT, "target", "bench")
+CRIT = os.path.join(ROOT, "target", "criterion")
+DOCS = os.path.join(ROOT, "docs")
+
+
+def load(name):
+    path = os.path.join(BENCH, name)
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def crit(group, bench):
+    """Mean estimate in ns of one criterion benchmark, or None."""
+    path = os.path.join(CRIT, group, *bench.split("/"), "new", "estimates.json")
+    if not os.path.exists(path):
+        return None
+    return json.load(open(path))["mean"]["point_estimate"]
+
+
+def fmt_ns(ns):
+    return "—" if ns is None else (f"{ns:.0f} ns" if ns < 1e6 else f"{ns / 1e9:.2f} s")
+
+
+def verdict(ok):
+    return "yes" if ok else "**no**"
+
+
+def machine():
+    cpu = "unknown CPU"
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name"):
+                cpu = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+def rows():
+    out = []
+    sizes = sorted({int(d.split("_")[1]) for d in os.listdir(CRIT) if d.startswith("check_")}) if os.path.isdir(CRIT) else []
+    for n in sizes:
+        g = f"check_{n}"
+        bare, from_sid, hit = crit(g, "bare_get/hit"), crit(g, "bare_get_from_sid/hit"), crit(g, "check/hit_live")
+        if bare and hit:
+            out.append((f"`check` hit through the port, {n:,} sessions", fmt_ns(hit),
+                        f"bare `DashMap::get` {fmt_ns(bare)}; from the sid string {fmt_ns(from_sid)}",
+                        f"{hit / bare:.2f}× · {hit / from_sid:.2f}×" if from_sid else f"{hit / bare:.2f}×",
+                        "≤ 1.3×", verdict(hit / bare <= 1.3)))
+        miss, revoked = crit(g, "check/miss"), crit(g, "check/hit_revoked")
+        if miss and revoked:
+            out.append((f"`check` revoked hit / miss, {n:,}", f"{fmt_ns(revoked)} / {fmt_ns(miss)}", "", "", "", ""))
+    for n in sizes:
+        g = f"apply_{n}"
+        bare, ours = crit(g, "bare_insert"), crit(g, "apply_created")
+        if bare and ours:
+            out.append((f"`apply` created events, {n:,} sessions", f"{n / ours * 1e3:.2f}M/s",
+                        f"bare `DashMap::insert` {n / bare * 1e3:.2f}M/s", f"{100 * bare / ours:.0f} %",
+                        "≥ 70 %", verdict(bare / ours >= 0.7)))
+    for m in load("memory.json") or []:
+        out.append((f"memory per session, {m['sessions']:,} UUID sessions", f"{m['store_bytes']:.1f} B",
+                    f"bare `DashMap<[u8;16],u64>` {m['bare_bytes']:.1f} B", f"{m['store_bytes'] / m['bare_bytes']:.2f}×",
+                    "≤ 64 B", verdict(m["store_bytes"] <= 64)))
+    pg = load("postgres-baseline.json")
+    if pg:
+        for run in pg["runs"]:
+            p, o = run["postgres"], run["projection"]
+            ratio = p["p50_us"] / o["p50_us"]
+            out.append((f"`check` vs today's Postgres adapter, {pg['rows']:,} rows, {run['tasks']} task(s)",
+                        f"p50 {o['p50_us']:.2f} µs · {o['checks_per_sec'] / 1e6:.2f}M checks/s",
+                        f"p50 {p['p50_us']:.0f} µs · p99 {p['p99_us']:.0f} µs · {p['checks_per_sec'] / 1e3:.1f}k checks/s",
+                        f"{ratio:.0f}× lower p50", "≥ 500×", verdict(ratio >= 500)))
+    r = load("replay.json")
+    if r:
+        rate, raw = r["events"] / r["feed_s"], r["events"] / r["raw_base_s"]
+        out.append((f"replay of {r['events']:,} events ({r['partitions']} partitions), start → proven Live",
+                    f"{rate / 1e6:.2f}M events/s ({r['feed_s']:.2f} s)",
+                    f"raw no-op BaseConsumer {raw / 1e6:.2f}M/s; StreamConsumer {r['events'] / r['raw_stream_s'] / 1e6:.2f}M/s",
+                    f"{100 * rate / raw:.0f} %", "≥ 1M/s and ≥ 70 %",
+                    f"1M/s {verdict(rate >= 1e6)} · 70 % {verdict(rate / raw >= 0.7)}"))
+    p = load("propagation.json")
+    if p:
+        out.append((f"revocation propagation, ack → `check` says Revoked, {p['revocations']:,} revocations",
+                    f"p50 {p['p50_ms']:.3f} ms · p99 {p['p99_ms']:.2f} ms · max {p['max_ms']:.2f} ms", "", "",
+                    "p99 ≤ 25 ms", verdict(p["p99_ms"] <= 25)))
+    h = load("http.json")
+    if h:
+        a, b = h["projection"], h["postgres_only"]
+        out.append((f"HTTP `GET /v1/sessions/{{sid}}`, wrk 2 threads × {h['connections']} connections",
+                    f"{a['requests_per_sec'] / 1e3:.0f}k req/s · p50 {a['p50_ms']:.2f} ms · p99 {a['p99_ms']:.2f} ms",
+                    f"`--mode postgres-only` {b['requests_per_sec'] / 1e3:.1f}k req/s · p50 {b['p50_ms']:.2f} ms · p99 {b['p99_ms']:.2f} ms",
+                    f"{a['requests_per_sec'] / b['requests_per_sec']:.1f}× throughput", "", ""))
+    return out
+
+
+def charts():
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("bench-report: matplotlib missing; charts not drawn (scripts/bench installs it)", file=sys.stderr)
+        return []
+    made = []
+    path = os.path.join(BENCH, "propagation.csv")
+    if os.path.exists(path):
+        ms = sorted(float(r["ms"]) for r in csv.DictReader(open(path)))
+        fig, ax = plt.subplots(figsize=(8, 4))
+        ax.plot(ms, [100 * (i + 1) / len(ms) for i in range(len(ms))])
+        ax.set_xscale("log")
+        ax.set_xlabel("broker ack → check answers Revoked (ms, log scale)")
+        ax.set_ylabel("revocations (%)")
+        ax.set_title(f"Revocation propagation, {len(ms)} revocations (CDF)")
+        ax.grid(True, which="both", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(os.path.join(DOCS, "bench-propagation.png"), dpi=100)
+        made.append("bench-propagation.png")
+    path = os.path.join(BENCH, "pause-timeline.csv")
+    if os.path.exists(path):
+        data = list(csv.DictReader(open(path)))
+        t = [float(r["ms"]) / 1e3 for r in data]
+        fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+        a1.plot(t, [max(float(r["staleness_ms"]), 0) / 1e3 for r in data], label="staleness")
+        a1.axhline(1.0, color="red", linestyle="--", label="max staleness")
+        a1.axvspan(2, 5, color="grey", alpha=0.2, label="broker paused")
+        a1.set_ylabel("staleness (s)")
+        a1.legend(loc="upper left")
+        a1.set_title("Across a broker pause: staleness, state and answers")
+        colors = {"live": "green", "transient": "orange", "revoked": "red"}
+        for answer, color in colors.items():
+            pts = [ti for ti, r in zip(t, data) if r["answer"] == answer]
+            a2.scatter(pts, [answer] * len(pts), s=4, color=color)
+        a2.set_xlabel("time (s)")
+        a2.set_ylabel("answer")
+        fig.tight_layout()
+        fig.savefig(os.path.join(DOCS, "bench-pause.png"), dpi=100)
+        made.append("bench-pause.png")
+    path = os.path.join(BENCH, "replay-progress.csv")
+    if os.path.exists(path):
+        data = [(float(r["ms"]), int(r["records"])) for r in csv.DictReader(open(path))]
+        pts = [(t, (r2 - r1) / (t2 - t) * 1e3) for (t, r1), (t2, r2) in zip(data, data[10:]) if t2 > t]
+        fig, ax = plt.subplots(figsize=(8, 4))
+        ax.plot([p[0] / 1e3 for p in pts], [p[1] / 1e6 for p in pts])
+        ax.set_xlabel("time since start (s)")
+        ax.set_ylabel("events/s (millions)")
+        ax.set_title(f"Replay progress, {data[-1][1]:,} events")
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(os.path.join(DOCS, "bench-replay.png"), dpi=100)
+        made.append("bench-replay.png")
+    return made
+
+
+def main():
+    table = rows()
+    if not table:
+        sys.exit("bench-report: no results in target/bench or target/criterion; run scripts/bench first")
+    made = charts()
+    notes = open(os.path.join(ROOT, "docs", "benchmarks-notes.md")).read()
+    lines = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by scripts/bench (scripts/bench-report.py); edit docs/benchmarks-notes.md for the prose. -->",
+        "",
+        f"One run of `scripts/bench` on {datetime.date.today().isoformat()}: {machine()}. Kafka and PostgreSQL ran on the same",
+        "machine. These VMs are shared and noisy: compare the **ratios** (each measured against its baseline in the",
+        "same run), not the absolute numbers. Raw logs and data: `target/bench/`, `target/criterion/`.",
+        "",
+        "```sh",
+        "scripts/bench          # everything, full sizes (~15 min); rewrites this file and the charts",
+        "scripts/bench quick    # small sizes (~5 min)",
+        "```",
+        "",
+        "| what | ours | baseline (same run) | ratio | target | met? |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in table]
+    if made:
+        lines += ["", "## Charts", ""] + [f"![{m}](docs/{m})" for m in made]
+    lines += ["", notes.strip(), ""]
+    open(os.path.join(ROOT, "BENCHMARKS.md"), "w").write("\n".join(lines))
+    print(f"bench-report: wrote BENCHMARKS.md ({len(table)} rows) and {len(made)} charts in docs/")
+
+
+if __name__ == "__main__":
+    main()
