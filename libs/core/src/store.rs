@@ -122,8 +122,8 @@ impl SessionStore {
 
     /// Applies one decoded record: events are merged, unknown types counted
     /// and skipped, malformed records counted and their key revoked as of
-    /// `record_time` (fail closed).
-    pub fn apply_decoded(&self, decoded: &Decoded, record_time: Timestamp) {
+    /// `record_time()` (fail closed; only called for malformed records).
+    pub fn apply_decoded(&self, decoded: &Decoded, record_time: impl FnOnce() -> Timestamp) {
         match decoded {
             Decoded::Event(event) => self.apply(event),
             Decoded::Unknown { .. } => {
@@ -132,7 +132,7 @@ impl SessionStore {
             Decoded::Malformed { key, .. } => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
                 if let Some(sid) = key {
-                    self.merge(sid, SessionState::revoked_as_of(record_time));
+                    self.merge(sid, SessionState::revoked_as_of(record_time()));
                 }
             }
         }
@@ -326,9 +326,9 @@ mod tests {
     fn a_malformed_record_revokes_its_key_and_is_counted() {
         let store = SessionStore::new();
         store.apply(&created("s", None));
-        store.apply_decoded(&crate::decode(Some(b"s"), Some(b"{garbage")), NOW);
-        store.apply_decoded(&crate::decode(None, Some(b"{garbage")), NOW);
-        store.apply_decoded(&crate::decode(Some(b"s"), Some(br#"{"type":"x.y","sid":"s"}"#)), NOW);
+        store.apply_decoded(&crate::decode(Some(b"s"), Some(b"{garbage")), || NOW);
+        store.apply_decoded(&crate::decode(None, Some(b"{garbage")), || NOW);
+        store.apply_decoded(&crate::decode(Some(b"s"), Some(br#"{"type":"x.y","sid":"s"}"#)), || NOW);
         assert_eq!(store.lookup(&sid("s"), NOW), Lookup::Revoked);
         let counts = store.counts();
         assert_eq!((counts.rejected, counts.unknown, counts.revoked), (2, 1, 1));

@@ -227,11 +227,6 @@ fn consume(shared: &Shared) {
         match shared.consumer.poll(wait) {
             Some(Ok(message)) => {
                 let decoded = decode(message.key(), message.payload());
-                let record_time = message
-                    .timestamp()
-                    .to_millis()
-                    .map(|ms| Timestamp::from_unix_micros(ms.saturating_mul(1_000)))
-                    .unwrap_or_else(|| SystemClock.now());
                 if let Decoded::Malformed { key, reason } = &decoded {
                     shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
                     rejects.warn(|| {
@@ -244,7 +239,14 @@ fn consume(shared: &Shared) {
                         )
                     });
                 }
-                store.apply_decoded(&decoded, record_time);
+                // The record's own time stamps the revocation of a malformed record.
+                store.apply_decoded(&decoded, || {
+                    message
+                        .timestamp()
+                        .to_millis()
+                        .map(|ms| Timestamp::from_unix_micros(ms.saturating_mul(1_000)))
+                        .unwrap_or_else(|| SystemClock.now())
+                });
                 shared.stats.records.fetch_add(1, Ordering::Relaxed);
                 let p = message.partition() as usize;
                 if pending.len() <= p {
