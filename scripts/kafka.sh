@@ -69,7 +69,8 @@ up() {
   fi
   if ! pid >/dev/null; then
     echo "kafka.sh: starting the broker; log in $logs/server.log"
-    nohup java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
+    # Its own session: Ctrl-C on whatever ran `up` (scripts/demo, say) must not reach the broker.
+    setsid nohup java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
       -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" -Dkafka.logs.dir="$logs" \
       -cp "$(classpath)" kafka.Kafka "$state/server.properties" \
       >"$logs/stdout.log" 2>&1 </dev/null &
