@@ -6,7 +6,9 @@
 //! Baselines measured in the same run, on the same keys:
 //! - `bare_get`: `DashMap<[u8; 16], u64>::get` with DashMap's default hasher,
 //!   the key already in bytes (no parsing);
-//! - `bare_insert`: `DashMap<[u8; 16], u64>::insert` into a pre-sized map.
+//! - `bare_insert`: `DashMap<[u8; 16], u64>::insert` into a pre-sized map;
+//! - `bare_insert_from_events`: the same, taking each key from the decoded
+//!   events `apply` is given.
 //!
 //! - `bare_get_from_sid`: the same, starting from the sid strings (uuid parse + get).
 //!
@@ -194,6 +196,24 @@ fn bench_apply(c: &mut Criterion) {
                     let start = Instant::now();
                     for (i, k) in keys.iter().enumerate() {
                         map.insert(*k, i as u64);
+                    }
+                    total += start.elapsed();
+                    drop(black_box(map));
+                }
+                total
+            })
+        });
+        // The same inserts, reading each key out of the decoded events the
+        // store is given: what the events' memory traffic costs apart from
+        // our code.
+        group.bench_function("bare_insert_from_events", |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let map = DashMap::<[u8; 16], u64>::with_capacity(n);
+                    let start = Instant::now();
+                    for (i, e) in events.iter().enumerate() {
+                        map.insert(e.sid().canonical_uuid().expect("uuid"), i as u64);
                     }
                     total += start.elapsed();
                     drop(black_box(map));
