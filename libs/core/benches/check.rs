@@ -188,19 +188,14 @@ fn bench_apply(c: &mut Criterion) {
             events.iter().map(|e| uuid::Uuid::parse_str(e.sid().as_str()).expect("uuid").into_bytes()).collect();
         let mut group = c.benchmark_group(format!("apply/{n}"));
         group.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(n as u64));
+        let bare = || DashMap::<[u8; 16], u64>::with_capacity(n);
         group.bench_function("bare_insert", |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let map = DashMap::<[u8; 16], u64>::with_capacity(n);
-                    let start = Instant::now();
+                timed_fills(iters, bare, |map| {
                     for (i, k) in keys.iter().enumerate() {
                         map.insert(*k, i as u64);
                     }
-                    total += start.elapsed();
-                    drop(black_box(map));
-                }
-                total
+                })
             })
         });
         // The same inserts, reading each key out of the decoded events the
@@ -208,36 +203,42 @@ fn bench_apply(c: &mut Criterion) {
         // our code.
         group.bench_function("bare_insert_from_events", |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let map = DashMap::<[u8; 16], u64>::with_capacity(n);
-                    let start = Instant::now();
+                timed_fills(iters, bare, |map| {
                     for (i, e) in events.iter().enumerate() {
                         map.insert(e.sid().canonical_uuid().expect("uuid"), i as u64);
                     }
-                    total += start.elapsed();
-                    drop(black_box(map));
-                }
-                total
+                })
             })
         });
         group.bench_function("apply_created", |b| {
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let store = SessionStore::with_capacity(n);
-                    let start = Instant::now();
-                    for e in &events {
-                        store.apply(e);
-                    }
-                    total += start.elapsed();
-                    drop(black_box(store));
-                }
-                total
+                timed_fills(
+                    iters,
+                    || SessionStore::with_capacity(n),
+                    |store| {
+                        for e in &events {
+                            store.apply(e);
+                        }
+                    },
+                )
             })
         });
         group.finish();
     }
+}
+
+/// Total time of `iters` runs of `fill`, each into a fresh map from `new`;
+/// creating and dropping the maps is not timed.
+fn timed_fills<M>(iters: u64, new: impl Fn() -> M, fill: impl Fn(&M)) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let map = new();
+        let start = Instant::now();
+        fill(&map);
+        total += start.elapsed();
+        drop(black_box(map));
+    }
+    total
 }
 
 criterion_group! {

@@ -30,16 +30,13 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use revocation_core::{
     FreshnessConfig, FreshnessState, Projection, SessionEvent, SessionId, SessionLiveness, SessionLivenessError,
 };
+use revocation_e2e::bootstrap;
 use revocation_kafka::{
     EventPublisher, Feed, KafkaConfig, KafkaProjection, ProjectionOptions, SampleTrigger, TopicSpec,
 };
 use time::OffsetDateTime;
 
 const PARTITIONS: i32 = 3;
-
-fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use revocation_core::{FreshnessConfig, FreshnessState, SessionLiveness, SessionLivenessError};
+use revocation_e2e::{eventually, script};
 use revocation_kafka::{KafkaProjection, ProjectionOptions, delete_topic};
 use support::*;
 
@@ -49,11 +50,7 @@ async fn a_paused_broker_turns_answers_transient_within_the_bound_and_resuming_r
     publisher.publish(&created("bob")).await.unwrap();
     let projection = KafkaProjection::start(config.clone(), options).unwrap();
     let liveness = projection.liveness();
-    eventually(Duration::from_secs(30), "Live", || {
-        let l = liveness.clone();
-        async move { l.state() == FreshnessState::Live }
-    })
-    .await;
+    eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
     assert_eq!(liveness.check(&sid("alice")).await, Ok(()));
 
     let paused_at;
@@ -81,17 +78,13 @@ async fn a_paused_broker_turns_answers_transient_within_the_bound_and_resuming_r
     assert!(transient_after <= max_staleness + interval + Duration::from_millis(200), "{transient_after:?}");
 
     let resumed_at = Instant::now();
-    eventually(Duration::from_secs(30), "Live again after resume", || {
-        let l = liveness.clone();
-        async move { l.state() == FreshnessState::Live }
-    })
-    .await;
+    eventually(Duration::from_secs(30), "Live again after resume", async || liveness.state() == FreshnessState::Live)
+        .await;
     eprintln!("Live again {:?} after resume", resumed_at.elapsed());
     assert_eq!(liveness.check(&sid("alice")).await, Ok(()));
     publisher.publish(&revoked("bob")).await.unwrap();
-    eventually(Duration::from_secs(5), "revocation after resume", || {
-        let l = liveness.clone();
-        async move { l.check(&sid("bob")).await == Err(SessionLivenessError::Revoked) }
+    eventually(Duration::from_secs(5), "revocation after resume", async || {
+        liveness.check(&sid("bob")).await == Err(SessionLivenessError::Revoked)
     })
     .await;
     projection.shutdown().await;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use revocation_core::{
     Clock, FreshnessConfig, FreshnessState, Lookup, SessionEvent, SessionLiveness, SessionLivenessError, SystemClock,
 };
+use revocation_e2e::{bootstrap, eventually};
 use revocation_kafka::{KafkaProjection, ProjectionOptions, add_partitions, delete_topic};
 use support::*;
 
@@ -25,11 +26,8 @@ fn options() -> ProjectionOptions {
 
 async fn live(projection: &KafkaProjection) {
     let liveness = projection.liveness();
-    eventually(Duration::from_secs(30), "projection becomes Live", || {
-        let state = liveness.state();
-        async move { state == FreshnessState::Live }
-    })
-    .await;
+    eventually(Duration::from_secs(30), "projection becomes Live", async || liveness.state() == FreshnessState::Live)
+        .await;
 }
 
 /// What a session's answer should be after a given history (the model).
@@ -100,9 +98,8 @@ async fn a_revocation_produced_while_live_is_answered_revoked_shortly_after() {
     publisher.publish(&created("alice")).await.unwrap();
     assert_eq!(liveness.check(&sid("alice")).await, Ok(()));
     publisher.publish(&revoked("alice")).await.unwrap();
-    let took = eventually(Duration::from_secs(2), "revocation visible", || {
-        let liveness = liveness.clone();
-        async move { liveness.check(&sid("alice")).await == Err(SessionLivenessError::Revoked) }
+    let took = eventually(Duration::from_secs(2), "revocation visible", async || {
+        liveness.check(&sid("alice")).await == Err(SessionLivenessError::Revoked)
     })
     .await;
     eprintln!("revocation visible after {took:?}");
@@ -193,11 +190,8 @@ async fn partitions_added_while_running_are_consumed() {
     assert!(!in_new.is_empty(), "no record landed in a new partition");
     let liveness = projection.liveness();
     for s in &in_new {
-        let s = s.clone();
-        eventually(Duration::from_secs(10), "session in a new partition is live", || {
-            let liveness = liveness.clone();
-            let s = s.clone();
-            async move { liveness.check(&sid(&s)).await == Ok(()) }
+        eventually(Duration::from_secs(10), "session in a new partition is live", async || {
+            liveness.check(&sid(s)).await == Ok(())
         })
         .await;
     }

@@ -9,13 +9,9 @@ use revocation_core::{
     Clock, FreshnessConfig, ProjectedLiveness, Projection, SessionEvent, SessionId, SessionLiveness,
     SessionLivenessError, SystemClock,
 };
+use revocation_e2e::database_url;
 use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
 use time::OffsetDateTime;
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://revocation:revocation@127.0.0.1:5432/revocation".into())
-}
 
 /// A migrated, empty schema of this test's own, plus the adapter and a writer.
 async fn fresh_schema() -> (PgSessionLiveness, PgSessionTable) {

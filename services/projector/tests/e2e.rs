@@ -7,17 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use revocation_core::{SessionEvent, SessionId};
+use revocation_e2e::{bootstrap, database_url};
 use revocation_kafka::{EventPublisher, KafkaConfig, TopicSpec, delete_topic, ensure_topic};
 use time::OffsetDateTime;
-
-fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://revocation:revocation@127.0.0.1:5432/revocation".into())
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

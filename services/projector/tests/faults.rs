@@ -5,7 +5,6 @@
 //! `FAULT_SEED` replays a randomized run; `FAULT_SECONDS` sets its length.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,25 +14,13 @@ use rand::{Rng, SeedableRng};
 use revocation_core::{
     FreshnessConfig, FreshnessState, SessionEvent, SessionId, SessionLiveness, SessionLivenessError,
 };
+use revocation_e2e::{bootstrap, database_url, eventually, script};
 use revocation_kafka::{EventPublisher, KafkaConfig, KafkaProjection, ProjectionOptions, TopicSpec, ensure_topic};
 use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
 use time::OffsetDateTime;
 
 /// One fault test at a time: they share the servers.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-fn database_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://revocation:revocation@127.0.0.1:5432/revocation".into())
-}
-
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts").join(name)
-}
 
 fn run(name: &str, action: &str) {
     let out = Command::new(script(name)).arg(action).output().unwrap();
@@ -80,17 +67,6 @@ fn options(max_staleness: Duration) -> ProjectionOptions {
     }
 }
 
-async fn until(limit: Duration, what: &str, mut probe: impl AsyncFnMut() -> bool) -> Duration {
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if probe().await {
-            return started.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{what}: not within {limit:?}");
-}
-
 fn is_transient(answer: &Result<(), SessionLivenessError>) -> bool {
     matches!(answer, Err(SessionLivenessError::Transient(_)))
 }
@@ -107,12 +83,12 @@ async fn broker_killed_and_restarted_fails_closed_then_recovers_with_nothing_los
     publisher.publish(&revoked(&b)).await.unwrap();
     let projection = KafkaProjection::start(config.clone(), options(Duration::from_secs(1))).unwrap();
     let liveness = projection.liveness();
-    until(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
+    eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
 
     run("kafka.sh", "kill");
     let killed = Instant::now();
     let took =
-        until(Duration::from_secs(5), "Transient after kill -9", async || is_transient(&liveness.check(&a).await))
+        eventually(Duration::from_secs(5), "Transient after kill -9", async || is_transient(&liveness.check(&a).await))
             .await;
     eprintln!("broker killed: Transient after {took:?}");
     assert!(took <= Duration::from_millis(1_300), "{took:?}");
@@ -121,12 +97,13 @@ async fn broker_killed_and_restarted_fails_closed_then_recovers_with_nothing_los
 
     run("kafka.sh", "up");
     let back =
-        until(Duration::from_secs(60), "Live after restart", async || liveness.state() == FreshnessState::Live).await;
+        eventually(Duration::from_secs(60), "Live after restart", async || liveness.state() == FreshnessState::Live)
+            .await;
     eprintln!("broker restarted: Live {back:?} after `up` returned ({:?} after the kill)", killed.elapsed());
     assert_eq!(liveness.check(&a).await, Ok(()));
     assert_eq!(liveness.check(&b).await, Err(SessionLivenessError::Revoked));
     publisher.publish(&revoked(&a)).await.unwrap();
-    until(Duration::from_secs(5), "revocation after restart", async || {
+    eventually(Duration::from_secs(5), "revocation after restart", async || {
         liveness.check(&a).await == Err(SessionLivenessError::Revoked)
     })
     .await;
@@ -164,8 +141,10 @@ async fn postgres_stopped_during_a_cold_start_answers_transient_then_recovers() 
     assert!(is_transient(&liveness.check(&sid("bob")).await), "no guess while the database is down");
 
     run("postgres.sh", "up");
-    until(Duration::from_secs(10), "fallback answers again", async || liveness.check(&sid("alice")).await == Ok(()))
-        .await;
+    eventually(Duration::from_secs(10), "fallback answers again", async || {
+        liveness.check(&sid("alice")).await == Ok(())
+    })
+    .await;
     assert_eq!(liveness.check(&sid("bob")).await, Err(SessionLivenessError::Revoked));
     projection.shutdown().await;
 }
@@ -230,7 +209,7 @@ async fn the_projector_killed_mid_replay_restarts_and_ends_with_the_whole_topic(
     eprintln!("killed {} replay", if caught_mid_replay { "in the middle of its" } else { "after its" });
 
     let second = Projector::start(&config.topic);
-    until(Duration::from_secs(60), "restarted projector is live", async || {
+    eventually(Duration::from_secs(60), "restarted projector is live", async || {
         second.lag().await.is_some_and(|l| l["state"] == "live")
     })
     .await;
@@ -292,7 +271,7 @@ async fn hostile_records_are_handled_and_the_consumer_keeps_going() {
 
     let projection = KafkaProjection::start(config.clone(), options(Duration::from_secs(2))).unwrap();
     let liveness = projection.liveness();
-    until(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
+    eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
     assert_eq!(liveness.check(&sid("after-everything")).await, Ok(()));
     // A large but well-formed event is just an event.
     assert_eq!(liveness.check(&sid("big")).await, Ok(()));
@@ -340,7 +319,7 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
     let publisher = EventPublisher::new(&config).unwrap().with_timeout(Duration::from_secs(20));
     let projection = KafkaProjection::start(config.clone(), options(max_staleness)).unwrap();
     let liveness = projection.liveness();
-    until(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
+    eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
 
     let histories: Arc<Mutex<Vec<History>>> = Arc::new(Mutex::new(Vec::new()));
     let observations: Arc<Mutex<Vec<Observation>>> = Arc::new(Mutex::new(Vec::new()));
@@ -489,7 +468,7 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
     }
 
     // After healing: the projection equals the state of the whole topic.
-    until(Duration::from_secs(60), "Live after healing", async || liveness.state() == FreshnessState::Live).await;
+    eventually(Duration::from_secs(60), "Live after healing", async || liveness.state() == FreshnessState::Live).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut lost = 0;
     let mut expected_revoked = 0;

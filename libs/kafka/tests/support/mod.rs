@@ -2,17 +2,14 @@
 //! a publisher, event builders, and polling with a deadline.
 #![allow(dead_code)]
 
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use revocation_core::{SessionEvent, SessionId};
 use revocation_kafka::{EventPublisher, KafkaConfig, TopicSpec, ensure_topic};
 use time::OffsetDateTime;
 
-pub fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
+use revocation_e2e::bootstrap;
 
 /// Fails with the command to run when the broker is not up.
 pub fn require_broker() {
@@ -49,26 +46,4 @@ pub fn created(s: &str) -> SessionEvent {
 
 pub fn revoked(s: &str) -> SessionEvent {
     SessionEvent::Revoked { sid: sid(s), revoked_at: OffsetDateTime::now_utc(), reason: Some("logout".into()) }
-}
-
-/// Polls `probe` every 10 ms until it returns true or `limit` passes;
-/// returns how long it took.
-pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut probe: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = Instant::now();
-    while started.elapsed() < limit {
-        if probe().await {
-            return started.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{what}: not within {limit:?}");
-}
-
-/// The workspace's scripts folder.
-pub fn script(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts").join(name)
 }
