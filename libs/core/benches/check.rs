@@ -3,27 +3,28 @@
 //! Run with: cargo bench -p revocation-core --bench check
 //! (`BENCH_SIZES=1000000` to run one size only.)
 //!
-//! Baselines measured in the same run, on the same keys:
-//! - `bare_get`: `DashMap<[u8; 16], u64>::get` with DashMap's default hasher,
-//!   the key already in bytes (no parsing);
-//! - `bare_insert`: `DashMap<[u8; 16], u64>::insert` into a pre-sized map;
-//! - `bare_insert_from_events`: the same, taking each key from the decoded
-//!   events `apply` is given.
+//! Baselines measured in the same run, on the same keys (16 bytes each, the
+//! key already parsed):
+//! - `bare_get` / `bare_insert`: `DashMap<[u8; 16], u64>` with DashMap's
+//!   default hasher (SipHash), pre-sized;
+//! - `bare_get_foldhash` / `bare_insert_foldhash`: the same map with the
+//!   store's hasher, so the comparison isolates our code from the hasher.
 //!
-//! - `bare_get_from_sid`: the same, starting from the sid strings (uuid parse + get).
-//!
-//! `store_lookup` is the store alone; `check/*` goes through the port: parse
-//! the sid, read the freshness state, the clock and the store, through the
-//! boxed `async` call.
+//! `store_lookup` is the store alone; `check/*` goes through the port: the
+//! clock, the freshness state, the projection pointer, the store and the
+//! counters, through the boxed `async` call. `check/*` measures one lookup
+//! after another (each waits for the previous answer: a request's latency);
+//! `check_pipelined/*` lets the CPU overlap independent lookups.
 #![allow(missing_docs)]
 
+use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Bencher, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dashmap::DashMap;
 use revocation_core::{
     Clock, FreshnessConfig, ProjectedLiveness, Projection, SessionEvent, SessionId, SessionLiveness, SessionStore,
@@ -83,7 +84,11 @@ struct World {
     uuids: Vec<uuid::Uuid>,
     liveness: ProjectedLiveness,
     bare: DashMap<[u8; 16], u64>,
+    bare_foldhash: DashMap<[u8; 16], u64, Foldhash>,
 }
+
+/// The store's hasher.
+type Foldhash = foldhash::fast::RandomState;
 
 fn world(n: usize) -> World {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -93,11 +98,13 @@ fn world(n: usize) -> World {
         FreshnessConfig::with_max_staleness(Duration::from_secs(3600)),
     ));
     let bare = DashMap::with_capacity(n);
+    let bare_foldhash = DashMap::with_capacity_and_hasher(n, Foldhash::default());
     for (i, u) in uuids.iter().enumerate() {
         let sid = SessionId::new(u.to_string()).expect("uuid");
         // Every 16th session is revoked.
         projection.store().apply(&if i % 16 == 0 { revoked(sid) } else { created(sid) });
         bare.insert(u.into_bytes(), i as u64);
+        bare_foldhash.insert(u.into_bytes(), i as u64);
     }
     // Live: one partition, reached a sample taken now (an hour of slack).
     projection.freshness().track_partitions([0]);
@@ -106,7 +113,7 @@ fn world(n: usize) -> World {
     // No barrier: a miss is answered Revoked at once, so `miss` measures the
     // lookup itself (the barrier's wait is measured in the Kafka benches).
     let liveness = ProjectedLiveness::builder(projection).build();
-    World { uuids, liveness, bare }
+    World { uuids, liveness, bare, bare_foldhash }
 }
 
 fn probes(world: &World, pick: impl Fn(usize) -> bool) -> Vec<uuid::Uuid> {
@@ -124,9 +131,6 @@ fn probes(world: &World, pick: impl Fn(usize) -> bool) -> Vec<uuid::Uuid> {
 fn bench_check(c: &mut Criterion) {
     for n in sizes() {
         let world = world(n);
-        let mut group = c.benchmark_group(format!("check/{n}"));
-        group.throughput(Throughput::Elements(1));
-
         let live = probes(&world, |i| i % 16 != 0);
         let live_sids: Vec<SessionId> = live.iter().map(|u| SessionId::new(u.to_string()).expect("uuid")).collect();
         let live_bytes: Vec<[u8; 16]> = live.iter().map(|u| u.into_bytes()).collect();
@@ -135,48 +139,83 @@ fn bench_check(c: &mut Criterion) {
         let mut rng = Rng(7);
         let miss_sids: Vec<SessionId> =
             (0..PROBES).map(|_| SessionId::new(rng.uuid().to_string()).expect("uuid")).collect();
-
-        group.bench_function(BenchmarkId::new("bare_get", "hit"), |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 1) & (PROBES - 1);
-                black_box(world.bare.get(&live_bytes[i]).map(|v| *v))
-            })
-        });
-        // The same lookup, but starting from the sid strings the port gets:
-        // parse + get. Shows what the harness's string traffic costs apart
-        // from our code.
-        group.bench_function(BenchmarkId::new("bare_get_from_sid", "hit"), |b| {
-            let mut i = 0;
-            b.iter(|| {
-                i = (i + 1) & (PROBES - 1);
-                let key = uuid::Uuid::try_parse(live_sids[i].as_str()).expect("uuid").into_bytes();
-                black_box(world.bare.get(&key).map(|v| *v))
-            })
-        });
         let store = world.liveness.projection();
-        group.bench_function(BenchmarkId::new("store_lookup", "hit_live"), |b| {
-            let mut i = 0;
-            let now = SystemClock.now();
-            b.iter(|| {
-                i = (i + 1) & (PROBES - 1);
-                black_box(store.store().lookup(&live_sids[i], now))
-            })
-        });
+        let now = SystemClock.now();
         for (name, sids, expect_ok) in
             [("hit_live", &live_sids, true), ("hit_revoked", &revoked_sids, false), ("miss", &miss_sids, false)]
         {
             assert_eq!(ready(world.liveness.check(&sids[0])).is_ok(), expect_ok, "{name}");
+        }
+
+        // Latency: one lookup after another, each waiting for the one before,
+        // as a verifier's requests do.
+        let mut group = c.benchmark_group(format!("check/{n}"));
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(BenchmarkId::new("bare_get", "hit"), |b| {
+            one_after_another(b, |i| world.bare.get(&live_bytes[i]).map_or(0, |v| *v))
+        });
+        group.bench_function(BenchmarkId::new("bare_get_foldhash", "hit"), |b| {
+            one_after_another(b, |i| world.bare_foldhash.get(&live_bytes[i]).map_or(0, |v| *v))
+        });
+        group.bench_function(BenchmarkId::new("store_lookup", "hit_live"), |b| {
+            let hasher = Foldhash::default();
+            one_after_another(b, |i| {
+                // The state's bits (hashed: its fields are private) carry the
+                // data dependency; the standing is what a lookup answers.
+                let state = store.store().state(&live_sids[i]);
+                black_box(state.map(|s| s.standing(now)));
+                hasher.hash_one(state)
+            })
+        });
+        // A check's answer is not data read from the map, but its clock read
+        // (`lfence; rdtsc` in the vDSO) already waits for the lookup before it.
+        for (name, sids) in [("hit_live", &live_sids), ("hit_revoked", &revoked_sids), ("miss", &miss_sids)] {
             group.bench_function(BenchmarkId::new("check", name), |b| {
-                let mut i = 0;
-                b.iter(|| {
-                    i = (i + 1) & (PROBES - 1);
-                    black_box(ready(world.liveness.check(&sids[i])))
-                })
+                one_after_another(b, |i| u64::from(ready(world.liveness.check(&sids[i])).is_ok()))
             });
         }
         group.finish();
+
+        // Throughput of independent lookups, which the CPU overlaps (several
+        // cache misses in flight at once). A check cannot overlap like this:
+        // its clock read and atomics wait for the lookup before them.
+        let mut group = c.benchmark_group(format!("check_pipelined/{n}"));
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(BenchmarkId::new("bare_get", "hit"), |b| {
+            independent(b, |i| world.bare.get(&live_bytes[i]).is_some())
+        });
+        group.bench_function(BenchmarkId::new("bare_get_foldhash", "hit"), |b| {
+            independent(b, |i| world.bare_foldhash.get(&live_bytes[i]).is_some())
+        });
+        group.bench_function(BenchmarkId::new("check", "hit_live"), |b| {
+            independent(b, |i| ready(world.liveness.check(&live_sids[i])).is_ok())
+        });
+        group.finish();
     }
+}
+
+/// Cycles through the probes so that each lookup's key depends on data the
+/// lookup before it read from the map (`look` returns it; it is masked to
+/// zero by a value the compiler cannot see). The CPU cannot start the next
+/// lookup before that data arrives, and branch prediction cannot guess it, so
+/// this measures one lookup's latency (what a request waits), not how many
+/// lookups a core can overlap.
+fn one_after_another(b: &mut Bencher<'_>, mut look: impl FnMut(usize) -> u64) {
+    let zero = black_box(0u64);
+    let mut i = 0usize;
+    b.iter(|| {
+        let data = look(i);
+        i = (i + 1 + (data & zero) as usize) & (PROBES - 1);
+    })
+}
+
+/// Cycles through the probes with no dependency between lookups.
+fn independent(b: &mut Bencher<'_>, mut look: impl FnMut(usize) -> bool) {
+    let mut i = 0usize;
+    b.iter(|| {
+        i = (i + 1) & (PROBES - 1);
+        black_box(look(i))
+    })
 }
 
 fn bench_apply(c: &mut Criterion) {
@@ -188,26 +227,30 @@ fn bench_apply(c: &mut Criterion) {
             events.iter().map(|e| uuid::Uuid::parse_str(e.sid().as_str()).expect("uuid").into_bytes()).collect();
         let mut group = c.benchmark_group(format!("apply/{n}"));
         group.sample_size(10).measurement_time(Duration::from_secs(20)).throughput(Throughput::Elements(n as u64));
-        let bare = || DashMap::<[u8; 16], u64>::with_capacity(n);
         group.bench_function("bare_insert", |b| {
             b.iter_custom(|iters| {
-                timed_fills(iters, bare, |map| {
-                    for (i, k) in keys.iter().enumerate() {
-                        map.insert(*k, i as u64);
-                    }
-                })
+                timed_fills(
+                    iters,
+                    || DashMap::<[u8; 16], u64>::with_capacity(n),
+                    |map| {
+                        for (i, k) in keys.iter().enumerate() {
+                            map.insert(*k, i as u64);
+                        }
+                    },
+                )
             })
         });
-        // The same inserts, reading each key out of the decoded events the
-        // store is given: what the events' memory traffic costs apart from
-        // our code.
-        group.bench_function("bare_insert_from_events", |b| {
+        group.bench_function("bare_insert_foldhash", |b| {
             b.iter_custom(|iters| {
-                timed_fills(iters, bare, |map| {
-                    for (i, e) in events.iter().enumerate() {
-                        map.insert(e.sid().canonical_uuid().expect("uuid"), i as u64);
-                    }
-                })
+                timed_fills(
+                    iters,
+                    || DashMap::<[u8; 16], u64, Foldhash>::with_capacity_and_hasher(n, Foldhash::default()),
+                    |map| {
+                        for (i, k) in keys.iter().enumerate() {
+                            map.insert(*k, i as u64);
+                        }
+                    },
+                )
             })
         });
         group.bench_function("apply_created", |b| {

@@ -76,6 +76,6 @@ pub use freshness::{Freshness, FreshnessConfig, FreshnessReport, FreshnessState,
 pub use liveness::{
     Answer, CheckCounts, LagPolicy, ProjectedLiveness, ProjectedLivenessBuilder, Projection, ProjectionStatus, Source,
 };
-pub use port::{InvalidSessionId, SessionId, SessionLiveness, SessionLivenessError};
+pub use port::{CheckFuture, InvalidSessionId, SessionId, SessionLiveness, SessionLivenessError};
 pub use state::SessionState;
 pub use store::{Lookup, SessionStore, StoreCounts};

@@ -14,16 +14,18 @@
 //! fill a fresh [`Projection`] while this one serves, then swap it in.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use arc_swap::ArcSwap;
-use async_trait::async_trait;
+use crossbeam_utils::CachePadded;
 
 use crate::barrier::Barrier;
 use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::freshness::{Freshness, FreshnessConfig, FreshnessReport, FreshnessState};
-use crate::port::{SessionId, SessionLiveness, SessionLivenessError};
+use crate::port::{CheckFuture, SessionId, SessionLiveness, SessionLivenessError};
 use crate::store::{Lookup, SessionStore, StoreCounts};
 
 /// A store and the freshness that says how far it can be trusted: what a
@@ -124,22 +126,53 @@ impl Answer {
     }
 }
 
+/// How many stripes the check counters are split into. Threads are spread
+/// over them, so that verifier threads checking at once do not all bounce one
+/// cache line between cores on every check.
+const STRIPES: usize = 16;
+
+/// One stripe: a check counter per source and answer, on its own cache lines.
+type Stripe = CachePadded<[[AtomicU64; 3]; 4]>;
+
+/// The stripe this thread counts into (threads take stripes in turn).
+fn stripe_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
+
 /// Counters of checks by source and answer, and of barrier waits.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CheckCounts {
-    by_source_answer: [[AtomicU64; 3]; 4],
+    by_source_answer: Box<[Stripe]>,
     barrier_waits: AtomicU64,
     barrier_timeouts: AtomicU64,
 }
 
+impl Default for CheckCounts {
+    fn default() -> Self {
+        Self {
+            by_source_answer: (0..STRIPES).map(|_| Stripe::default()).collect(),
+            barrier_waits: AtomicU64::new(0),
+            barrier_timeouts: AtomicU64::new(0),
+        }
+    }
+}
+
 impl CheckCounts {
+    #[inline]
     fn record(&self, source: Source, answer: Answer) {
-        self.by_source_answer[source as usize][answer as usize].fetch_add(1, Ordering::Relaxed);
+        self.by_source_answer[stripe_index()][source as usize][answer as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Checks answered `answer` from `source` so far.
     pub fn get(&self, source: Source, answer: Answer) -> u64 {
-        self.by_source_answer[source as usize][answer as usize].load(Ordering::Relaxed)
+        self.by_source_answer
+            .iter()
+            .map(|stripe| stripe[source as usize][answer as usize].load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Barrier waits started.
@@ -322,7 +355,7 @@ impl<C: Clock> ProjectedLiveness<C> {
         }
     }
 
-    async fn through_barrier(
+    async fn wait_and_look_again(
         &self,
         projection: &Projection,
         sid: &SessionId,
@@ -342,13 +375,6 @@ impl<C: Clock> ProjectedLiveness<C> {
         };
         (Source::Barrier, answer)
     }
-
-    async fn ask_fallback(&self, sid: &SessionId, why: String) -> (Source, Result<(), SessionLivenessError>) {
-        match &self.fallback {
-            Some(fallback) => (Source::Fallback, fallback.check(sid).await),
-            None => (Source::Unavailable, Err(SessionLivenessError::Transient(why))),
-        }
-    }
 }
 
 fn lag_reason(freshness: &Freshness, now: Timestamp) -> String {
@@ -359,17 +385,56 @@ fn lag_reason(freshness: &Freshness, now: Timestamp) -> String {
     }
 }
 
-#[async_trait]
+/// Written out rather than with `#[async_trait]`: the projection answers most
+/// checks synchronously, when `check` is called, and returns a zero-sized
+/// ready future, which boxing does not allocate. Only the slow paths
+/// (barrier, fallback) build a real future. Answering at call time rather
+/// than at first poll is the same answer: callers await at once, and the
+/// check's instant is the instant it began either way.
 impl<C: Clock> SessionLiveness for ProjectedLiveness<C> {
-    async fn check(&self, sid: &SessionId) -> Result<(), SessionLivenessError> {
+    fn check<'life0, 'life1, 'async_trait>(&'life0 self, sid: &'life1 SessionId) -> CheckFuture<'async_trait>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
         let began = self.clock.now();
-        let (source, result) = match self.route(sid, began) {
-            Route::Done(source, result) => (source, result),
-            Route::Barrier(projection) => self.through_barrier(&projection, sid, began).await,
-            Route::Fallback(why) => self.ask_fallback(sid, why).await,
-        };
-        self.counts.record(source, Answer::of(&result));
-        result
+        match self.route(sid, began) {
+            Route::Done(source, result) => {
+                self.counts.record(source, Answer::of(&result));
+                match result {
+                    Ok(()) => Box::pin(Answered::<true>),
+                    Err(SessionLivenessError::Revoked) => Box::pin(Answered::<false>),
+                    Err(other) => Box::pin(std::future::ready(Err(other))),
+                }
+            }
+            Route::Barrier(projection) => Box::pin(async move {
+                let (source, result) = self.wait_and_look_again(&projection, sid, began).await;
+                self.counts.record(source, Answer::of(&result));
+                result
+            }),
+            Route::Fallback(why) => Box::pin(async move {
+                let (source, result) = match &self.fallback {
+                    Some(fallback) => (Source::Fallback, fallback.check(sid).await),
+                    None => (Source::Unavailable, Err(SessionLivenessError::Transient(why))),
+                };
+                self.counts.record(source, Answer::of(&result));
+                result
+            }),
+        }
+    }
+}
+
+/// An answer known when the check was called: live (`true`) or revoked.
+/// Zero-sized, so `Box::pin` of it does not allocate.
+struct Answered<const LIVE: bool>;
+
+impl<const LIVE: bool> Future for Answered<LIVE> {
+    type Output = Result<(), SessionLivenessError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(if LIVE { Ok(()) } else { Err(SessionLivenessError::Revoked) })
     }
 }
 

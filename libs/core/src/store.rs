@@ -24,7 +24,7 @@ type Hasher = foldhash::fast::RandomState;
 
 /// A session id as the store keys it.
 enum Key<'a> {
-    Uuid([u8; 16]),
+    Uuid(&'a [u8; 16]),
     Text(&'a str),
 }
 
@@ -32,7 +32,7 @@ impl<'a> Key<'a> {
     /// The id was parsed once, when the `SessionId` was made.
     #[inline]
     fn of(sid: &'a SessionId) -> Self {
-        match sid.canonical_uuid() {
+        match sid.packed_uuid() {
             Some(bytes) => Key::Uuid(bytes),
             None => Key::Text(sid.as_str()),
         }
@@ -140,7 +140,7 @@ impl SessionStore {
 
     fn merge(&self, sid: &SessionId, state: SessionState) {
         let transition = match Key::of(sid) {
-            Key::Uuid(bytes) => merge_entry(self.uuids.entry(bytes), state),
+            Key::Uuid(bytes) => merge_entry(self.uuids.entry(*bytes), state),
             Key::Text(text) => match self.texts.get_mut(text) {
                 Some(mut held) => {
                     let old = *held;
@@ -160,7 +160,7 @@ impl SessionStore {
 
     fn forget(&self, sid: &SessionId) {
         let removed = match Key::of(sid) {
-            Key::Uuid(bytes) => self.uuids.remove(&bytes).map(|(_, s)| s),
+            Key::Uuid(bytes) => self.uuids.remove(bytes).map(|(_, s)| s),
             Key::Text(text) => self.texts.remove(text).map(|(_, s)| s),
         };
         if removed.is_some_and(SessionState::is_revoked) {
@@ -172,7 +172,7 @@ impl SessionStore {
     #[inline]
     pub fn state(&self, sid: &SessionId) -> Option<SessionState> {
         match Key::of(sid) {
-            Key::Uuid(bytes) => self.uuids.get(&bytes).map(|s| *s),
+            Key::Uuid(bytes) => self.uuids.get(bytes).map(|s| *s),
             Key::Text(text) => self.texts.get(text).map(|s| *s),
         }
     }
