@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::port::SessionId;
+use crate::port::{SessionId, SidRef};
 
 /// The `type` of a session-created event.
 pub const CREATED: &str = "session.created";
@@ -177,13 +177,46 @@ pub enum Decoded {
 /// ));
 /// ```
 pub fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Decoded {
-    let sid = match key.map(SessionId::from_bytes) {
+    match classify(key, value) {
+        Record::Tombstone(sid) => Decoded::Event(SessionEvent::Tombstone { sid: sid.to_owned() }),
+        Record::Created { sid, user_id, created_at, expires_at } => Decoded::Event(SessionEvent::Created {
+            sid: sid.to_owned(),
+            user_id: user_id.into_owned(),
+            created_at,
+            expires_at,
+        }),
+        Record::Revoked { sid, revoked_at, reason } => Decoded::Event(SessionEvent::Revoked {
+            sid: sid.to_owned(),
+            revoked_at,
+            reason: reason.map(Cow::into_owned),
+        }),
+        Record::Unknown { sid, kind } => {
+            Decoded::Unknown { kind: kind.chars().take(64).collect(), sid: sid.to_owned() }
+        }
+        Record::Malformed { key, reason } => Decoded::Malformed { key: key.map(|sid| sid.to_owned()), reason },
+    }
+}
+
+/// One record, classified, borrowing from its bytes: the single decoding
+/// logic behind [`decode`] (which copies it out into owned events) and
+/// [`crate::SessionStore::apply_record`] (which applies it in place).
+pub(crate) enum Record<'a> {
+    Tombstone(SidRef<'a>),
+    Created { sid: SidRef<'a>, user_id: Cow<'a, str>, created_at: OffsetDateTime, expires_at: Option<OffsetDateTime> },
+    Revoked { sid: SidRef<'a>, revoked_at: OffsetDateTime, reason: Option<Cow<'a, str>> },
+    Unknown { sid: SidRef<'a>, kind: Cow<'a, str> },
+    Malformed { key: Option<SidRef<'a>>, reason: String },
+}
+
+pub(crate) fn classify<'a>(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> Record<'a> {
+    let malformed = |key, reason| Record::Malformed { key, reason };
+    let sid = match key.map(SidRef::from_bytes) {
         Some(Ok(sid)) => sid,
         Some(Err(why)) => return malformed(None, format!("record key is not a session id: {why}")),
         None => return malformed(None, "record has no key; the key must be the session id".into()),
     };
     let Some(value) = value else {
-        return Decoded::Event(SessionEvent::Tombstone { sid });
+        return Record::Tombstone(sid);
     };
     let flat: Flat<'_> = match serde_json::from_slice(value) {
         Ok(flat) => flat,
@@ -191,7 +224,7 @@ pub fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Decoded {
     };
     let missing = |field: &str| format!("value is not a session event: {} lacks `{field}`", flat.kind);
     if flat.kind != CREATED && flat.kind != REVOKED {
-        return Decoded::Unknown { kind: flat.kind.chars().take(64).collect(), sid };
+        return Record::Unknown { sid, kind: flat.kind };
     }
     match flat.sid.as_deref() {
         None => return malformed(Some(sid), missing("sid")),
@@ -205,22 +238,13 @@ pub fn decode(key: Option<&[u8]>, value: Option<&[u8]>) -> Decoded {
             let field = if flat.created_at.is_none() { "created_at" } else { "user_id" };
             return malformed(Some(sid), missing(field));
         };
-        Decoded::Event(SessionEvent::Created {
-            sid,
-            user_id: user_id.into_owned(),
-            created_at,
-            expires_at: flat.expires_at,
-        })
+        Record::Created { sid, user_id, created_at, expires_at: flat.expires_at }
     } else {
         let Some(revoked_at) = flat.revoked_at else {
             return malformed(Some(sid), missing("revoked_at"));
         };
-        Decoded::Event(SessionEvent::Revoked { sid, revoked_at, reason: flat.reason.map(Cow::into_owned) })
+        Record::Revoked { sid, revoked_at, reason: flat.reason }
     }
-}
-
-fn malformed(key: Option<SessionId>, reason: String) -> Decoded {
-    Decoded::Malformed { key, reason }
 }
 
 #[cfg(test)]

@@ -78,4 +78,4 @@ pub use liveness::{
 };
 pub use port::{CheckFuture, InvalidSessionId, SessionId, SessionLiveness, SessionLivenessError};
 pub use state::SessionState;
-pub use store::{Lookup, SessionStore, StoreCounts};
+pub use store::{Applied, Lookup, SessionStore, StoreCounts};

@@ -63,31 +63,13 @@ impl SessionId {
     /// Validates `id` and wraps it.
     pub fn new(id: impl Into<String>) -> Result<Self, InvalidSessionId> {
         let text = id.into();
-        Self::validate(&text)?;
-        let (uuid, packed) = match canonical_uuid(&text) {
-            Some(bytes) => (bytes, true),
-            None => ([0; 16], false),
-        };
+        let SidRef { uuid, packed, .. } = SidRef::new(&text)?;
         Ok(Self { text, uuid, packed })
     }
 
     /// Validates raw bytes (a Kafka record key, say) as a session id.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, InvalidSessionId> {
-        let id = std::str::from_utf8(bytes).map_err(|_| InvalidSessionId::NotUtf8)?;
-        Self::new(id)
-    }
-
-    fn validate(id: &str) -> Result<(), InvalidSessionId> {
-        if id.is_empty() {
-            return Err(InvalidSessionId::Empty);
-        }
-        if id.len() > MAX_SESSION_ID_LEN {
-            return Err(InvalidSessionId::TooLong(id.len()));
-        }
-        if id.chars().any(char::is_control) {
-            return Err(InvalidSessionId::ControlCharacter);
-        }
-        Ok(())
+        SidRef::from_bytes(bytes).map(|sid| sid.to_owned())
     }
 
     /// The id as a string slice.
@@ -112,6 +94,67 @@ impl SessionId {
     /// a 64-bit FNV-1a hash. Logs never carry whole session ids.
     pub fn log_tag(&self) -> String {
         log_tag(self.text.as_bytes())
+    }
+}
+
+/// A session id borrowed from a record key: validated and (when a canonical
+/// UUID) parsed exactly like a [`SessionId`], without allocating. The feed
+/// applies records through it.
+///
+/// ```
+/// use revocation_core::port::SidRef;
+/// let sid = SidRef::new("8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b").unwrap();
+/// assert_eq!(sid.to_owned().as_str(), sid.as_str());
+/// assert!(SidRef::from_bytes(b"bad\nid").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SidRef<'a> {
+    text: &'a str,
+    uuid: [u8; 16],
+    packed: bool,
+}
+
+impl<'a> SidRef<'a> {
+    /// Validates `id` (the rules of [`SessionId`]).
+    pub fn new(id: &'a str) -> Result<Self, InvalidSessionId> {
+        if id.is_empty() {
+            return Err(InvalidSessionId::Empty);
+        }
+        if id.len() > MAX_SESSION_ID_LEN {
+            return Err(InvalidSessionId::TooLong(id.len()));
+        }
+        // ASCII (every UUID) is checked bytewise; other text per char.
+        let control =
+            if id.is_ascii() { id.bytes().any(|b| b.is_ascii_control()) } else { id.chars().any(char::is_control) };
+        if control {
+            return Err(InvalidSessionId::ControlCharacter);
+        }
+        let (uuid, packed) = match canonical_uuid(id) {
+            Some(bytes) => (bytes, true),
+            None => ([0; 16], false),
+        };
+        Ok(Self { text: id, uuid, packed })
+    }
+
+    /// Validates raw bytes (a record key).
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, InvalidSessionId> {
+        Self::new(std::str::from_utf8(bytes).map_err(|_| InvalidSessionId::NotUtf8)?)
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &'a str {
+        self.text
+    }
+
+    /// The 16 bytes of a canonical UUID id, in place.
+    #[inline]
+    pub(crate) fn packed_uuid(&self) -> Option<&[u8; 16]> {
+        self.packed.then_some(&self.uuid)
+    }
+
+    /// An owned [`SessionId`] (allocates the text).
+    pub fn to_owned(&self) -> SessionId {
+        SessionId { text: self.text.to_owned(), uuid: self.uuid, packed: self.packed }
     }
 }
 

@@ -12,6 +12,8 @@
 //! never late.
 
 use crate::clock::Timestamp;
+use time::OffsetDateTime;
+
 use crate::event::SessionEvent;
 
 const NONE: u32 = 0;
@@ -47,15 +49,20 @@ impl SessionState {
     /// it is not part of the lattice, the store forgets the key instead).
     pub fn of(event: &SessionEvent) -> Self {
         match event {
-            SessionEvent::Created { expires_at, .. } => Self {
-                expires_at: expires_at.map(|at| clamp_secs(at.unix_timestamp())).unwrap_or(NEVER),
-                revoked_at: NONE,
-            },
-            SessionEvent::Revoked { revoked_at, .. } => {
-                Self { expires_at: NONE, revoked_at: clamp_secs(Timestamp::from_datetime(*revoked_at).as_unix_secs()) }
-            }
+            SessionEvent::Created { expires_at, .. } => Self::created(*expires_at),
+            SessionEvent::Revoked { revoked_at, .. } => Self::revoked(*revoked_at),
             SessionEvent::Tombstone { .. } => Self::default(),
         }
+    }
+
+    /// What a created event with this expiry contributes.
+    pub fn created(expires_at: Option<OffsetDateTime>) -> Self {
+        Self { expires_at: expires_at.map(|at| clamp_secs(at.unix_timestamp())).unwrap_or(NEVER), revoked_at: NONE }
+    }
+
+    /// What a revoked event at this instant contributes.
+    pub fn revoked(revoked_at: OffsetDateTime) -> Self {
+        Self { expires_at: NONE, revoked_at: clamp_secs(Timestamp::from_datetime(revoked_at).as_unix_secs()) }
     }
 
     /// A revocation at `at`: what a malformed record contributes to its key.

@@ -16,8 +16,8 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 
 use crate::clock::Timestamp;
-use crate::event::{Decoded, SessionEvent};
-use crate::port::SessionId;
+use crate::event::{Decoded, Record, SessionEvent};
+use crate::port::{SessionId, SidRef};
 use crate::state::{SessionState, Standing};
 
 type Hasher = foldhash::fast::RandomState;
@@ -29,7 +29,8 @@ enum Key<'a> {
 }
 
 impl<'a> Key<'a> {
-    /// The id was parsed once, when the `SessionId` was made.
+    /// The id was parsed once, when the `SessionId` was made; the bytes are
+    /// borrowed in place.
     #[inline]
     fn of(sid: &'a SessionId) -> Self {
         match sid.packed_uuid() {
@@ -37,6 +38,30 @@ impl<'a> Key<'a> {
             None => Key::Text(sid.as_str()),
         }
     }
+
+    #[inline]
+    fn of_ref(sid: &'a SidRef<'a>) -> Self {
+        match sid.packed_uuid() {
+            Some(bytes) => Key::Uuid(bytes),
+            None => Key::Text(sid.as_str()),
+        }
+    }
+}
+
+/// What [`SessionStore::apply_record`] did with a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// An event (created, revoked, tombstone), merged.
+    Event,
+    /// A JSON object of an unknown `type`: counted, skipped.
+    Unknown,
+    /// A record that cannot be read: counted; its key revoked when valid.
+    Malformed {
+        /// Whether the key was a valid sid (and is now revoked).
+        revoked: bool,
+        /// What is wrong, for logs (never the whole sid).
+        reason: String,
+    },
 }
 
 /// What the store says about one session at one instant.
@@ -115,8 +140,61 @@ impl SessionStore {
     pub fn apply(&self, event: &SessionEvent) {
         self.applied.fetch_add(1, Ordering::Relaxed);
         match event {
-            SessionEvent::Tombstone { sid } => self.forget(sid),
-            _ => self.merge(event.sid(), SessionState::of(event)),
+            SessionEvent::Tombstone { sid } => self.forget(Key::of(sid)),
+            _ => self.merge(Key::of(event.sid()), SessionState::of(event)),
+        }
+    }
+
+    /// Decodes and applies one record — key and value bytes, `None` value =
+    /// tombstone — without allocating for a well-formed record whose id is a
+    /// canonical UUID (the replay path). Same classification and effect as
+    /// [`decode`](crate::decode) then [`Self::apply_decoded`]: events merged,
+    /// unknown types counted, malformed records counted and their key (when a
+    /// valid sid) revoked as of `record_time()`.
+    ///
+    /// ```
+    /// use revocation_core::{Applied, Lookup, SessionId, SessionStore, Timestamp};
+    /// let store = SessionStore::new();
+    /// let now = Timestamp::from_unix_secs(1_800_000_000);
+    /// let value = br#"{"type":"session.created","sid":"s-1","user_id":"u","created_at":"2026-11-27T10:00:00Z"}"#;
+    /// assert_eq!(store.apply_record(Some(b"s-1"), Some(value), || now), Applied::Event);
+    /// assert_eq!(store.lookup(&SessionId::new("s-1").unwrap(), now), Lookup::Live);
+    /// assert!(matches!(store.apply_record(Some(b"s-1"), Some(b"{oops"), || now), Applied::Malformed { revoked: true, .. }));
+    /// assert_eq!(store.lookup(&SessionId::new("s-1").unwrap(), now), Lookup::Revoked);
+    /// ```
+    pub fn apply_record(
+        &self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        record_time: impl FnOnce() -> Timestamp,
+    ) -> Applied {
+        match crate::event::classify(key, value) {
+            Record::Tombstone(sid) => {
+                self.applied.fetch_add(1, Ordering::Relaxed);
+                self.forget(Key::of_ref(&sid));
+                Applied::Event
+            }
+            Record::Created { sid, expires_at, .. } => {
+                self.applied.fetch_add(1, Ordering::Relaxed);
+                self.merge(Key::of_ref(&sid), SessionState::created(expires_at));
+                Applied::Event
+            }
+            Record::Revoked { sid, revoked_at, .. } => {
+                self.applied.fetch_add(1, Ordering::Relaxed);
+                self.merge(Key::of_ref(&sid), SessionState::revoked(revoked_at));
+                Applied::Event
+            }
+            Record::Unknown { .. } => {
+                self.unknown.fetch_add(1, Ordering::Relaxed);
+                Applied::Unknown
+            }
+            Record::Malformed { key, reason } => {
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                if let Some(sid) = &key {
+                    self.merge(Key::of_ref(sid), SessionState::revoked_as_of(record_time()));
+                }
+                Applied::Malformed { revoked: key.is_some(), reason }
+            }
         }
     }
 
@@ -132,14 +210,14 @@ impl SessionStore {
             Decoded::Malformed { key, .. } => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
                 if let Some(sid) = key {
-                    self.merge(sid, SessionState::revoked_as_of(record_time()));
+                    self.merge(Key::of(sid), SessionState::revoked_as_of(record_time()));
                 }
             }
         }
     }
 
-    fn merge(&self, sid: &SessionId, state: SessionState) {
-        let transition = match Key::of(sid) {
+    fn merge(&self, key: Key<'_>, state: SessionState) {
+        let transition = match key {
             Key::Uuid(bytes) => merge_entry(self.uuids.entry(*bytes), state),
             Key::Text(text) => match self.texts.get_mut(text) {
                 Some(mut held) => {
@@ -158,8 +236,8 @@ impl SessionStore {
         }
     }
 
-    fn forget(&self, sid: &SessionId) {
-        let removed = match Key::of(sid) {
+    fn forget(&self, key: Key<'_>) {
+        let removed = match key {
             Key::Uuid(bytes) => self.uuids.remove(bytes).map(|(_, s)| s),
             Key::Text(text) => self.texts.remove(text).map(|(_, s)| s),
         };
@@ -332,5 +410,42 @@ mod tests {
         assert_eq!(store.lookup(&sid("s"), NOW), Lookup::Revoked);
         let counts = store.counts();
         assert_eq!((counts.rejected, counts.unknown, counts.revoked), (2, 1, 1));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5_000))]
+
+        /// The feed's allocation-free path and the owned decoder agree on
+        /// every record: same sessions, same states, same counters.
+        #[test]
+        fn applying_records_in_place_equals_decoding_then_applying(
+            records in proptest::collection::vec((
+                proptest::option::of(proptest::sample::select(vec![
+                    "8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b", "8A3F6C1E-2B4D-4E5F-9A7B-1C2D3E4F5A6B", "s", "", "a\nb",
+                ])),
+                proptest::option::of(proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        r#"{"type":"session.created","sid":"s","user_id":"u","created_at":"2026-11-27T10:00:00Z","expires_at":"2030-01-01T00:00:00Z"}"#.to_string(),
+                        r#"{"type":"session.created","sid":"8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b","user_id":"u","created_at":"2026-11-27T10:00:00Z"}"#.to_string(),
+                        r#"{"type":"session.revoked","sid":"s","revoked_at":"2026-11-27T11:00:00Z"}"#.to_string(),
+                        r#"{"type":"session.revoked","sid":"8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b","revoked_at":"2026-11-27T11:00:00Z","reason":"admin"}"#.to_string(),
+                    ]),
+                    r#"\{("(type|sid|user_id|created_at|expires_at|revoked_at|reason)":("session\.(created|revoked|renamed)"|"s"|"8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b"|"2026-11-27T10:00:00Z"|"2030-01-01T00:00:00Z"|"[^"]{0,4}"|[0-9]{1,3}|null),?){0,7}\}?"#,
+                ]),
+            ), 0..12),
+        ) {
+            let in_place = SessionStore::new();
+            let decoded = SessionStore::new();
+            for (key, value) in &records {
+                let (key, value) = (key.map(str::as_bytes), value.as_deref().map(str::as_bytes));
+                in_place.apply_record(key, value, || NOW);
+                decoded.apply_decoded(&crate::decode(key, value), || NOW);
+            }
+            proptest::prop_assert_eq!(in_place.counts(), decoded.counts());
+            proptest::prop_assert_eq!(in_place.len(), decoded.len());
+            for id in ["8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b", "8A3F6C1E-2B4D-4E5F-9A7B-1C2D3E4F5A6B", "s"] {
+                proptest::prop_assert_eq!(in_place.state(&sid(id)), decoded.state(&sid(id)), "{}", id);
+            }
+        }
     }
 }

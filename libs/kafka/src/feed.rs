@@ -33,7 +33,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
-use revocation_core::{Clock, Decoded, Projection, SystemClock, Timestamp, decode, port::log_tag};
+use revocation_core::{Applied, Clock, Projection, SystemClock, Timestamp, port::log_tag};
 use thiserror::Error;
 
 use crate::config::{ConfigError, KafkaConfig};
@@ -64,7 +64,8 @@ pub enum FeedError {
 /// Counters of one feed.
 #[derive(Debug, Default)]
 pub struct FeedStats {
-    /// Records read (every kind).
+    /// Records read (every kind); published with the positions, every
+    /// 1024 records and whenever the consumer catches up.
     pub records: AtomicU64,
     /// Records that were malformed.
     pub malformed: AtomicU64,
@@ -215,7 +216,12 @@ fn consume(shared: &Shared) {
     let mut since_flush = 0u64;
     let mut errors = LogLimiter::new("Kafka consumer error");
     let mut rejects = LogLimiter::new("malformed session record");
-    let flush = |pending: &mut Vec<Option<i64>>| {
+    // Positions and the record count are published together, every
+    // POSITION_FLUSH_EVERY records and whenever the consumer idles or reaches
+    // an end: no shared write per record.
+    let flush = |pending: &mut Vec<Option<i64>>, since_flush: &mut u64| {
+        shared.stats.records.fetch_add(*since_flush, Ordering::Relaxed);
+        *since_flush = 0;
         for (p, pos) in pending.iter_mut().enumerate() {
             if let Some(pos) = pos.take() {
                 freshness.record_position(p as i32, pos);
@@ -226,8 +232,15 @@ fn consume(shared: &Shared) {
         let wait = if since_flush > 0 { Duration::ZERO } else { POLL_WAIT };
         match shared.consumer.poll(wait) {
             Some(Ok(message)) => {
-                let decoded = decode(message.key(), message.payload());
-                if let Decoded::Malformed { key, reason } = &decoded {
+                // The record's own time stamps the revocation of a malformed record.
+                let applied = store.apply_record(message.key(), message.payload(), || {
+                    message
+                        .timestamp()
+                        .to_millis()
+                        .map(|ms| Timestamp::from_unix_micros(ms.saturating_mul(1_000)))
+                        .unwrap_or_else(|| SystemClock.now())
+                });
+                if let Applied::Malformed { revoked, reason } = &applied {
                     shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
                     rejects.warn(|| {
                         format!(
@@ -235,19 +248,10 @@ fn consume(shared: &Shared) {
                             message.partition(),
                             message.offset(),
                             message.key().map_or_else(|| "(none)".into(), log_tag),
-                            if key.is_some() { "the session is treated as revoked" } else { "skipped" },
+                            if *revoked { "the session is treated as revoked" } else { "skipped" },
                         )
                     });
                 }
-                // The record's own time stamps the revocation of a malformed record.
-                store.apply_decoded(&decoded, || {
-                    message
-                        .timestamp()
-                        .to_millis()
-                        .map(|ms| Timestamp::from_unix_micros(ms.saturating_mul(1_000)))
-                        .unwrap_or_else(|| SystemClock.now())
-                });
-                shared.stats.records.fetch_add(1, Ordering::Relaxed);
                 let p = message.partition() as usize;
                 if pending.len() <= p {
                     pending.resize(p + 1, None);
@@ -255,25 +259,21 @@ fn consume(shared: &Shared) {
                 pending[p] = Some(message.offset() + 1);
                 since_flush += 1;
                 if since_flush >= POSITION_FLUSH_EVERY {
-                    flush(&mut pending);
-                    since_flush = 0;
+                    flush(&mut pending, &mut since_flush);
                 }
             }
             Some(Err(KafkaError::PartitionEOF(_))) => {
-                flush(&mut pending);
-                since_flush = 0;
+                flush(&mut pending, &mut since_flush);
                 record_positions(shared);
             }
             Some(Err(e)) => {
                 shared.stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
                 errors.warn(|| e.to_string());
             }
-            None => {
-                flush(&mut pending);
-                since_flush = 0;
-            }
+            None => flush(&mut pending, &mut since_flush),
         }
     }
+    flush(&mut pending, &mut since_flush);
 }
 
 /// librdkafka's positions (the next offset it will hand us) into freshness.
