@@ -191,7 +191,81 @@ fn bench_check(c: &mut Criterion) {
             independent(b, |i| ready(world.liveness.check(&live_sids[i])).is_ok())
         });
         group.finish();
+
+        // The same latencies again, interleaved: every round times each
+        // variant once (in a rotating order), so that the machine's drift
+        // (these VMs are shared) hits all of them alike; the ratios are
+        // medians of per-round ratios.
+        let hasher = Foldhash::default();
+        let variants: Vec<(&str, Look<'_>)> = vec![
+            ("bare_get", Box::new(|i| world.bare.get(&live_bytes[i]).map_or(0, |v| *v))),
+            ("bare_get_foldhash", Box::new(|i| world.bare_foldhash.get(&live_bytes[i]).map_or(0, |v| *v))),
+            (
+                "store_lookup",
+                Box::new(|i| {
+                    let state = store.store().state(&live_sids[i]);
+                    black_box(state.map(|s| s.standing(now)));
+                    hasher.hash_one(state)
+                }),
+            ),
+            ("check_hit_live", Box::new(|i| u64::from(ready(world.liveness.check(&live_sids[i])).is_ok()))),
+            ("check_hit_revoked", Box::new(|i| u64::from(ready(world.liveness.check(&revoked_sids[i])).is_ok()))),
+            ("check_miss", Box::new(|i| u64::from(ready(world.liveness.check(&miss_sids[i])).is_ok()))),
+        ];
+        interleaved(n, &variants);
     }
+}
+
+/// One lookup, returning data it read (see [`one_after_another`]).
+type Look<'a> = Box<dyn Fn(usize) -> u64 + 'a>;
+
+/// Rounds of [`interleaved`].
+const ROUNDS: usize = 21;
+/// Lookups per variant per round.
+const STEPS: usize = 200_000;
+
+/// Times each variant once per round, one lookup after another (as
+/// [`one_after_another`]), rotating the order; writes medians and median
+/// per-round ratios to `target/bench/check-latency-{n}.json` and prints them.
+fn interleaved(n: usize, variants: &[(&str, Look<'_>)]) {
+    let mut ns: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); variants.len()];
+    for round in 0..ROUNDS {
+        let start = round.wrapping_mul(7919) & (PROBES - 1);
+        for k in 0..variants.len() {
+            let v = (k + round) % variants.len();
+            let look = &variants[v].1;
+            let zero = black_box(0u64);
+            let mut i = start;
+            let began = Instant::now();
+            for _ in 0..STEPS {
+                let data = look(i);
+                i = (i + 1 + (data & zero) as usize) & (PROBES - 1);
+            }
+            ns[v].push(began.elapsed().as_nanos() as f64 / STEPS as f64);
+        }
+    }
+    let median = |mut xs: Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    let index = |name: &str| variants.iter().position(|(v, _)| *v == name).expect("variant");
+    let ratio = |a: usize, b: usize| median(ns[a].iter().zip(&ns[b]).map(|(x, y)| x / y).collect());
+    let (check, bare, fold) = (index("check_hit_live"), index("bare_get"), index("bare_get_foldhash"));
+    let fields: Vec<String> = variants
+        .iter()
+        .enumerate()
+        .map(|(v, (name, _))| format!(r#""{name}_ns": {:.1}"#, median(ns[v].clone())))
+        .collect();
+    let json = format!(
+        r#"{{"sessions": {n}, "rounds": {ROUNDS}, "steps": {STEPS}, {}, "check_vs_bare": {:.3}, "check_vs_foldhash": {:.3}}}"#,
+        fields.join(", "),
+        ratio(check, bare),
+        ratio(check, fold)
+    );
+    println!("check latency, {n} sessions, interleaved (medians of {ROUNDS} rounds): {json}");
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
+    std::fs::create_dir_all(&out).expect("target/bench");
+    std::fs::write(out.join(format!("check-latency-{n}.json")), json).expect("write");
 }
 
 /// Cycles through the probes so that each lookup's key depends on data the
