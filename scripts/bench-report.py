@@ -107,11 +107,13 @@ def rows():
     r = load("replay.json")
     if r:
         rate, raw = r["events"] / r["feed_s"], r["events"] / r["raw_base_s"]
-        out.append((f"replay of {r['events']:,} events ({r['partitions']} partitions), start → proven Live",
+        ratio = r.get("feed_vs_raw", rate / raw)
+        rounds = f", medians of {r['rounds']} interleaved rounds" if "rounds" in r else ""
+        out.append((f"replay of {r['events']:,} events ({r['partitions']} partitions), start → proven Live{rounds}",
                     f"{rate / 1e6:.2f}M events/s ({r['feed_s']:.2f} s)",
                     f"raw no-op BaseConsumer {raw / 1e6:.2f}M/s; StreamConsumer {r['events'] / r['raw_stream_s'] / 1e6:.2f}M/s",
-                    f"{100 * rate / raw:.0f} %", "≥ 1M/s and ≥ 70 %",
-                    f"1M/s {verdict(rate >= 1e6)} · 70 % {verdict(rate / raw >= 0.7)}"))
+                    f"{100 * ratio:.0f} %", "≥ 1M/s and ≥ 70 %",
+                    f"1M/s {verdict(rate >= 1e6)} · 70 % {verdict(ratio >= 0.7)}"))
     p = load("propagation.json")
     if p:
         out.append((f"revocation propagation, ack → `check` says Revoked, {p['revocations']:,} revocations",

@@ -3,8 +3,9 @@
 //! Run with: cargo bench -p revocation-kafka --bench replay
 //! (needs `scripts/servers.sh up`; `BENCH_EVENTS=1000000`, `BENCH_REVOCATIONS=1000`).
 //!
-//! Replay: the same topic of `BENCH_EVENTS` records is read three ways in one
-//! run, each by a fresh client from the beginning:
+//! Replay: the same topic of `BENCH_EVENTS` records is read three ways, each
+//! by a fresh client from the beginning, in 5 interleaved rounds (medians;
+//! the ratio is the median of per-round ratios):
 //! - `raw BaseConsumer`: rdkafka's poll loop that does nothing with records (the baseline);
 //! - `raw StreamConsumer`: the async stream, also doing nothing;
 //! - `feed`: our feed — decode, apply to the store, positions, watermark
@@ -37,6 +38,8 @@ use revocation_kafka::{
 use time::OffsetDateTime;
 
 const PARTITIONS: i32 = 3;
+/// Interleaved rounds of the replay comparison.
+const REPLAY_ROUNDS: usize = 5;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -113,6 +116,8 @@ fn raw_config(config: &KafkaConfig) -> ClientConfig {
         .set("group.id", "bench-raw")
         .set("enable.auto.commit", "false")
         .set("queued.min.messages", "200000")
+        .set("fetch.queue.backoff.ms", "10")
+        .set("max.partition.fetch.bytes", "4194304")
         .set("fetch.wait.max.ms", "100");
     c
 }
@@ -191,13 +196,13 @@ async fn replay(events: usize) {
     let started = Instant::now();
     fill(&config, events);
     println!("replay: filled {:?} with {events} events in {:.1} s", config.topic, started.elapsed().as_secs_f64());
-    let rate = |d: Duration| events as f64 / d.as_secs_f64();
-    // Alternate, twice each, so drift on a noisy machine hits all three.
+    // Interleaved rounds, so the machine's drift hits all three alike; the
+    // ratio is the median of the per-round ratios.
     let mut base = Vec::new();
     let mut stream = Vec::new();
     let mut ours = Vec::new();
     let mut best_progress = Vec::new();
-    for _ in 0..2 {
+    for _ in 0..REPLAY_ROUNDS {
         base.push(raw_base(&config, events));
         stream.push(raw_stream(&config, events).await);
         let (took, sessions, progress) = feed(&config, events);
@@ -207,25 +212,26 @@ async fn replay(events: usize) {
         }
         ours.push(took);
     }
-    let best = |v: &[Duration]| *v.iter().min().unwrap();
-    let (b, s, o) = (best(&base), best(&stream), best(&ours));
-    println!("replay of {events} events ({PARTITIONS} partitions), best of 2 runs each:");
-    println!("  raw BaseConsumer (no-op)    {:>8.3} s  {:>10.0} events/s", b.as_secs_f64(), rate(b));
-    println!("  raw StreamConsumer (no-op)  {:>8.3} s  {:>10.0} events/s", s.as_secs_f64(), rate(s));
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let secs = |v: &[Duration]| median(v.iter().map(Duration::as_secs_f64).collect());
+    let (b, s, o) = (secs(&base), secs(&stream), secs(&ours));
+    let ratio = median(base.iter().zip(&ours).map(|(b, o)| b.as_secs_f64() / o.as_secs_f64()).collect());
+    println!("replay of {events} events ({PARTITIONS} partitions), medians of {REPLAY_ROUNDS} interleaved rounds:");
+    println!("  raw BaseConsumer (no-op)    {b:>8.3} s  {:>10.0} events/s", events as f64 / b);
+    println!("  raw StreamConsumer (no-op)  {s:>8.3} s  {:>10.0} events/s", events as f64 / s);
     println!(
-        "  feed → store → Live         {:>8.3} s  {:>10.0} events/s  = {:.0}% of raw BaseConsumer",
-        o.as_secs_f64(),
-        rate(o),
-        100.0 * rate(o) / rate(b)
+        "  feed → store → Live         {o:>8.3} s  {:>10.0} events/s  = {:.0}% of raw BaseConsumer (median of per-round ratios)",
+        events as f64 / o,
+        100.0 * ratio
     );
     let out = out_dir();
     std::fs::write(
         out.join("replay.json"),
         format!(
-            r#"{{"events": {events}, "partitions": {PARTITIONS}, "raw_base_s": {:.4}, "raw_stream_s": {:.4}, "feed_s": {:.4}}}"#,
-            b.as_secs_f64(),
-            s.as_secs_f64(),
-            o.as_secs_f64()
+            r#"{{"events": {events}, "partitions": {PARTITIONS}, "rounds": {REPLAY_ROUNDS}, "raw_base_s": {b:.4}, "raw_stream_s": {s:.4}, "feed_s": {o:.4}, "feed_vs_raw": {ratio:.4}}}"#
         ),
     )
     .unwrap();
