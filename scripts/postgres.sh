@@ -7,6 +7,8 @@
 #   scripts/postgres.sh status   say whether it accepts connections
 #   scripts/postgres.sh pause    freeze every server process (SIGSTOP)
 #   scripts/postgres.sh resume   thaw them (SIGCONT)
+#   scripts/postgres.sh clean    drop the schemas earlier test runs and benchmarks left
+#                                (t_*, e2e_*, fault_*, bench_*, slow_* followed by a uuid)
 set -euo pipefail
 
 version="${PG_VERSION:-15}"
@@ -53,11 +55,26 @@ SQL
   echo "postgres.sh: up on 127.0.0.1:5432 (postgres://$role:$password@127.0.0.1:5432/$database)"
 }
 
+# Each test makes its own schema and leaves it for inspection when it fails;
+# scripts/test drops the previous run's before it starts.
+clean() {
+  accepts || fail "not running; run scripts/postgres.sh up"
+  local pattern="'^(t|e2e|fault|bench|slow)_[0-9a-f]{32}\$'" count
+  count=$(as_postgres psql -qAt -v ON_ERROR_STOP=1 -d "$database" <<SQL
+SET client_min_messages = warning;
+SELECT count(*) FROM pg_namespace WHERE nspname ~ $pattern;
+SELECT format('DROP SCHEMA %I CASCADE', nspname) FROM pg_namespace WHERE nspname ~ $pattern \gexec
+SQL
+  ) || fail "could not drop the test schemas"
+  echo "postgres.sh: dropped ${count%%$'\n'*} schema(s) left by earlier test runs"
+}
+
 case "${1:-}" in
   up) up ;;
   down) if accepts || [ -n "$(pids)" ]; then for p in $(pids); do kill -CONT "$p" 2>/dev/null || true; done; ctl stop -m fast; fi; echo "postgres.sh: stopped" ;;
   status) if accepts; then echo "postgres.sh: up on 127.0.0.1:5432"; elif [ -n "$(pids)" ]; then echo "postgres.sh: running but not answering (paused?)"; exit 1; else echo "postgres.sh: down"; exit 3; fi ;;
   pause) [ -n "$(pids)" ] || fail "not running"; for p in $(pids); do kill -STOP "$p"; done; echo "postgres.sh: paused" ;;
   resume) for p in $(pids); do kill -CONT "$p"; done; echo "postgres.sh: resumed" ;;
-  *) echo "usage: scripts/postgres.sh up|down|status|pause|resume" >&2; exit 2 ;;
+  clean) clean ;;
+  *) echo "usage: scripts/postgres.sh up|down|status|pause|resume|clean" >&2; exit 2 ;;
 esac

@@ -27,6 +27,9 @@ pub enum RebuildError {
     /// The new feed could not start.
     #[error(transparent)]
     Feed(#[from] FeedError),
+    /// There is no projection to rebuild (a Postgres-only deployment).
+    #[error("nothing to rebuild: this process answers from Postgres only (no Kafka projection)")]
+    NoProjection,
 }
 
 /// What a completed rebuild did.

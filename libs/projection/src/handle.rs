@@ -130,11 +130,12 @@ impl ProjectionHandle {
     }
 
     /// Replays the topic into a fresh projection and swaps it in when caught
-    /// up; the current projection serves meanwhile.
+    /// up; the current projection serves meanwhile. In Postgres-only mode
+    /// there is nothing to rebuild: [`RebuildError::NoProjection`].
     pub async fn rebuild(&self) -> Result<RebuildReport, RebuildError> {
         match &self.kafka {
             Some(kafka) => kafka.rebuild(self.config.rebuild_timeout).await,
-            None => Err(RebuildError::Busy),
+            None => Err(RebuildError::NoProjection),
         }
     }
 
@@ -183,5 +184,23 @@ impl Rebuild for Rebuilder {
             .await
             .map(|r| format!("{} sessions from {} records in {:.2} s", r.sessions, r.records, r.took.as_secs_f64()))
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Mode;
+
+    #[tokio::test]
+    async fn a_postgres_only_handle_says_there_is_nothing_to_rebuild() {
+        // The pool connects lazily: no database is needed to start.
+        let mut config = ProjectionConfig::new("127.0.0.1:9092", "unused");
+        config.mode = Mode::PostgresOnly;
+        config.postgres_url = Some("postgres://u:p@127.0.0.1:1/db".into());
+        let handle = ProjectionHandle::start(config).await.expect("start");
+        let err = handle.rebuild().await.expect_err("nothing to rebuild");
+        assert!(matches!(err, RebuildError::NoProjection), "{err:?}");
+        assert!(err.to_string().contains("Postgres only"), "{err}");
     }
 }
