@@ -181,11 +181,22 @@ impl Feed {
         };
         let (to_apply, from_consumer) = mpsc::sync_channel(BATCHES_IN_FLIGHT);
         let (recycle, recycled) = mpsc::channel();
-        let threads = vec![
-            spawn("projection-apply", Box::new(move |shared| apply(shared, from_consumer, recycle)))?,
-            spawn("projection-consumer", Box::new(move |shared| consume(shared, to_apply, recycled)))?,
-            spawn("projection-control", Box::new(control))?,
-        ];
+        let spawned = (|| {
+            Ok(vec![
+                spawn("projection-apply", Box::new(move |shared| apply(shared, from_consumer, recycle)))?,
+                spawn("projection-consumer", Box::new(move |shared| consume(shared, to_apply, recycled)))?,
+                spawn("projection-control", Box::new(control))?,
+            ])
+        })();
+        let threads = match spawned {
+            Ok(threads) => threads,
+            Err(e) => {
+                // Whatever did start stops (and is not waited for).
+                stop.store(true, Ordering::SeqCst);
+                trigger.wake_all();
+                return Err(e);
+            }
+        };
         Ok(Feed { projection, stats, stop, trigger, threads })
     }
 
