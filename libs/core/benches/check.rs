@@ -233,15 +233,8 @@ fn interleaved(n: usize, variants: &[(&str, Look<'_>)]) {
         let start = round.wrapping_mul(7919) & (PROBES - 1);
         for k in 0..variants.len() {
             let v = (k + round) % variants.len();
-            let look = &variants[v].1;
-            let zero = black_box(0u64);
-            let mut i = start;
-            let began = Instant::now();
-            for _ in 0..STEPS {
-                let data = look(i);
-                i = (i + 1 + (data & zero) as usize) & (PROBES - 1);
-            }
-            ns[v].push(began.elapsed().as_nanos() as f64 / STEPS as f64);
+            let (took, _) = walk(start, STEPS as u64, &variants[v].1);
+            ns[v].push(took.as_nanos() as f64 / STEPS as f64);
         }
     }
     let median = |mut xs: Vec<f64>| {
@@ -274,13 +267,27 @@ fn interleaved(n: usize, variants: &[(&str, Look<'_>)]) {
 /// lookup before that data arrives, and branch prediction cannot guess it, so
 /// this measures one lookup's latency (what a request waits), not how many
 /// lookups a core can overlap.
-fn one_after_another(b: &mut Bencher<'_>, mut look: impl FnMut(usize) -> u64) {
+fn one_after_another(b: &mut Bencher<'_>, look: impl Fn(usize) -> u64) {
+    let mut next = 0usize;
+    b.iter_custom(|iters| {
+        let (took, end) = walk(next, iters, &look);
+        next = end;
+        took
+    })
+}
+
+/// Times `steps` lookups from probe `start`, each probe index depending on
+/// the data the lookup before it returned (see [`one_after_another`]);
+/// returns the time and the probe to continue from.
+fn walk(start: usize, steps: u64, look: &impl Fn(usize) -> u64) -> (Duration, usize) {
     let zero = black_box(0u64);
-    let mut i = 0usize;
-    b.iter(|| {
+    let mut i = start;
+    let began = Instant::now();
+    for _ in 0..steps {
         let data = look(i);
         i = (i + 1 + (data & zero) as usize) & (PROBES - 1);
-    })
+    }
+    (began.elapsed(), i)
 }
 
 /// Cycles through the probes with no dependency between lookups.
