@@ -337,6 +337,43 @@ fn bench_apply(c: &mut Criterion) {
     }
 }
 
+/// Decoding and applying one record, as replay does, into a store that
+/// already holds the session (in cache, so the decoding dominates): a value
+/// in the canonical encoding (what the publisher writes) against the same
+/// value with one space after the opening brace, which only the general
+/// (serde_json) reader accepts.
+fn bench_decode(c: &mut Criterion) {
+    let at = OffsetDateTime::now_utc();
+    let sid = SessionId::new(uuid::Uuid::new_v4().to_string()).expect("uuid");
+    let events = [
+        (
+            "created",
+            SessionEvent::Created {
+                sid: sid.clone(),
+                user_id: "user-1234".into(),
+                created_at: at,
+                expires_at: Some(at),
+            },
+        ),
+        ("revoked", SessionEvent::Revoked { sid, revoked_at: at, reason: Some("logout".into()) }),
+    ];
+    let store = SessionStore::new();
+    let now = SystemClock.now();
+    let mut group = c.benchmark_group("decode_apply");
+    for (name, event) in &events {
+        let canonical = event.to_value().expect("value");
+        let general = [&b"{ "[..], &canonical[1..]].concat();
+        for (reader, value) in [("canonical", &canonical), ("general", &general)] {
+            let applied = store.apply_record(Some(event.key()), Some(value), || now);
+            assert_eq!(applied, revocation_core::Applied::Event);
+            group.bench_function(format!("{name}/{reader}"), |b| {
+                b.iter(|| store.apply_record(black_box(Some(event.key())), black_box(Some(value)), || now))
+            });
+        }
+    }
+    group.finish();
+}
+
 /// The bare baselines' fill: every key, in order.
 fn insert_all<S: BuildHasher + Clone>(map: &DashMap<[u8; 16], u64, S>, keys: &[[u8; 16]]) {
     for (i, k) in keys.iter().enumerate() {
@@ -361,6 +398,6 @@ fn timed_fills<M>(iters: u64, new: impl Fn() -> M, fill: impl Fn(&M)) -> Duratio
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_secs(2)).measurement_time(Duration::from_secs(5));
-    targets = bench_check, bench_apply
+    targets = bench_check, bench_apply, bench_decode
 }
 criterion_main!(benches);
