@@ -215,9 +215,13 @@ impl<'a> Canonical<'a> {
     /// The rest of a string whose opening quote was read: up to the closing
     /// quote, refusing escapes and control characters.
     fn string(&mut self) -> Option<&'a str> {
-        let end = self.0.bytes().position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let end = memchr::memchr(b'"', self.0.as_bytes())?;
         let (string, rest) = self.0.split_at(end);
-        self.0 = rest.strip_prefix('"')?;
+        // No early exit, so the check runs over whole vectors of bytes.
+        if string.bytes().fold(false, |refused, b| refused | (b < 0x20) | (b == b'\\')) {
+            return None;
+        }
+        self.0 = &rest[1..];
         Some(string)
     }
 
