@@ -221,8 +221,10 @@ pub struct ProjectedLivenessBuilder<C: Clock = SystemClock> {
 impl ProjectedLiveness<SystemClock> {
     /// Starts building over `projection`. Without a barrier an absent session
     /// is answered `Revoked` at once (no read-your-writes); without a fallback
-    /// a Cold projection answers `Transient`.
+    /// a Cold projection answers `Transient`. Calibrates the system clock
+    /// now, once per process, so no check pays for it.
     pub fn builder(projection: Arc<Projection>) -> ProjectedLivenessBuilder<SystemClock> {
+        SystemClock::warm_up();
         ProjectedLivenessBuilder {
             projection,
             barrier: None,
