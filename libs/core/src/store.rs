@@ -77,6 +77,19 @@ pub enum Lookup {
     Absent,
 }
 
+impl Lookup {
+    /// What a session's state (`None`: not in the store) says at `now`.
+    #[inline]
+    pub fn of(state: Option<SessionState>, now: Timestamp) -> Self {
+        match state.map(|s| s.standing(now)) {
+            Some(Standing::Live) => Lookup::Live,
+            Some(Standing::Revoked) => Lookup::Revoked,
+            Some(Standing::Expired) => Lookup::Expired,
+            None => Lookup::Absent,
+        }
+    }
+}
+
 /// Counters of a store, for health reports and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreCounts {
@@ -258,12 +271,7 @@ impl SessionStore {
     /// What the store says about `sid` at `now`.
     #[inline]
     pub fn lookup(&self, sid: &SessionId, now: Timestamp) -> Lookup {
-        match self.state(sid).map(|s| s.standing(now)) {
-            Some(Standing::Live) => Lookup::Live,
-            Some(Standing::Revoked) => Lookup::Revoked,
-            Some(Standing::Expired) => Lookup::Expired,
-            None => Lookup::Absent,
-        }
+        Lookup::of(self.state(sid), now)
     }
 
     /// Removes every session that has expired at `now` (revoked or not) and

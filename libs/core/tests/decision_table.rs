@@ -259,3 +259,36 @@ async fn a_rebuilt_projection_is_installed_atomically() {
     liveness.install(rebuilt.projection.clone());
     assert_eq!(liveness.check(&sid("a")).await, Err(SessionLivenessError::Revoked));
 }
+
+/// Every check is counted exactly once, however many threads check and
+/// however they come and go: more threads at once than there are per-thread
+/// stripes (the rest share one), then waves of short-lived threads that
+/// reuse the stripes of exited ones.
+#[test]
+fn checks_are_counted_exactly_across_threads() {
+    let f = Fixture::new();
+    f.created("a", None);
+    f.catch_up();
+    let liveness = Arc::new(f.liveness());
+    let per_thread = 2_000;
+    let check_on_threads = |threads: usize| {
+        std::thread::scope(|scope| {
+            let start = Arc::new(std::sync::Barrier::new(threads));
+            for _ in 0..threads {
+                let (liveness, start) = (liveness.clone(), start.clone());
+                scope.spawn(move || {
+                    start.wait();
+                    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                    for _ in 0..per_thread {
+                        assert_eq!(runtime.block_on(liveness.check(&sid("a"))), Ok(()));
+                    }
+                });
+            }
+        });
+    };
+    check_on_threads(100);
+    for _ in 0..20 {
+        check_on_threads(8);
+    }
+    assert_eq!(liveness.counts().get(Source::Projection, Answer::Live), (100 + 20 * 8) * per_thread);
+}
