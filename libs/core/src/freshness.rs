@@ -270,8 +270,19 @@ impl Freshness {
     /// transition.
     #[inline]
     pub fn state(&self, now: Timestamp) -> FreshnessState {
+        self.state_as_of(self.fresh_as_of(), now)
+    }
+
+    /// The state at `now`, judged from a [`Self::fresh_as_of`] read earlier.
+    ///
+    /// For a reader that must look at the data *after* reading how fresh it
+    /// is — so that the data it reads holds at least everything that
+    /// `fresh_as_of` vouches for — but wants to read the clock after the
+    /// data: a later `now` only makes the staleness larger, never smaller.
+    #[inline]
+    pub fn state_as_of(&self, fresh_as_of: Option<Timestamp>, now: Timestamp) -> FreshnessState {
         let caught_up = self.caught_up.load(Ordering::Acquire);
-        let Some(staleness) = self.staleness(now) else {
+        let Some(staleness) = fresh_as_of.map(|f| now.saturating_since(f)) else {
             return if caught_up { FreshnessState::Lagging } else { FreshnessState::Cold };
         };
         if staleness > self.config.max_staleness {
@@ -347,6 +358,24 @@ mod tests {
         let f = Freshness::new(FreshnessConfig::with_max_staleness(MAX));
         f.track_partitions(partitions.iter().copied());
         f
+    }
+
+    /// A reader that took `fresh_as_of` before looking at the data is judged
+    /// by that, not by a freshness that advanced after it looked.
+    #[test]
+    fn state_as_of_judges_by_the_freshness_read_before() {
+        let f = fresh(&[0]);
+        f.record_high_watermark(0, 5, at_ms(0));
+        let before = f.fresh_as_of();
+        assert_eq!(before, None);
+        f.record_position(0, 5);
+        assert_eq!(f.state(at_ms(10)), FreshnessState::Live);
+        // Not Live (Lagging rather than Cold: the projection has been Live).
+        assert_eq!(f.state_as_of(before, at_ms(10)), FreshnessState::Lagging);
+        // And a later `now` only makes it staler.
+        let live = f.fresh_as_of();
+        assert_eq!(f.state_as_of(live, at_ms(10)), FreshnessState::Live);
+        assert_eq!(f.state_as_of(live, at_ms(5_000)), FreshnessState::Lagging);
     }
 
     #[test]
