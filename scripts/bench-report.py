@@ -125,7 +125,8 @@ def rows():
         out.append((f"replay of {r['events']:,} events ({r['partitions']} partitions), start → proven Live{rounds}",
                     f"{rate / 1e6:.2f}M events/s ({r['feed_s']:.2f} s)",
                     f"raw no-op BaseConsumer {raw / 1e6:.2f}M/s; StreamConsumer {r['events'] / r['raw_stream_s'] / 1e6:.2f}M/s",
-                    f"{100 * ratio:.0f} %", "≥ 1M/s and ≥ 70 %",
+                    f"{100 * ratio:.0f} %" + (f" (rounds {100 * min(r['round_ratios']):.0f}–{100 * max(r['round_ratios']):.0f} %)"
+                                              if r.get("round_ratios") else ""), "≥ 1M/s and ≥ 70 %",
                     f"1M/s {verdict(rate >= 1e6)} · 70 % {verdict(ratio >= 0.7)}"))
     p = load("propagation.json")
     if p:
