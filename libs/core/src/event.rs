@@ -169,13 +169,14 @@ impl<'a> Flat<&'a str> {
     /// from our publisher, so this path is the common one: it compares the
     /// fixed parts of the layout instead of running serde's field matching,
     /// which halves the cost of decoding and applying a record
-    /// (`decode_apply` group of the `check` bench). It accepts nothing serde_json would read differently: every
-    /// string it returns is valid UTF-8 (the whole value is checked), holds
-    /// no `\` and no control character, the times are parsed by the same
-    /// `time` function the serde reader calls, and a time that does not
-    /// parse falls through to the general reader for its error message. A
-    /// property test holds the two readers equal on every value this one
-    /// accepts.
+    /// (`decode_apply` group of the `check` bench).
+    ///
+    /// It accepts nothing serde_json would read differently: every string it
+    /// returns is valid UTF-8 (the whole value is checked), holds no `\` and
+    /// no control character, the times are parsed by the same `time`
+    /// function the serde reader calls, and a time that does not parse falls
+    /// through to the general reader for its error message. A property test
+    /// holds the two readers equal on every value this one accepts.
     fn canonical(value: &'a [u8]) -> Option<Self> {
         let mut at = Canonical(std::str::from_utf8(value).ok()?);
         at.literal(r#"{"type":""#)?;

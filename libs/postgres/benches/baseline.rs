@@ -72,6 +72,16 @@ fn stats(mut latencies: Vec<Duration>, checks: usize, wall: Duration) -> Stats {
     Stats { checks_per_sec: checks as f64 / wall.as_secs_f64(), p50: q(0.5), p99: q(0.99) }
 }
 
+/// Which sids task `t` of `tasks` asks about, worked out before timing: the
+/// sids in the order Postgres sampled them (random, so every check lands
+/// somewhere else in the table and in the map), read in sequence — a
+/// verifier's sid was just parsed from its token and is in cache, so the
+/// harness should not add a miss to fetch it. The same for every side of a
+/// round, so all of them ask about the same sessions.
+fn assigned(t: usize, tasks: usize, (start, checks): (usize, usize), sids: usize) -> Vec<usize> {
+    (t..checks).step_by(tasks).map(|i| (start + i) % sids).collect()
+}
+
 /// Runs `checks` checks on `tasks` tasks. Each latency sample is the time of
 /// `batch` consecutive checks divided by `batch`: 1 for Postgres; more for
 /// the projection, whose check takes about as long as reading the timer
@@ -88,12 +98,7 @@ async fn run(
     for t in 0..tasks {
         let (liveness, sids) = (liveness.clone(), sids.clone());
         handles.push(tokio::spawn(async move {
-            // Which sid each check asks about, worked out before timing: the
-            // sids in the order Postgres sampled them (random, so every check
-            // lands somewhere else in the table and in the map), read in
-            // sequence — a verifier's sid was just parsed from its token and
-            // is in cache, so the harness should not add a miss to fetch it.
-            let mine: Vec<usize> = (t..checks).step_by(tasks).map(|i| (start + i) % sids.len()).collect();
+            let mine = assigned(t, tasks, (start, checks), sids.len());
             let mut latencies = Vec::with_capacity(mine.len() / batch + 1);
             for chunk in mine.chunks(batch) {
                 let began = Instant::now();
@@ -122,7 +127,7 @@ fn run_bare(map: &DashMap<[u8; 16], u64>, keys: &[[u8; 16]], tasks: usize, (star
         let handles: Vec<_> = (0..tasks)
             .map(|t| {
                 scope.spawn(move || {
-                    let mine: Vec<usize> = (t..checks).step_by(tasks).map(|i| (start + i) % keys.len()).collect();
+                    let mine = assigned(t, tasks, (start, checks), keys.len());
                     let mut latencies = Vec::with_capacity(mine.len() / PROJECTION_BATCH + 1);
                     for chunk in mine.chunks(PROJECTION_BATCH) {
                         let began = Instant::now();
