@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::clock::Timestamp;
+use crate::clock::{Timestamp, duration_micros};
 
 /// `fresh_as_of` before every partition has reached a sample.
 const UNKNOWN: i64 = i64::MIN;
@@ -167,6 +167,12 @@ pub struct Freshness {
     lagging: AtomicBool,
     /// Wakes barrier waiters whenever `fresh_as_of` advances.
     advanced: watch::Sender<Option<Timestamp>>,
+    /// The config's thresholds in whole microseconds (`fresh_as_of`'s unit),
+    /// for the hot path: comparing integers there rather than building
+    /// `Duration`s (for a whole number of microseconds `s`, `s > limit` holds
+    /// exactly when `s > floor(limit)`).
+    max_staleness_us: i64,
+    recover_below_us: i64,
 }
 
 impl Freshness {
@@ -179,6 +185,8 @@ impl Freshness {
             caught_up: AtomicBool::new(false),
             lagging: AtomicBool::new(false),
             advanced: watch::Sender::new(None),
+            max_staleness_us: duration_micros(config.max_staleness),
+            recover_below_us: duration_micros(config.recover_below),
         }
     }
 
@@ -282,10 +290,12 @@ impl Freshness {
     #[inline]
     pub fn state_as_of(&self, fresh_as_of: Option<Timestamp>, now: Timestamp) -> FreshnessState {
         let caught_up = self.caught_up.load(Ordering::Acquire);
-        let Some(staleness) = fresh_as_of.map(|f| now.saturating_since(f)) else {
+        let Some(fresh_as_of) = fresh_as_of else {
             return if caught_up { FreshnessState::Lagging } else { FreshnessState::Cold };
         };
-        if staleness > self.config.max_staleness {
+        // Negative (a clock behind the sample) is as fresh as zero.
+        let staleness_us = now.as_unix_micros().saturating_sub(fresh_as_of.as_unix_micros());
+        if staleness_us > self.max_staleness_us {
             if !caught_up {
                 return FreshnessState::Cold;
             }
@@ -300,7 +310,7 @@ impl Freshness {
             return FreshnessState::Live;
         }
         if self.lagging.load(Ordering::Relaxed) {
-            if staleness > self.config.recover_below {
+            if staleness_us > self.recover_below_us {
                 return FreshnessState::Lagging;
             }
             self.lagging.store(false, Ordering::Relaxed);

@@ -13,6 +13,7 @@
 //! The projection itself sits behind an atomic pointer so that a rebuild can
 //! fill a fresh [`Projection`] while this one serves, then swap it in.
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -139,6 +140,21 @@ const STRIPES: usize = 64;
 /// One stripe: a check counter per source and answer, on its own cache lines.
 type Stripe = CachePadded<[[AtomicU64; 3]; 4]>;
 
+/// The stripe this thread counts in: `UNLEASED` until its first check, then
+/// its leased stripe, or `SHARED` (there were none left, or the thread is
+/// exiting). A `const`-initialised cell without a destructor, so the hot path
+/// reads it with one load and no lazy-initialisation check (a lazily
+/// initialised thread-local with a destructor cost ~40 ns per back-to-back
+/// check, measured).
+const UNLEASED: usize = usize::MAX;
+const SHARED: usize = STRIPES;
+
+thread_local! {
+    static STRIPE: Cell<usize> = const { Cell::new(UNLEASED) };
+    /// Registered at the lease, dropped at thread exit: returns the stripe.
+    static LEASE: RefCell<Option<Lease>> = const { RefCell::new(None) };
+}
+
 /// A stripe leased by the current thread, returned when the thread exits.
 struct Lease(usize);
 
@@ -148,32 +164,58 @@ static RETURNED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 static NEVER_LEASED: AtomicUsize = AtomicUsize::new(0);
 
 impl Lease {
-    fn take() -> Option<Lease> {
+    /// This thread's stripe, leased now: [`SHARED`] when none is left, or
+    /// when the thread is exiting and can no longer register the return.
+    #[cold]
+    fn take() -> usize {
         let returned = RETURNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
-        returned
-            .or_else(|| {
-                NEVER_LEASED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < STRIPES).then_some(n + 1)).ok()
-            })
-            .map(Lease)
+        let Some(stripe) = returned.or_else(|| {
+            NEVER_LEASED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < STRIPES).then_some(n + 1)).ok()
+        }) else {
+            STRIPE.set(SHARED);
+            return SHARED;
+        };
+        let lease = Lease(stripe);
+        match LEASE.try_with(|slot| slot.replace(Some(lease))) {
+            Ok(_) => {
+                STRIPE.set(stripe);
+                stripe
+            }
+            // Exiting, past the point of registering: the closure, and the
+            // lease in it, were dropped, which returned the stripe.
+            Err(_) => {
+                STRIPE.set(SHARED);
+                SHARED
+            }
+        }
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        // Counts after this (other thread-locals' destructors) go to the
+        // shared stripe.
+        let _ = STRIPE.try_with(|stripe| stripe.set(SHARED));
         // The lock orders this thread's last counts before the next owner's.
         RETURNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(self.0);
     }
 }
 
-thread_local! {
-    static LEASE: Option<Lease> = Lease::take();
+/// This thread's stripe.
+#[inline]
+fn stripe() -> usize {
+    match STRIPE.get() {
+        UNLEASED => Lease::take(),
+        stripe => stripe,
+    }
 }
 
 /// Counters of checks by source and answer, and of barrier waits.
 #[derive(Debug)]
 pub struct CheckCounts {
-    /// `STRIPES` leased stripes, then the shared one.
-    by_source_answer: Box<[Stripe]>,
+    /// `STRIPES` leased stripes, then the shared one (a fixed length, so
+    /// indexing by a stripe number needs no bounds check).
+    by_source_answer: Box<[Stripe; STRIPES + 1]>,
     barrier_waits: AtomicU64,
     barrier_timeouts: AtomicU64,
 }
@@ -181,7 +223,7 @@ pub struct CheckCounts {
 impl Default for CheckCounts {
     fn default() -> Self {
         Self {
-            by_source_answer: (0..=STRIPES).map(|_| Stripe::default()).collect(),
+            by_source_answer: Box::new(std::array::from_fn(|_| Stripe::default())),
             barrier_waits: AtomicU64::new(0),
             barrier_timeouts: AtomicU64::new(0),
         }
@@ -191,16 +233,27 @@ impl Default for CheckCounts {
 impl CheckCounts {
     #[inline]
     fn record(&self, source: Source, answer: Answer) {
-        // `try_with`: during thread exit the lease may already be gone.
-        match LEASE.try_with(|lease| lease.as_ref().map(|lease| lease.0)) {
-            Ok(Some(leased)) => {
-                let counter = &self.by_source_answer[leased][source as usize][answer as usize];
-                // This thread is the stripe's only writer.
-                counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-            }
-            _ => {
-                self.by_source_answer[STRIPES][source as usize][answer as usize].fetch_add(1, Ordering::Relaxed);
-            }
+        self.bump(stripe(), source as usize, answer as usize);
+    }
+
+    /// Counts one check the projection answered with `ANSWER` (an
+    /// [`Answer`] as a number): a constant per call site, so the counter's
+    /// address does not depend on the lookup. A store whose address waited
+    /// for the lookup's cache miss held up the loads after it, and with them
+    /// the next check's lookup (back-to-back checks ~40 ns slower, measured).
+    #[inline]
+    fn record_projected<const ANSWER: usize>(&self) {
+        self.bump(stripe(), Source::Projection as usize, ANSWER);
+    }
+
+    #[inline]
+    fn bump(&self, stripe: usize, source: usize, answer: usize) {
+        let counter = &self.by_source_answer[stripe.min(SHARED)][source][answer];
+        if stripe < SHARED {
+            // This thread is the stripe's only writer.
+            counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        } else {
+            counter.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -370,32 +423,14 @@ impl<C: Clock> ProjectedLiveness<C> {
         &self.clock
     }
 
-    /// The synchronous hot path: no await, no allocation unless Transient.
-    #[inline]
-    fn route(&self, sid: &SessionId) -> (Route, Timestamp) {
-        let projection = self.projection.load();
-        // In this order: how fresh the store is, then the store, then the
-        // clock. Freshness before the data, so the data read holds at least
-        // everything `fresh_as_of` vouches for (the feed applies records
-        // before it advances `fresh_as_of`; read after, a freshness that
-        // advanced meanwhile could vouch for a revocation this lookup missed).
-        // The clock last, because reading it waits for the memory traffic
-        // before it: ahead of the lookup it also waited for the previous
-        // check's lookup (measured: back-to-back checks took ~30 % longer).
-        // A later `now` only makes staleness and expiry more conservative,
-        // and the barrier then waits for data newer than that `now`.
-        let fresh_as_of = projection.freshness.fresh_as_of();
-        let found = projection.store.state(sid);
-        let now = self.clock.now();
-        let route = match projection.freshness.state_as_of(fresh_as_of, now) {
-            FreshnessState::Live => match Lookup::of(found, now) {
-                Lookup::Live => Route::Done(Source::Projection, Ok(())),
-                Lookup::Revoked | Lookup::Expired => {
-                    Route::Done(Source::Projection, Err(SessionLivenessError::Revoked))
-                }
-                Lookup::Absent if self.barrier.is_some() => Route::Barrier(arc_swap::Guard::into_inner(projection)),
-                Lookup::Absent => Route::Done(Source::Projection, Err(SessionLivenessError::Revoked)),
-            },
+    /// Everything but a Live projection's answer for a session it holds:
+    /// absent sessions (the barrier), a cold or lagging projection.
+    #[cold]
+    #[inline(never)]
+    fn route_slow(&self, projection: arc_swap::Guard<Arc<Projection>>, state: FreshnessState, now: Timestamp) -> Route {
+        match state {
+            FreshnessState::Live if self.barrier.is_some() => Route::Barrier(arc_swap::Guard::into_inner(projection)),
+            FreshnessState::Live => Route::Done(Source::Projection, Err(SessionLivenessError::Revoked)),
             FreshnessState::Cold => Route::Fallback("the projection is still catching up (cold start)".into()),
             FreshnessState::Lagging => {
                 let why = lag_reason(&projection.freshness, now);
@@ -404,8 +439,7 @@ impl<C: Clock> ProjectedLiveness<C> {
                     LagPolicy::Transient => Route::Done(Source::Unavailable, Err(SessionLivenessError::Transient(why))),
                 }
             }
-        };
-        (route, now)
+        }
     }
 
     async fn wait_and_look_again(
@@ -451,8 +485,45 @@ impl<C: Clock> SessionLiveness for ProjectedLiveness<C> {
         'life1: 'async_trait,
         Self: 'async_trait,
     {
-        let (route, began) = self.route(sid);
-        match route {
+        let projection = self.projection.load();
+        // In this order: how fresh the store is, then the store, then the
+        // clock. Freshness before the data, so the data read holds at least
+        // everything `fresh_as_of` vouches for (the feed applies records
+        // before it advances `fresh_as_of`; read after, a freshness that
+        // advanced meanwhile could vouch for a revocation this lookup missed).
+        // The clock last, because reading it waits for the memory traffic
+        // before it: ahead of the lookup it also waited for the previous
+        // check's lookup (measured: back-to-back checks took ~30 % longer).
+        // A later `now` only makes staleness and expiry more conservative,
+        // and the barrier then waits for data newer than that `now`.
+        let fresh_as_of = projection.freshness.fresh_as_of();
+        let found = projection.store.state(sid);
+        let now = self.clock.now();
+        let state = projection.freshness.state_as_of(fresh_as_of, now);
+        // The common case here, every other one out of line. Back-to-back
+        // checks overlap their cache misses only as far as the CPU can hold
+        // the work that waits on them (on the lookup, and on the clock read,
+        // which completes behind the lookup): so the path keeps that work
+        // small — one multiply to convert the clock, integer staleness,
+        // counters at fixed addresses in a plain thread-local (see
+        // docs/benchmarks-notes.md).
+        if state == FreshnessState::Live {
+            match Lookup::of(found, now) {
+                Lookup::Live => {
+                    drop(projection);
+                    self.counts.record_projected::<{ Answer::Live as usize }>();
+                    return Box::pin(Answered::<true>);
+                }
+                Lookup::Revoked | Lookup::Expired => {
+                    drop(projection);
+                    self.counts.record_projected::<{ Answer::Revoked as usize }>();
+                    return Box::pin(Answered::<false>);
+                }
+                Lookup::Absent => {}
+            }
+        }
+        let began = now;
+        match self.route_slow(projection, state, now) {
             Route::Done(source, result) => {
                 self.counts.record(source, Answer::of(&result));
                 match result {

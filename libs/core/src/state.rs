@@ -82,11 +82,13 @@ impl SessionState {
     }
 
     /// Whether a revocation has been merged in.
+    #[inline]
     pub fn is_revoked(self) -> bool {
         self.revoked_at != NONE
     }
 
     /// Whether a created event has been merged in.
+    #[inline]
     pub fn is_created(self) -> bool {
         self.expires_at != NONE
     }
