@@ -410,6 +410,28 @@ mod tests {
         assert_eq!(f.state(at_ms(5_000)), FreshnessState::Cold);
     }
 
+    /// The limits hold to the microsecond, including limits finer than a
+    /// microsecond (staleness is whole microseconds; the hot path compares
+    /// integers), and a clock behind the sample counts as no staleness.
+    #[test]
+    fn limits_hold_to_the_microsecond() {
+        let config = FreshnessConfig {
+            max_staleness: Duration::from_nanos(1_000_000_500),
+            recover_below: Duration::from_nanos(400_000_999),
+        };
+        let f = Freshness::new(config);
+        f.track_partitions([0]);
+        f.record_position(0, 0);
+        f.record_high_watermark(0, 0, Timestamp::from_unix_micros(0));
+        let at = Timestamp::from_unix_micros;
+        assert_eq!(f.state(at(-5_000_000)), FreshnessState::Live);
+        assert_eq!(f.state(at(1_000_000)), FreshnessState::Live); // 1 s ≤ 1 s + 500 ns
+        assert_eq!(f.state(at(1_000_001)), FreshnessState::Lagging);
+        f.record_high_watermark(0, 0, Timestamp::from_unix_micros(600_000));
+        assert_eq!(f.state(at(1_000_001)), FreshnessState::Lagging); // 400 001 µs > 400 000.999
+        assert_eq!(f.state(at(1_000_000)), FreshnessState::Live); // 400 000 µs ≤ 400 000.999
+    }
+
     #[test]
     fn an_idle_topic_stays_live_on_samples_alone() {
         let f = fresh(&[0]);
