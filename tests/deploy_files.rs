@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use revocation_e2e::repo_root;
+use revocation_test_support::repo_root;
 use serde_yaml::Value;
 
 fn compose() -> Value {

@@ -12,7 +12,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use revocation_e2e::{bootstrap, database_url};
+use revocation_test_support::{bootstrap, database_url};
 
 const START: &str = "start it with `scripts/servers.sh up`";
 

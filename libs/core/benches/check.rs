@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use criterion::{Bencher, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use dashmap::DashMap;
 use revocation_core::{
-    Clock, FreshnessConfig, ProjectedLiveness, Projection, SessionEvent, SessionId, SessionLiveness, SessionStore,
-    SystemClock,
+    Clock, EventJson, FreshnessConfig, ProjectedLiveness, Projection, RawRecord, RecordFormat, SessionEvent, SessionId,
+    SessionLiveness, SessionStore, SystemClock, Timestamp,
 };
 use time::OffsetDateTime;
 
@@ -102,7 +102,7 @@ fn world(n: usize) -> World {
     for (i, u) in uuids.iter().enumerate() {
         let sid = SessionId::new(u.to_string()).expect("uuid");
         // Every 16th session is revoked.
-        projection.store().apply(&if i % 16 == 0 { revoked(sid) } else { created(sid) });
+        projection.store().apply(&if i % 16 == 0 { revoked(sid) } else { created(sid) }, SystemClock.now());
         bare.insert(u.into_bytes(), i as u64);
         bare_foldhash.insert(u.into_bytes(), i as u64);
     }
@@ -332,7 +332,7 @@ fn bench_apply(c: &mut Criterion) {
                     || SessionStore::with_capacity(n),
                     |store| {
                         for e in &events {
-                            store.apply(e);
+                            store.apply(e, Timestamp::from_unix_secs(0));
                         }
                     },
                 )
@@ -369,10 +369,14 @@ fn bench_decode(c: &mut Criterion) {
         let canonical = event.to_value().expect("value");
         let general = [&b"{ "[..], &canonical[1..]].concat();
         for (reader, value) in [("canonical", &canonical), ("general", &general)] {
-            let applied = store.apply_record(Some(event.key()), Some(value), || now);
+            let record = |value| EventJson.decode(&RawRecord::new(Some(event.key()), Some(value)));
+            let applied = store.apply(record(value), now);
             assert_eq!(applied, revocation_core::Applied::Event);
             group.bench_function(format!("{name}/{reader}"), |b| {
-                b.iter(|| store.apply_record(black_box(Some(event.key())), black_box(Some(value)), || now))
+                b.iter(|| {
+                    let record = RawRecord::new(black_box(Some(event.key())), black_box(Some(value)));
+                    store.apply(EventJson.decode(&record), now)
+                })
             });
         }
     }

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use revocation_core::{SessionEvent, SessionId, SessionStore};
+use revocation_core::{SessionEvent, SessionId, SessionStore, Timestamp};
 use time::OffsetDateTime;
 
 fn rss_bytes() -> u64 {
@@ -34,12 +34,15 @@ fn measure(kind: &str, n: u64) -> u64 {
             for i in 0..n {
                 sid.clear();
                 sid.push_str(&uuid(i).to_string());
-                store.apply(&SessionEvent::Created {
-                    sid: SessionId::new(sid.clone()).expect("uuid"),
-                    user_id: String::new(),
-                    created_at: OffsetDateTime::UNIX_EPOCH,
-                    expires_at: Some(OffsetDateTime::UNIX_EPOCH + Duration::from_secs(4_000_000_000)),
-                });
+                store.apply(
+                    &SessionEvent::Created {
+                        sid: SessionId::new(sid.clone()).expect("uuid"),
+                        user_id: String::new(),
+                        created_at: OffsetDateTime::UNIX_EPOCH,
+                        expires_at: Some(OffsetDateTime::UNIX_EPOCH + Duration::from_secs(4_000_000_000)),
+                    },
+                    Timestamp::from_unix_secs(0),
+                );
             }
             let grown = rss_bytes() - before;
             assert_eq!(store.len() as u64, n);

@@ -47,11 +47,14 @@ pub struct FreshnessConfig {
 
 impl Default for FreshnessConfig {
     fn default() -> Self {
-        Self::with_max_staleness(Duration::from_secs(2))
+        Self::with_max_staleness(Self::DEFAULT_MAX_STALENESS)
     }
 }
 
 impl FreshnessConfig {
+    /// Default of [`Self::max_staleness`].
+    pub const DEFAULT_MAX_STALENESS: Duration = Duration::from_secs(2);
+
     /// `max_staleness` as given, `recover_below` at half of it.
     pub fn with_max_staleness(max_staleness: Duration) -> Self {
         Self { max_staleness, recover_below: max_staleness / 2 }

@@ -9,20 +9,31 @@
 //!
 //! # Layout
 //!
-//! - [`port`]: [`SessionId`], the [`SessionLiveness`] trait and its three answers.
-//! - [`event`]: the wire format of session events, and [`decode`], which
-//!   classifies any bytes as an event, an unknown type, or malformed.
-//! - [`state`]: one session's state as a join-semilattice (merge is idempotent,
-//!   commutative, monotone; revocation absorbs).
-//! - [`store`]: [`SessionStore`], a concurrent map of compact session ids to
-//!   their state, with counters.
-//! - [`freshness`]: watermark samples and consumer positions per partition →
+//! Every item is exported here, at the crate root; the modules are private.
+//!
+//! - `session_id`: [`SessionId`], validated once, and [`SidRef`], the same id
+//!   borrowed from a record key.
+//! - `port`: the [`SessionLiveness`] trait and its three answers.
+//! - `event`: [`SessionEvent`], the facts of our own event format, and how
+//!   they are written.
+//! - `format`: [`RecordFormat`] — a record's key, value and headers
+//!   ([`RawRecord`]) to a change, an unknown kind, or malformed
+//!   ([`Decoded`]) — and its first implementation, [`EventJson`].
+//! - `state`: one session's state as a join-semilattice (merge is
+//!   idempotent, commutative, monotone; revocation absorbs).
+//! - `store`: [`SessionStore`], a concurrent map of compact session ids to
+//!   their state, with its one apply path.
+//! - `freshness`: watermark samples and consumer positions per partition →
 //!   `fresh_as_of` → staleness → [`FreshnessState`] (Cold, Live, Lagging).
-//! - [`barrier`]: read-your-writes for absent sessions ([`Barrier`],
+//! - `projection`: [`Projection`], a store and its freshness.
+//! - `rebuild`: [`RebuildReport`], what a replay into a fresh projection did.
+//! - `barrier`: read-your-writes for absent sessions ([`Barrier`],
 //!   [`FreshnessBarrier`]).
-//! - [`liveness`]: [`ProjectedLiveness`], which routes each check by state
+//! - `liveness`: [`ProjectedLiveness`], which routes each check by state
 //!   to the store, the barrier, the fallback, or `Transient`.
-//! - [`clock`]: [`Clock`], [`SystemClock`], [`ManualClock`], [`Timestamp`].
+//! - `check_counts`: [`CheckCounts`], checks by source and answer, counted
+//!   per thread.
+//! - `clock`: [`Clock`], [`SystemClock`], [`ManualClock`], [`Timestamp`].
 //!
 //! # Example
 //!
@@ -30,8 +41,8 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use revocation_core::{
-//!     decode, Decoded, FreshnessConfig, ManualClock, Projection, ProjectedLiveness,
-//!     SessionId, SessionLiveness, SessionLivenessError, Timestamp,
+//!     EventJson, FreshnessConfig, ManualClock, Projection, ProjectedLiveness, RawRecord,
+//!     RecordFormat, SessionId, SessionLiveness, SessionLivenessError, Timestamp,
 //! };
 //!
 //! # tokio_test_block_on(async {
@@ -43,9 +54,8 @@
 //!
 //! // The source applies records and reports how far it has read.
 //! let value = br#"{"type":"session.revoked","sid":"s-1","revoked_at":"2026-11-27T11:00:00Z"}"#;
-//! if let Decoded::Event(event) = decode(Some(b"s-1"), Some(value)) {
-//!     projection.store().apply(&event);
-//! }
+//! let record = RawRecord::new(Some(b"s-1"), Some(value));
+//! projection.store().apply(EventJson.decode(&record), clock.now());
 //! projection.freshness().track_partitions([0]);
 //! projection.freshness().record_position(0, 1);
 //! projection.freshness().record_high_watermark(0, 1, clock.now());
@@ -60,22 +70,30 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod barrier;
-pub mod clock;
-pub mod event;
-pub mod freshness;
-pub mod liveness;
-pub mod port;
-pub mod state;
-pub mod store;
+mod barrier;
+mod check_counts;
+mod clock;
+mod event;
+mod format;
+mod freshness;
+mod liveness;
+mod port;
+mod projection;
+mod rebuild;
+mod session_id;
+mod state;
+mod store;
 
 pub use barrier::{Barrier, BarrierTimeout, FreshnessBarrier, WatermarkProbe};
+pub use check_counts::{Answer, CheckCounts, Source};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use event::{Decoded, SessionEvent, decode};
+pub use event::{CREATED, REVOKED, SessionEvent};
+pub use format::{Change, Decoded, EventJson, Header, RawRecord, RecordFormat};
 pub use freshness::{Freshness, FreshnessConfig, FreshnessReport, FreshnessState, PartitionReport};
-pub use liveness::{
-    Answer, CheckCounts, LagPolicy, ProjectedLiveness, ProjectedLivenessBuilder, Projection, ProjectionStatus, Source,
-};
-pub use port::{CheckFuture, InvalidSessionId, SessionId, SessionLiveness, SessionLivenessError};
-pub use state::SessionState;
+pub use liveness::{LagPolicy, ProjectedLiveness, ProjectedLivenessBuilder, ProjectionStatus};
+pub use port::{CheckFuture, SessionLiveness, SessionLivenessError};
+pub use projection::Projection;
+pub use rebuild::RebuildReport;
+pub use session_id::{InvalidSessionId, MAX_SESSION_ID_LEN, SessionId, SidRef, log_tag};
+pub use state::{SessionState, Standing};
 pub use store::{Applied, Lookup, SessionStore, StoreCounts};

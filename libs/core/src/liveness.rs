@@ -13,51 +13,21 @@
 //! The projection itself sits behind an atomic pointer so that a rebuild can
 //! fill a fresh [`Projection`] while this one serves, then swap it in.
 
-use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use crossbeam_utils::CachePadded;
 
 use crate::barrier::Barrier;
+use crate::check_counts::{Answer, CheckCounts, Source};
 use crate::clock::{Clock, SystemClock, Timestamp};
-use crate::freshness::{Freshness, FreshnessConfig, FreshnessReport, FreshnessState};
-use crate::port::{CheckFuture, SessionId, SessionLiveness, SessionLivenessError};
-use crate::store::{Lookup, SessionStore, StoreCounts};
-
-/// A store and the freshness that says how far it can be trusted: what a
-/// source fills and what [`ProjectedLiveness`] reads.
-#[derive(Debug)]
-pub struct Projection {
-    store: SessionStore,
-    freshness: Freshness,
-}
-
-impl Projection {
-    /// An empty, Cold projection.
-    pub fn new(config: FreshnessConfig) -> Self {
-        Self::with_store(SessionStore::new(), config)
-    }
-
-    /// A Cold projection over `store` (e.g. one pre-sized for a replay).
-    pub fn with_store(store: SessionStore, config: FreshnessConfig) -> Self {
-        Self { store, freshness: Freshness::new(config) }
-    }
-
-    /// The sessions.
-    pub fn store(&self) -> &SessionStore {
-        &self.store
-    }
-
-    /// How far the sessions can be trusted.
-    pub fn freshness(&self) -> &Freshness {
-        &self.freshness
-    }
-}
+use crate::freshness::{Freshness, FreshnessReport, FreshnessState};
+use crate::port::{CheckFuture, SessionLiveness, SessionLivenessError};
+use crate::projection::Projection;
+use crate::session_id::SessionId;
+use crate::store::{Lookup, StoreCounts};
 
 /// What to do while the projection is Lagging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,213 +37,6 @@ pub enum LagPolicy {
     Transient,
     /// Ask the fallback (e.g. Postgres), as during a cold start.
     Fallback,
-}
-
-/// Where an answer came from, for metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Source {
-    /// The projection's store.
-    Projection,
-    /// The store, after a read-your-writes barrier.
-    Barrier,
-    /// The fallback (cold start, or lag under [`LagPolicy::Fallback`]).
-    Fallback,
-    /// Nobody: the projection could not answer and had no fallback.
-    Unavailable,
-}
-
-/// The three answers, for metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Answer {
-    /// `Ok(())`.
-    Live,
-    /// `Err(Revoked)`.
-    Revoked,
-    /// `Err(Transient(_))`.
-    Transient,
-}
-
-impl Source {
-    /// Every source, in metric order.
-    pub const ALL: [Source; 4] = [Source::Projection, Source::Barrier, Source::Fallback, Source::Unavailable];
-    /// Lowercase label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Projection => "projection",
-            Self::Barrier => "barrier",
-            Self::Fallback => "fallback",
-            Self::Unavailable => "unavailable",
-        }
-    }
-}
-
-impl Answer {
-    /// Every answer, in metric order.
-    pub const ALL: [Answer; 3] = [Answer::Live, Answer::Revoked, Answer::Transient];
-    /// Lowercase label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Live => "live",
-            Self::Revoked => "revoked",
-            Self::Transient => "transient",
-        }
-    }
-    fn of(result: &Result<(), SessionLivenessError>) -> Self {
-        match result {
-            Ok(()) => Self::Live,
-            Err(SessionLivenessError::Revoked) => Self::Revoked,
-            Err(_) => Self::Transient,
-        }
-    }
-}
-
-/// Check counters are kept per thread: each thread that checks leases a
-/// stripe of them for its lifetime, and being the stripe's only writer it
-/// counts with a plain load and store, no locked instruction. (A locked add
-/// per check cost a third of a check's time in cache — 57 ns against 37 ns
-/// at 100k sessions, `cargo bench -p revocation-core --bench check` — and
-/// kept the CPU from overlapping it with the lookup's memory access.) Up to
-/// this many threads lease a stripe at once; any more share one last stripe
-/// and count with atomic adds.
-const STRIPES: usize = 64;
-
-/// One stripe: a check counter per source and answer, on its own cache lines.
-type Stripe = CachePadded<[[AtomicU64; 3]; 4]>;
-
-/// The stripe this thread counts in: `UNLEASED` until its first check, then
-/// its leased stripe, or `SHARED` (there were none left, or the thread is
-/// exiting). A `const`-initialised cell without a destructor, so the hot path
-/// reads it with one load and no lazy-initialisation check (a lazily
-/// initialised thread-local with a destructor cost ~40 ns per back-to-back
-/// check, measured).
-const UNLEASED: usize = usize::MAX;
-const SHARED: usize = STRIPES;
-
-thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(UNLEASED) };
-    /// Registered at the lease, dropped at thread exit: returns the stripe.
-    static LEASE: RefCell<Option<Lease>> = const { RefCell::new(None) };
-}
-
-/// A stripe leased by the current thread, returned when the thread exits.
-struct Lease(usize);
-
-/// Stripes returned by threads that have exited, for the next threads.
-static RETURNED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-/// Stripes never leased yet start here.
-static NEVER_LEASED: AtomicUsize = AtomicUsize::new(0);
-
-impl Lease {
-    /// This thread's stripe, leased now: [`SHARED`] when none is left, or
-    /// when the thread is exiting and can no longer register the return.
-    #[cold]
-    fn take() -> usize {
-        let returned = RETURNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
-        let Some(stripe) = returned.or_else(|| {
-            NEVER_LEASED.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < STRIPES).then_some(n + 1)).ok()
-        }) else {
-            STRIPE.set(SHARED);
-            return SHARED;
-        };
-        let lease = Lease(stripe);
-        match LEASE.try_with(|slot| slot.replace(Some(lease))) {
-            Ok(_) => {
-                STRIPE.set(stripe);
-                stripe
-            }
-            // Exiting, past the point of registering: the closure, and the
-            // lease in it, were dropped, which returned the stripe.
-            Err(_) => {
-                STRIPE.set(SHARED);
-                SHARED
-            }
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        // Counts after this (other thread-locals' destructors) go to the
-        // shared stripe.
-        let _ = STRIPE.try_with(|stripe| stripe.set(SHARED));
-        // The lock orders this thread's last counts before the next owner's.
-        RETURNED.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(self.0);
-    }
-}
-
-/// This thread's stripe.
-#[inline]
-fn stripe() -> usize {
-    match STRIPE.get() {
-        UNLEASED => Lease::take(),
-        stripe => stripe,
-    }
-}
-
-/// Counters of checks by source and answer, and of barrier waits.
-#[derive(Debug)]
-pub struct CheckCounts {
-    /// `STRIPES` leased stripes, then the shared one (a fixed length, so
-    /// indexing by a stripe number needs no bounds check).
-    by_source_answer: Box<[Stripe; STRIPES + 1]>,
-    barrier_waits: AtomicU64,
-    barrier_timeouts: AtomicU64,
-}
-
-impl Default for CheckCounts {
-    fn default() -> Self {
-        Self {
-            by_source_answer: Box::new(std::array::from_fn(|_| Stripe::default())),
-            barrier_waits: AtomicU64::new(0),
-            barrier_timeouts: AtomicU64::new(0),
-        }
-    }
-}
-
-impl CheckCounts {
-    #[inline]
-    fn record(&self, source: Source, answer: Answer) {
-        self.bump(stripe(), source as usize, answer as usize);
-    }
-
-    /// Counts one check the projection answered with `ANSWER` (an
-    /// [`Answer`] as a number): a constant per call site, so the counter's
-    /// address does not depend on the lookup. A store whose address waited
-    /// for the lookup's cache miss held up the loads after it, and with them
-    /// the next check's lookup (back-to-back checks ~40 ns slower, measured).
-    #[inline]
-    fn record_projected<const ANSWER: usize>(&self) {
-        self.bump(stripe(), Source::Projection as usize, ANSWER);
-    }
-
-    #[inline]
-    fn bump(&self, stripe: usize, source: usize, answer: usize) {
-        let counter = &self.by_source_answer[stripe.min(SHARED)][source][answer];
-        if stripe < SHARED {
-            // This thread is the stripe's only writer.
-            counter.store(counter.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-        } else {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Checks answered `answer` from `source` so far.
-    pub fn get(&self, source: Source, answer: Answer) -> u64 {
-        self.by_source_answer
-            .iter()
-            .map(|stripe| stripe[source as usize][answer as usize].load(Ordering::Relaxed))
-            .sum()
-    }
-
-    /// Barrier waits started.
-    pub fn barrier_waits(&self) -> u64 {
-        self.barrier_waits.load(Ordering::Relaxed)
-    }
-
-    /// Barrier waits that timed out.
-    pub fn barrier_timeouts(&self) -> u64 {
-        self.barrier_timeouts.load(Ordering::Relaxed)
-    }
 }
 
 /// Everything the lag health endpoint shows.
@@ -451,9 +214,9 @@ impl<C: Clock> ProjectedLiveness<C> {
         let Some(barrier) = &self.barrier else {
             return (Source::Projection, Err(SessionLivenessError::Revoked));
         };
-        self.counts.barrier_waits.fetch_add(1, Ordering::Relaxed);
+        self.counts.barrier_wait_started();
         if let Err(timeout) = barrier.wait_until_fresh(&projection.freshness, began).await {
-            self.counts.barrier_timeouts.fetch_add(1, Ordering::Relaxed);
+            self.counts.barrier_timed_out();
             return (Source::Barrier, Err(SessionLivenessError::Transient(timeout.to_string())));
         }
         let answer = match projection.store.lookup(sid, self.clock.now()) {
@@ -491,22 +254,16 @@ impl<C: Clock> SessionLiveness for ProjectedLiveness<C> {
         // everything `fresh_as_of` vouches for (the feed applies records
         // before it advances `fresh_as_of`; read after, a freshness that
         // advanced meanwhile could vouch for a revocation this lookup missed).
-        // The clock last, because reading it waits for the memory traffic
-        // before it: ahead of the lookup it also waited for the previous
-        // check's lookup (measured: back-to-back checks took ~30 % longer).
-        // A later `now` only makes staleness and expiry more conservative,
-        // and the barrier then waits for data newer than that `now`.
+        // The clock last, so reading it does not wait behind the previous
+        // check's lookup; a later `now` only makes staleness and expiry more
+        // conservative, and the barrier then waits for data newer than it.
         let fresh_as_of = projection.freshness.fresh_as_of();
         let found = projection.store.state(sid);
         let now = self.clock.now();
         let state = projection.freshness.state_as_of(fresh_as_of, now);
-        // The common case here, every other one out of line. Back-to-back
-        // checks overlap their cache misses only as far as the CPU can hold
-        // the work that waits on them (on the lookup, and on the clock read,
-        // which completes behind the lookup): so the path keeps that work
-        // small — one multiply to convert the clock, integer staleness,
-        // counters at fixed addresses in a plain thread-local (see
-        // docs/benchmarks-notes.md).
+        // The common case here, every other one out of line, and with little
+        // work waiting on the lookup or the clock, so back-to-back checks can
+        // overlap their cache misses (docs/benchmarks-notes.md, "the check").
         if state == FreshnessState::Live {
             match Lookup::of(found, now) {
                 Lookup::Live => {

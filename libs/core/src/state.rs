@@ -135,7 +135,7 @@ fn min_known(a: u32, b: u32) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::port::SessionId;
+    use crate::session_id::SessionId;
     use proptest::prelude::*;
     use time::OffsetDateTime;
 

@@ -91,15 +91,18 @@ impl Fixture {
     }
 
     fn created(&self, s: &str, expires: Option<time::OffsetDateTime>) {
-        self.projection.store().apply(&created_event(s, expires));
+        self.projection.store().apply(&created_event(s, expires), T0);
     }
 
     fn revoked(&self, s: &str) {
-        self.projection.store().apply(&SessionEvent::Revoked {
-            sid: sid(s),
-            revoked_at: datetime!(2026-11-27 11:00 UTC),
-            reason: Some("logout".into()),
-        });
+        self.projection.store().apply(
+            &SessionEvent::Revoked {
+                sid: sid(s),
+                revoked_at: datetime!(2026-11-27 11:00 UTC),
+                reason: Some("logout".into()),
+            },
+            T0,
+        );
     }
 
     fn liveness(&self) -> ProjectedLiveness<ManualClock> {
@@ -164,7 +167,9 @@ async fn a_session_created_just_before_the_check_is_live_after_the_barrier() {
     let f = Fixture::new();
     f.catch_up();
     let projection = f.projection.clone();
-    let barrier = ScriptedBarrier::new(true, move || projection.store().apply(&created_event("new", None)));
+    let barrier = ScriptedBarrier::new(true, move || {
+        projection.store().apply(&created_event("new", None), T0);
+    });
     let liveness = ProjectedLiveness::builder(f.projection.clone()).clock(f.clock.clone()).barrier(barrier).build();
     assert_eq!(liveness.check(&sid("new")).await, Ok(()));
 }

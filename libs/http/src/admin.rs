@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use revocation_core::RebuildReport;
 use serde_json::json;
 
 use crate::HttpState;
@@ -21,7 +22,7 @@ pub trait Rebuild: Send + Sync + 'static {
     /// Whether a rebuild is under way.
     fn busy(&self) -> bool;
     /// Runs one rebuild to its end; the error says why it failed.
-    async fn rebuild(&self) -> Result<String, String>;
+    async fn rebuild(&self) -> Result<RebuildReport, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// How the admin route is guarded, and what it calls.

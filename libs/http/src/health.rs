@@ -13,11 +13,56 @@ use serde::Serialize;
 
 use crate::HttpState;
 
+/// Where answers come from now, as `/health/lag` and `/metrics` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServingState {
+    /// The projection has not caught up since start: the fallback answers.
+    Cold,
+    /// The projection answers from memory.
+    Live,
+    /// The projection is too stale: `Transient`, or the fallback.
+    Lagging,
+    /// No projection: every check asks Postgres (a deployment choice).
+    PostgresOnly,
+}
+
+impl ServingState {
+    /// Every state, in metric order.
+    pub const ALL: [ServingState; 4] = [Self::Cold, Self::Live, Self::Lagging, Self::PostgresOnly];
+
+    /// The label value: `cold`, `live`, `lagging`, `postgres-only`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cold => "cold",
+            Self::Live => "live",
+            Self::Lagging => "lagging",
+            Self::PostgresOnly => "postgres-only",
+        }
+    }
+}
+
+impl From<FreshnessState> for ServingState {
+    fn from(state: FreshnessState) -> Self {
+        match state {
+            FreshnessState::Cold => Self::Cold,
+            FreshnessState::Live => Self::Live,
+            FreshnessState::Lagging => Self::Lagging,
+        }
+    }
+}
+
+impl std::fmt::Display for ServingState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Everything `/health/lag` reports, and what `/metrics` exports.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LagReport {
-    /// `cold`, `live`, `lagging`, or `postgres-only`.
-    pub state: &'static str,
+    /// Where answers come from now.
+    pub state: ServingState,
     /// Whether checks get correct answers now (`/readyz`).
     pub ready: bool,
     /// Whether answers come from the projection (`/health/lag` is 200 only then).
@@ -88,7 +133,7 @@ impl<C: Clock> Health for ProjectedLiveness<C> {
         let f = status.freshness;
         let counts = self.counts();
         LagReport {
-            state: f.state.as_str(),
+            state: f.state.into(),
             ready: self.can_answer(),
             live: f.state == FreshnessState::Live,
             staleness_ms: f.staleness.map(|s| s.as_millis() as u64),
@@ -123,33 +168,6 @@ impl<C: Clock> Health for ProjectedLiveness<C> {
                 .collect(),
             barrier_waits: counts.barrier_waits(),
             barrier_timeouts: counts.barrier_timeouts(),
-        }
-    }
-}
-
-/// Health of the Postgres-only mode (today's behaviour): always ready, no lag.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct PostgresOnlyHealth;
-
-impl Health for PostgresOnlyHealth {
-    fn report(&self) -> LagReport {
-        LagReport {
-            state: "postgres-only",
-            ready: true,
-            live: true,
-            staleness_ms: Some(0),
-            max_staleness_ms: 0,
-            fresh_as_of: None,
-            offset_lag: 0,
-            partitions: Vec::new(),
-            sessions: 0,
-            revoked_sessions: 0,
-            records_applied: 0,
-            records_rejected: 0,
-            records_unknown: 0,
-            checks: Vec::new(),
-            barrier_waits: 0,
-            barrier_timeouts: 0,
         }
     }
 }

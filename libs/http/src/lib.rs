@@ -4,12 +4,12 @@
 //!
 //! # Layout
 //!
-//! - [`check`]: `GET /v1/sessions/{sid}` and the one place that maps the
+//! - `check`: `GET /v1/sessions/{sid}` and the one place that maps the
 //!   port's answers to HTTP status codes.
-//! - [`health`]: `GET /health/lag`, `/livez`, `/readyz`; the [`LagReport`]
+//! - `health`: `GET /health/lag`, `/livez`, `/readyz`; the [`LagReport`]
 //!   and the [`Health`] trait that sources of it implement.
-//! - [`metrics`]: `GET /metrics` in Prometheus text.
-//! - [`admin`]: `POST /admin/rebuild` (off unless a bearer token is set).
+//! - `metrics`: `GET /metrics` in Prometheus text.
+//! - `admin`: `POST /admin/rebuild` (off unless a bearer token is set).
 //!
 //! Every route runs behind a timeout, a body size limit and a concurrency
 //! limit that sheds load with `503` rather than queueing without bound.
@@ -26,10 +26,10 @@
 //! ```
 #![forbid(unsafe_code)]
 
-pub mod admin;
-pub mod check;
-pub mod health;
-pub mod metrics;
+mod admin;
+mod check;
+mod health;
+mod metrics;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,7 +43,8 @@ use tower::ServiceBuilder;
 
 pub use admin::{AdminConfig, Rebuild};
 pub use check::answer_response;
-pub use health::{Health, LagReport, PartitionLag, PostgresOnlyHealth};
+pub use health::{CheckCount, Health, LagReport, PartitionLag, ServingState};
+pub use metrics::{export as export_metrics, prometheus};
 
 /// What the routes need.
 #[derive(Clone)]

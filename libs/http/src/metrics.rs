@@ -12,9 +12,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use revocation_core::Source;
 
 use crate::HttpState;
-use crate::health::LagReport;
+use crate::health::{LagReport, ServingState};
 
 /// The process-wide Prometheus recorder, installed on first use. `None` when
 /// the application installed a recorder of its own (our metrics then go to
@@ -40,8 +41,8 @@ async fn render(State(state): State<HttpState>) -> Response {
 /// Writes one report into the metrics registry.
 pub fn export(report: &LagReport) {
     use metrics::{counter, gauge};
-    for state in ["cold", "live", "lagging", "postgres-only"] {
-        gauge!("projection_state", "state" => state).set(f64::from(u8::from(report.state == state)));
+    for state in ServingState::ALL {
+        gauge!("projection_state", "state" => state.as_str()).set(f64::from(u8::from(report.state == state)));
     }
     gauge!("projection_ready").set(f64::from(u8::from(report.ready)));
     gauge!("projection_staleness_seconds").set(report.staleness_ms.map_or(f64::INFINITY, |ms| ms as f64 / 1e3));
@@ -63,7 +64,7 @@ pub fn export(report: &LagReport) {
     for c in &report.checks {
         counter!("projection_checks_total", "source" => c.source, "answer" => c.answer).absolute(c.count);
     }
-    let fallback: u64 = report.checks.iter().filter(|c| c.source == "fallback").map(|c| c.count).sum();
+    let fallback: u64 = report.checks.iter().filter(|c| c.source == Source::Fallback.as_str()).map(|c| c.count).sum();
     counter!("projection_fallback_calls_total").absolute(fallback);
     counter!("projection_barrier_waits_total").absolute(report.barrier_waits);
     counter!("projection_barrier_timeouts_total").absolute(report.barrier_timeouts);

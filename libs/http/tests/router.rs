@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use revocation_core::{
-    FreshnessConfig, ProjectedLiveness, Projection, SessionEvent, SessionId, SessionLiveness, SessionLivenessError,
-    SystemClock,
+    FreshnessConfig, ProjectedLiveness, Projection, RebuildReport, SessionEvent, SessionId, SessionLiveness,
+    SessionLivenessError, SystemClock,
 };
 use revocation_http::{AdminConfig, HttpState, Limits, Rebuild, app};
 use tower::ServiceExt;
@@ -42,13 +42,10 @@ fn live_projection() -> Arc<ProjectedLiveness> {
     let projection = Arc::new(Projection::new(FreshnessConfig::with_max_staleness(Duration::from_secs(60))));
     let sid = |s: &str| SessionId::new(s).unwrap();
     let at = time::OffsetDateTime::now_utc();
-    projection.store().apply(&SessionEvent::Created {
-        sid: sid("a"),
-        user_id: "u".into(),
-        created_at: at,
-        expires_at: None,
-    });
-    projection.store().apply(&SessionEvent::Revoked { sid: sid("b"), revoked_at: at, reason: None });
+    let now = revocation_core::Clock::now(&SystemClock);
+    let created = SessionEvent::Created { sid: sid("a"), user_id: "u".into(), created_at: at, expires_at: None };
+    projection.store().apply(&created, now);
+    projection.store().apply(&SessionEvent::Revoked { sid: sid("b"), revoked_at: at, reason: None }, now);
     projection.freshness().track_partitions([0]);
     projection.freshness().record_position(0, 2);
     projection.freshness().record_high_watermark(0, 2, revocation_core::Clock::now(&SystemClock));
@@ -190,9 +187,9 @@ impl Rebuild for FakeRebuild {
     fn busy(&self) -> bool {
         self.busy.load(Ordering::SeqCst)
     }
-    async fn rebuild(&self) -> Result<String, String> {
+    async fn rebuild(&self) -> Result<RebuildReport, Box<dyn std::error::Error + Send + Sync>> {
         self.ran.store(true, Ordering::SeqCst);
-        Ok("done".into())
+        Ok(RebuildReport { sessions: 0, records: 0, took: Duration::ZERO })
     }
 }
 

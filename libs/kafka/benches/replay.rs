@@ -29,12 +29,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use revocation_core::{
-    FreshnessConfig, FreshnessState, Projection, SessionEvent, SessionId, SessionLiveness, SessionLivenessError,
+    EventJson, FreshnessConfig, FreshnessState, Projection, SessionEvent, SessionId, SessionLiveness,
+    SessionLivenessError,
 };
-use revocation_e2e::bootstrap;
 use revocation_kafka::{
     EventPublisher, Feed, KafkaConfig, KafkaProjection, ProjectionOptions, SampleTrigger, TopicSpec,
 };
+use revocation_test_support::bootstrap;
 use time::OffsetDateTime;
 
 const PARTITIONS: i32 = 3;
@@ -166,7 +167,8 @@ fn out_dir() -> std::path::PathBuf {
 fn feed(config: &KafkaConfig, events: usize) -> (Duration, usize, Vec<(f64, usize)>) {
     let projection = Arc::new(Projection::new(FreshnessConfig::with_max_staleness(Duration::from_secs(2))));
     let started = Instant::now();
-    let feed = Feed::start(config, projection.clone(), Arc::new(SampleTrigger::new()), "bench").unwrap();
+    let feed =
+        Feed::start(config, Arc::new(EventJson), projection.clone(), Arc::new(SampleTrigger::new()), "bench").unwrap();
     let mut all_read = None;
     let mut first = None;
     let mut progress = Vec::new();

@@ -59,17 +59,28 @@ const RESERVED: [&str; 3] = ["enable.auto.commit", "enable.auto.offset.store", "
 impl Default for KafkaConfig {
     fn default() -> Self {
         Self {
-            bootstrap_servers: "127.0.0.1:9092".into(),
-            topic: "session-events".into(),
-            sample_interval: Duration::from_millis(200),
-            sample_timeout: Duration::from_secs(1),
-            metadata_interval: Duration::from_secs(5),
+            bootstrap_servers: Self::DEFAULT_BOOTSTRAP_SERVERS.into(),
+            topic: Self::DEFAULT_TOPIC.into(),
+            sample_interval: Self::DEFAULT_SAMPLE_INTERVAL,
+            sample_timeout: Self::DEFAULT_SAMPLE_TIMEOUT,
+            metadata_interval: Self::DEFAULT_METADATA_INTERVAL,
             librdkafka_options: BTreeMap::new(),
         }
     }
 }
 
 impl KafkaConfig {
+    /// Default of [`Self::bootstrap_servers`]: a local broker.
+    pub const DEFAULT_BOOTSTRAP_SERVERS: &str = "127.0.0.1:9092";
+    /// Default of [`Self::topic`].
+    pub const DEFAULT_TOPIC: &str = "session-events";
+    /// Default of [`Self::sample_interval`].
+    pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(200);
+    /// Default of [`Self::sample_timeout`].
+    pub const DEFAULT_SAMPLE_TIMEOUT: Duration = Duration::from_secs(1);
+    /// Default of [`Self::metadata_interval`].
+    pub const DEFAULT_METADATA_INTERVAL: Duration = Duration::from_secs(5);
+
     /// Defaults, with these brokers and topic.
     pub fn new(bootstrap_servers: impl Into<String>, topic: impl Into<String>) -> Self {
         Self { bootstrap_servers: bootstrap_servers.into(), topic: topic.into(), ..Self::default() }

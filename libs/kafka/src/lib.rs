@@ -2,40 +2,44 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: [`KafkaConfig`] (brokers, topic, sampling, librdkafka pass-through).
-//! - [`feed`]: [`Feed`], the consumer that fills one [`Projection`]: it
-//!   reads **every** partition by manual assignment on a dedicated thread
-//!   (`BaseConsumer`), decodes and applies each record, reports positions, and
-//!   samples high watermarks on a second thread, so the core can judge
-//!   freshness. It also picks up partitions added later.
-//! - [`trigger`]: [`SampleTrigger`], the [`WatermarkProbe`] a barrier pulls
+//! Every item is exported here, at the crate root; the modules are private.
+//!
+//! - `config`: [`KafkaConfig`] (brokers, topic, sampling, librdkafka pass-through).
+//! - `feed`: [`Feed`], the consumer that fills one [`Projection`]: it reads
+//!   **every** partition by manual assignment, decodes each record with the
+//!   topic's [`RecordFormat`] and applies it, reports positions, and samples
+//!   high watermarks, so the core can judge freshness. Its submodules: the
+//!   ingest `pipeline`, the `partitions` controller (discovery, samples,
+//!   progress) and the librdkafka `log_bridge`.
+//! - `trigger`: [`SampleTrigger`], the [`WatermarkProbe`] a barrier pulls
 //!   to get a sample now; requests coalesce into one round of queries.
-//! - [`projection`]: [`KafkaProjection`], a [`ProjectedLiveness`] kept fed by a
+//! - `projection`: [`KafkaProjection`], a [`ProjectedLiveness`] kept fed by a
 //!   [`Feed`], with `rebuild` (replay into a fresh projection while the
 //!   current one serves, then swap).
-//! - [`publisher`]: [`EventPublisher`], an idempotent `acks=all` producer
+//! - `publisher`: [`EventPublisher`], an idempotent `acks=all` producer
 //!   of session events, so nobody hand-writes the JSON.
-//! - [`admin`]: topic creation and growth (for the demo, tests and operators).
+//! - `admin`: topic creation and growth (for the demo, tests and operators).
 //!
 //! Offsets are never committed: every replica replays the (compacted) topic
 //! from the beginning at start. Delivery is at-least-once and the store's
 //! merge is idempotent, so duplicates are harmless.
 //!
 //! [`Projection`]: revocation_core::Projection
+//! [`RecordFormat`]: revocation_core::RecordFormat
 //! [`WatermarkProbe`]: revocation_core::WatermarkProbe
 //! [`ProjectedLiveness`]: revocation_core::ProjectedLiveness
 #![forbid(unsafe_code)]
 
-pub mod admin;
-pub mod config;
-pub mod feed;
-pub mod projection;
-pub mod publisher;
-pub mod trigger;
+mod admin;
+mod config;
+mod feed;
+mod projection;
+mod publisher;
+mod trigger;
 
 pub use admin::{TopicSpec, add_partitions, delete_topic, ensure_topic};
 pub use config::{ConfigError, KafkaConfig};
 pub use feed::{Feed, FeedError, FeedStats};
-pub use projection::{FeedStatsSnapshot, KafkaProjection, ProjectionOptions, RebuildError, RebuildReport};
+pub use projection::{FeedStatsSnapshot, KafkaProjection, ProjectionOptions, RebuildError};
 pub use publisher::{Acknowledged, EventPublisher, PublishError};
 pub use trigger::SampleTrigger;

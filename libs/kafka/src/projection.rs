@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use revocation_core::{
-    FreshnessBarrier, FreshnessConfig, FreshnessState, LagPolicy, ProjectedLiveness, Projection, SessionLiveness,
-    SessionStore,
+    EventJson, FreshnessBarrier, FreshnessConfig, FreshnessState, LagPolicy, ProjectedLiveness, Projection,
+    RebuildReport, RecordFormat, SessionLiveness, SessionStore,
 };
 use thiserror::Error;
 
@@ -27,20 +27,6 @@ pub enum RebuildError {
     /// The new feed could not start.
     #[error(transparent)]
     Feed(#[from] FeedError),
-    /// There is no projection to rebuild (a Postgres-only deployment).
-    #[error("nothing to rebuild: this process answers from Postgres only (no Kafka projection)")]
-    NoProjection,
-}
-
-/// What a completed rebuild did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RebuildReport {
-    /// Sessions in the new projection when it was installed.
-    pub sessions: usize,
-    /// Records the new feed read to catch up.
-    pub records: u64,
-    /// Time from start to swap.
-    pub took: Duration,
 }
 
 /// Options of a [`KafkaProjection`].
@@ -56,6 +42,9 @@ pub struct ProjectionOptions {
     pub fallback: Option<Arc<dyn SessionLiveness>>,
     /// Sessions to reserve room for up front (avoids rehashing during replay).
     pub expected_sessions: usize,
+    /// How the topic's records are read. Default: [`EventJson`], our own
+    /// event format.
+    pub format: Arc<dyn RecordFormat>,
 }
 
 impl Default for ProjectionOptions {
@@ -66,6 +55,7 @@ impl Default for ProjectionOptions {
             lag_policy: LagPolicy::default(),
             fallback: None,
             expected_sessions: 0,
+            format: Arc::new(EventJson),
         }
     }
 }
@@ -102,7 +92,7 @@ impl KafkaProjection {
     pub fn start(config: KafkaConfig, options: ProjectionOptions) -> Result<Self, FeedError> {
         let trigger = Arc::new(SampleTrigger::new());
         let projection = new_projection(&options, options.expected_sessions);
-        let feed = Feed::start(&config, projection.clone(), trigger.clone(), "live")?;
+        let feed = Feed::start(&config, options.format.clone(), projection.clone(), trigger.clone(), "live")?;
         let mut builder = ProjectedLiveness::builder(projection)
             .barrier(Arc::new(FreshnessBarrier::new(trigger.clone(), options.barrier_timeout)))
             .lag_policy(options.lag_policy);
@@ -148,7 +138,13 @@ impl KafkaProjection {
         let started = Instant::now();
         let current = self.liveness.projection().store().len();
         let projection = new_projection(&self.options, current);
-        let feed = Feed::start(&self.config, projection.clone(), self.trigger.clone(), "rebuild")?;
+        let feed = Feed::start(
+            &self.config,
+            self.options.format.clone(),
+            projection.clone(),
+            self.trigger.clone(),
+            "rebuild",
+        )?;
         tracing::info!(topic = %self.config.topic, "rebuild started; the current projection keeps serving");
         loop {
             if projection.freshness().state(revocation_core::Clock::now(&revocation_core::SystemClock))

@@ -18,10 +18,10 @@ pub enum PublishError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// librdkafka refused the producer configuration.
-    #[error("could not create the Kafka producer (check the librdkafka options): {0}")]
+    #[error("could not create the Kafka producer (check the librdkafka options, -X)")]
     Client(#[source] KafkaError),
     /// The broker did not acknowledge the record in time (or refused it).
-    #[error("the broker did not acknowledge the event on {topic:?}: {source}")]
+    #[error("the broker did not acknowledge the event on {topic:?}")]
     NotAcknowledged {
         /// The topic.
         topic: String,

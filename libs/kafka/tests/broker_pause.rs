@@ -4,15 +4,12 @@
 //! broker (cargo runs test binaries one after another).
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
-mod support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use revocation_core::{FreshnessConfig, FreshnessState, SessionLiveness, SessionLivenessError};
-use revocation_e2e::{eventually, script};
-use revocation_kafka::{KafkaProjection, ProjectionOptions, delete_topic};
-use support::*;
+use revocation_kafka::{EventPublisher, KafkaProjection, ProjectionOptions, delete_topic};
+use revocation_test_support::*;
 
 /// Thaws the broker even if the test fails half-way.
 struct Paused;
@@ -45,9 +42,9 @@ async fn a_paused_broker_turns_answers_transient_within_the_bound_and_resuming_r
         barrier_timeout: Duration::from_secs(1),
         ..ProjectionOptions::default()
     };
-    let publisher = publisher(&config);
-    publisher.publish(&created("alice")).await.unwrap();
-    publisher.publish(&created("bob")).await.unwrap();
+    let publisher = EventPublisher::new(&config).unwrap();
+    publisher.publish(&created("alice", None)).await.unwrap();
+    publisher.publish(&created("bob", None)).await.unwrap();
     let projection = KafkaProjection::start(config.clone(), options).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;

@@ -2,8 +2,6 @@
 //! test creates a topic of its own with at least 3 partitions.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
-mod support;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,9 +10,8 @@ use std::time::Duration;
 use revocation_core::{
     Clock, FreshnessConfig, FreshnessState, Lookup, SessionEvent, SessionLiveness, SessionLivenessError, SystemClock,
 };
-use revocation_e2e::{bootstrap, eventually};
-use revocation_kafka::{KafkaProjection, ProjectionOptions, add_partitions, delete_topic};
-use support::*;
+use revocation_kafka::{EventPublisher, KafkaProjection, ProjectionOptions, add_partitions, delete_topic};
+use revocation_test_support::*;
 
 fn options() -> ProjectionOptions {
     ProjectionOptions {
@@ -40,7 +37,7 @@ struct Model {
 #[tokio::test]
 async fn replay_of_many_events_yields_exactly_the_model_state() {
     let config = topic("replay", 3).await;
-    let publisher = publisher(&config);
+    let publisher = EventPublisher::new(&config).unwrap();
     // A deterministic mix: creates, revokes, duplicates, tombstones.
     let mut model: HashMap<String, Model> = HashMap::new();
     let mut events = Vec::new();
@@ -51,7 +48,7 @@ async fn replay_of_many_events_yields_exactly_the_model_state() {
         x ^= x << 17;
         let s = format!("sess-{}", x % 600);
         let event = match (x >> 20) % 10 {
-            0..=5 => created(&s),
+            0..=5 => created(&s, None),
             6..=8 => revoked(&s),
             _ => SessionEvent::Tombstone { sid: sid(&s) },
         };
@@ -91,11 +88,11 @@ async fn replay_of_many_events_yields_exactly_the_model_state() {
 #[tokio::test]
 async fn a_revocation_produced_while_live_is_answered_revoked_shortly_after() {
     let config = topic("revoke", 3).await;
-    let publisher = publisher(&config);
+    let publisher = EventPublisher::new(&config).unwrap();
     let projection = KafkaProjection::start(config.clone(), options()).unwrap();
     live(&projection).await;
     let liveness = projection.liveness();
-    publisher.publish(&created("alice")).await.unwrap();
+    publisher.publish(&created("alice", None)).await.unwrap();
     assert_eq!(liveness.check(&sid("alice")).await, Ok(()));
     publisher.publish(&revoked("alice")).await.unwrap();
     let took = eventually(Duration::from_secs(2), "revocation visible", async || {
@@ -104,7 +101,7 @@ async fn a_revocation_produced_while_live_is_answered_revoked_shortly_after() {
     .await;
     eprintln!("revocation visible after {took:?}");
     // And it stays revoked, even if the created event is published again.
-    publisher.publish(&created("alice")).await.unwrap();
+    publisher.publish(&created("alice", None)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(liveness.check(&sid("alice")).await, Err(SessionLivenessError::Revoked));
     projection.shutdown().await;
@@ -114,14 +111,14 @@ async fn a_revocation_produced_while_live_is_answered_revoked_shortly_after() {
 #[tokio::test]
 async fn a_session_acknowledged_before_the_check_began_is_never_answered_revoked() {
     let config = topic("barrier", 3).await;
-    let publisher = publisher(&config);
+    let publisher = EventPublisher::new(&config).unwrap();
     let projection = KafkaProjection::start(config.clone(), options()).unwrap();
     live(&projection).await;
     let liveness = projection.liveness();
     let mut ok = 0;
     for i in 0..200 {
         let s = format!("new-{i}");
-        publisher.publish(&created(&s)).await.unwrap();
+        publisher.publish(&created(&s, None)).await.unwrap();
         // The check begins after the acknowledgement: the barrier must see it.
         match liveness.check(&sid(&s)).await {
             Ok(()) => ok += 1,
@@ -143,16 +140,16 @@ async fn a_session_acknowledged_before_the_check_began_is_never_answered_revoked
 #[tokio::test]
 async fn malformed_records_in_the_middle_of_a_partition_do_not_stop_the_ones_after_them() {
     let config = topic("malformed", 3).await;
-    let publisher = publisher(&config);
+    let publisher = EventPublisher::new(&config).unwrap();
     // Same key → same partition: the bad records sit between the good ones.
     // (A record without a key cannot exist here: the broker refuses keyless
     // records on a compacted topic.)
-    publisher.publish(&created("k")).await.unwrap();
+    publisher.publish(&created("k", None)).await.unwrap();
     publisher.publish_raw(Some(b"k"), Some(b"{not json")).await.unwrap();
     publisher.publish_raw(Some(b"k"), Some(b"\xff\xfe\x00")).await.unwrap();
     publisher.publish_raw(Some(b"\xff"), Some(b"{}")).await.unwrap();
     publisher.publish_raw(Some(b"k"), Some(br#"{"type":"session.renamed","sid":"k"}"#)).await.unwrap();
-    publisher.publish(&created("after")).await.unwrap();
+    publisher.publish(&created("after", None)).await.unwrap();
     let projection = KafkaProjection::start(config.clone(), options()).unwrap();
     live(&projection).await;
     let liveness = projection.liveness();
@@ -167,7 +164,7 @@ async fn malformed_records_in_the_middle_of_a_partition_do_not_stop_the_ones_aft
 #[tokio::test]
 async fn partitions_added_while_running_are_consumed() {
     let config = topic("grow", 3).await;
-    let publisher = publisher(&config);
+    let publisher = EventPublisher::new(&config).unwrap();
     let projection = KafkaProjection::start(config.clone(), options()).unwrap();
     live(&projection).await;
     add_partitions(&config, 6).await.unwrap();
@@ -176,7 +173,7 @@ async fn partitions_added_while_running_are_consumed() {
     let mut in_new = Vec::new();
     for i in 0..2_000 {
         let s = format!("grown-{i}");
-        let ack = publisher.publish(&created(&s)).await.unwrap();
+        let ack = publisher.publish(&created(&s, None)).await.unwrap();
         if ack.partition >= 3 {
             in_new.push(s);
         }
@@ -204,8 +201,8 @@ async fn partitions_added_while_running_are_consumed() {
 #[tokio::test]
 async fn a_rebuild_under_load_ends_with_the_same_state_and_never_answers_from_a_half_built_store() {
     let config = topic("rebuild", 3).await;
-    let publisher = publisher(&config);
-    let mut events: Vec<_> = (0..2_000).map(|i| created(&format!("r-{i}"))).collect();
+    let publisher = EventPublisher::new(&config).unwrap();
+    let mut events: Vec<_> = (0..2_000).map(|i| created(&format!("r-{i}"), None)).collect();
     events.extend((0..2_000).step_by(3).map(|i| revoked(&format!("r-{i}"))));
     for ack in futures::future::join_all(events.iter().map(|e| publisher.publish(e))).await {
         ack.unwrap();
@@ -244,7 +241,7 @@ async fn a_rebuild_under_load_ends_with_the_same_state_and_never_answers_from_a_
         tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                publisher.publish(&created(&format!("during-{i}"))).await.unwrap();
+                publisher.publish(&created(&format!("during-{i}"), None)).await.unwrap();
                 i += 1;
             }
             i
@@ -292,14 +289,14 @@ async fn an_unreachable_broker_at_start_leaves_the_projection_cold_and_the_proce
 
 #[tokio::test]
 async fn a_missing_topic_keeps_the_projection_cold_until_it_exists() {
-    support::require_broker();
+    require_broker();
     let mut config = revocation_kafka::KafkaConfig::new(bootstrap(), format!("late-{}", uuid::Uuid::new_v4().simple()));
     config.sample_interval = Duration::from_millis(50);
     let projection = KafkaProjection::start(config.clone(), options()).unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(projection.liveness().state(), FreshnessState::Cold);
     revocation_kafka::ensure_topic(&config, revocation_kafka::TopicSpec::default()).await.unwrap();
-    publisher(&config).publish(&created("late")).await.unwrap();
+    EventPublisher::new(&config).unwrap().publish(&created("late", None)).await.unwrap();
     live(&projection).await;
     assert_eq!(projection.liveness().check(&sid("late")).await, Ok(()));
     projection.shutdown().await;

@@ -194,14 +194,12 @@ fn main() {
         let at = time::OffsetDateTime::now_utc();
         for (id, revoked) in &all {
             let sid = SessionId::new(id.clone()).unwrap();
-            projection.store().apply(&SessionEvent::Created {
-                sid: sid.clone(),
-                user_id: String::new(),
-                created_at: at,
-                expires_at: None,
-            });
+            let now = SystemClock.now();
+            let created =
+                SessionEvent::Created { sid: sid.clone(), user_id: String::new(), created_at: at, expires_at: None };
+            projection.store().apply(&created, now);
             if *revoked {
-                projection.store().apply(&SessionEvent::Revoked { sid, revoked_at: at, reason: None });
+                projection.store().apply(&SessionEvent::Revoked { sid, revoked_at: at, reason: None }, now);
             }
         }
         let bare: DashMap<[u8; 16], u64> = DashMap::with_capacity(rows);

@@ -21,7 +21,7 @@ pub enum ConfigError {
         name: String,
     },
     /// The database URL does not parse.
-    #[error("database URL is not valid: {0}")]
+    #[error("database URL is not valid")]
     BadUrl(#[source] sqlx::Error),
     /// The database URL is not a Postgres URL.
     #[error("database URL must start with postgres:// or postgresql://")]
@@ -89,12 +89,29 @@ impl PgConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
-            schema: Identifier("public".into()),
-            table: Identifier("user_sessions".into()),
-            max_connections: 8,
-            acquire_timeout: Duration::from_millis(250),
-            statement_timeout: Duration::from_millis(250),
+            schema: Identifier(Self::DEFAULT_SCHEMA.into()),
+            table: Identifier(Self::DEFAULT_TABLE.into()),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            acquire_timeout: Self::DEFAULT_TIMEOUT,
+            statement_timeout: Self::DEFAULT_TIMEOUT,
         }
+    }
+
+    /// Default of [`Self::schema`].
+    pub const DEFAULT_SCHEMA: &str = "public";
+    /// Default of [`Self::table`]: the table of the seed port's adapter.
+    pub const DEFAULT_TABLE: &str = "user_sessions";
+    /// Default of [`Self::max_connections`].
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 8;
+    /// Default of [`Self::acquire_timeout`] and [`Self::statement_timeout`]:
+    /// a fallback check that takes longer answers `Transient`.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
+
+    /// Sets both the acquire and the statement timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self.statement_timeout = timeout;
+        self
     }
 
     /// Sets the schema, validated.
@@ -118,6 +135,19 @@ impl PgConfig {
     /// so a process can start while the database is down. Call it inside a
     /// Tokio runtime.
     pub fn pool(&self) -> Result<PgPool, ConfigError> {
+        let options = self.connect_options()?;
+        Ok(PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout)
+            .connect_lazy_with(options))
+    }
+
+    /// Checks every option without connecting; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.connect_options().map(drop)
+    }
+
+    fn connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
         if self.acquire_timeout.is_zero() {
             return Err(ConfigError::ZeroTimeout("acquire_timeout"));
         }
@@ -131,13 +161,9 @@ impl PgConfig {
             return Err(ConfigError::NotPostgres);
         }
         let options: PgConnectOptions = self.url.parse().map_err(ConfigError::BadUrl)?;
-        let options = options
+        Ok(options
             .application_name("revocation-projection")
-            .options([("statement_timeout", format!("{}ms", self.statement_timeout.as_millis()))]);
-        Ok(PgPoolOptions::new()
-            .max_connections(self.max_connections)
-            .acquire_timeout(self.acquire_timeout)
-            .connect_lazy_with(options))
+            .options([("statement_timeout", format!("{}ms", self.statement_timeout.as_millis()))]))
     }
 }
 

@@ -19,7 +19,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 pub enum MigrateError {
     /// The database could not be reached or refused a statement.
     #[error(
-        "could not prepare schema {schema} for migrations (is the database up and the role allowed to create schemas?): {source}"
+        "could not prepare schema {schema} for migrations (is the database up and the role allowed to create schemas?)"
     )]
     Connection {
         /// The schema.
@@ -29,7 +29,7 @@ pub enum MigrateError {
         source: sqlx::Error,
     },
     /// A migration failed.
-    #[error("applying migrations to schema {schema} failed: {source}")]
+    #[error("applying migrations to schema {schema} failed")]
     Migration {
         /// The schema.
         schema: String,

@@ -6,36 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use revocation_core::{
-    Clock, FreshnessConfig, ProjectedLiveness, Projection, SessionEvent, SessionId, SessionLiveness,
-    SessionLivenessError, SystemClock,
+    Clock, FreshnessConfig, ProjectedLiveness, Projection, SessionLiveness, SessionLivenessError, SystemClock,
 };
-use revocation_e2e::database_url;
-use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
+use revocation_postgres::{PgConfig, PgSessionLiveness};
+use revocation_test_support::{created, database_url, fresh_schema, revoked, sid};
 use time::OffsetDateTime;
-
-/// A migrated, empty schema of this test's own, plus the adapter and a writer.
-async fn fresh_schema() -> (PgSessionLiveness, PgSessionTable) {
-    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let config = PgConfig::new(database_url()).schema(&schema).expect("schema name");
-    let liveness = PgSessionLiveness::connect(&config).expect("config");
-    if let Err(e) = liveness.migrate().await {
-        panic!("PostgreSQL is not reachable at {} ({e}); start it with `scripts/servers.sh up`", database_url());
-    }
-    let table = PgSessionTable::new(liveness.pool().clone(), &config);
-    (liveness, table)
-}
-
-fn sid(s: &str) -> SessionId {
-    SessionId::new(s).expect("valid sid")
-}
-
-fn created(s: &str, expires_at: Option<OffsetDateTime>) -> SessionEvent {
-    SessionEvent::Created { sid: sid(s), user_id: "u-1".into(), created_at: OffsetDateTime::now_utc(), expires_at }
-}
-
-fn revoked(s: &str) -> SessionEvent {
-    SessionEvent::Revoked { sid: sid(s), revoked_at: OffsetDateTime::now_utc(), reason: Some("logout".into()) }
-}
 
 fn hour() -> Duration {
     Duration::from_secs(3600)
@@ -43,7 +18,7 @@ fn hour() -> Duration {
 
 #[tokio::test]
 async fn live_revoked_absent_and_expired_rows_get_the_right_answers() {
-    let (pg, table) = fresh_schema().await;
+    let (_, pg, table) = fresh_schema().await;
     table.record(&created("live", Some(OffsetDateTime::now_utc() + hour()))).await.unwrap();
     table.record(&created("forever", None)).await.unwrap();
     table.record(&created("revoked", None)).await.unwrap();
@@ -61,7 +36,7 @@ async fn live_revoked_absent_and_expired_rows_get_the_right_answers() {
 
 #[tokio::test]
 async fn a_late_created_event_does_not_unrevoke_a_row() {
-    let (pg, table) = fresh_schema().await;
+    let (_, pg, table) = fresh_schema().await;
     table.record(&revoked("s")).await.unwrap();
     table.record(&created("s", None)).await.unwrap();
     assert_eq!(pg.check(&sid("s")).await, Err(SessionLivenessError::Revoked));
@@ -69,7 +44,7 @@ async fn a_late_created_event_does_not_unrevoke_a_row() {
 
 #[tokio::test]
 async fn sids_shaped_like_sql_injection_or_odd_unicode_are_just_data() {
-    let (pg, table) = fresh_schema().await;
+    let (_, pg, table) = fresh_schema().await;
     let odd =
         ["'; DROP TABLE user_sessions; --", "' OR '1'='1", "\\x00\\' \" `", "séance-🦀-ℵ₀-\u{202e}rtl", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢"];
     for s in odd {
@@ -101,7 +76,7 @@ async fn an_unreachable_database_is_transient_quickly() {
 
 #[tokio::test]
 async fn a_query_slower_than_the_statement_timeout_is_transient() {
-    let (fast, table) = fresh_schema().await;
+    let (_, fast, table) = fresh_schema().await;
     table.record(&created("s", None)).await.unwrap();
     // In a second schema, `user_sessions` is a view that sleeps a second per query.
     let slow_schema = format!("slow_{}", uuid::Uuid::new_v4().simple());
@@ -125,7 +100,7 @@ async fn a_query_slower_than_the_statement_timeout_is_transient() {
 
 #[tokio::test]
 async fn migrations_are_idempotent() {
-    let (pg, _) = fresh_schema().await;
+    let (_, pg, _) = fresh_schema().await;
     pg.migrate().await.unwrap();
     pg.migrate().await.unwrap();
 }
@@ -134,7 +109,7 @@ async fn migrations_are_idempotent() {
 /// come from the projection — and they are the same answers.
 #[tokio::test]
 async fn a_cold_projection_answers_from_postgres_then_switches_with_the_same_answers() {
-    let (pg, table) = fresh_schema().await;
+    let (_, pg, table) = fresh_schema().await;
     let events = [
         created("a", None),
         created("b", Some(OffsetDateTime::now_utc() + hour())),
@@ -159,7 +134,7 @@ async fn a_cold_projection_answers_from_postgres_then_switches_with_the_same_ans
 
     // The consumer replays the same events and catches up.
     for e in &events {
-        projection.store().apply(e);
+        projection.store().apply(e, SystemClock.now());
     }
     projection.freshness().record_position(0, events.len() as i64);
     projection.freshness().record_high_watermark(0, events.len() as i64, SystemClock.now());

@@ -17,7 +17,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
-use revocation_projection::{ProjectionConfig, ProjectionHandle, SessionId, SessionLiveness, SessionLivenessError};
+use revocation_projection::{
+    PgConfig, ProjectionConfig, ProjectionHandle, SessionId, SessionLiveness, SessionLivenessError,
+};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -25,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
 
     // The whole setup: config → projection → port + health router.
     let mut config = ProjectionConfig::new("127.0.0.1:9092", "session-events");
-    config.postgres_url = Some("postgres://revocation:revocation@127.0.0.1:5432/revocation".into());
+    config.postgres = Some(PgConfig::new("postgres://revocation:revocation@127.0.0.1:5432/revocation"));
     let projection = ProjectionHandle::start(config).await?;
     let app = Router::new()
         .route("/api/hello", get(hello))

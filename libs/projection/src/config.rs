@@ -1,8 +1,9 @@
 //! [`ProjectionConfig`]: everything the projection needs, with defaults.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use revocation_core::{FreshnessConfig, LagPolicy};
+use revocation_core::{EventJson, FreshnessBarrier, FreshnessConfig, LagPolicy, RecordFormat};
 use revocation_kafka::KafkaConfig;
 use revocation_postgres::PgConfig;
 use thiserror::Error;
@@ -18,76 +19,119 @@ pub enum Mode {
     PostgresOnly,
 }
 
-/// A configuration that cannot work; the message names the option.
-#[derive(Debug, Error)]
+/// A configuration that cannot work; the message names the option and what
+/// to do.
+#[derive(Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A Kafka option is wrong.
     #[error("kafka: {0}")]
-    Kafka(#[from] revocation_kafka::ConfigError),
+    Kafka(revocation_kafka::ConfigError),
     /// A Postgres option is wrong.
     #[error("postgres: {0}")]
-    Postgres(#[from] revocation_postgres::ConfigError),
-    /// An option contradicts another.
-    #[error("{0}")]
-    Inconsistent(String),
+    Postgres(String),
+    /// An option only works with a database, and none is configured.
+    #[error("{option} needs a database URL (--database-url / DATABASE_URL)")]
+    NeedsDatabase {
+        /// The option (`mode postgres-only`, `lag policy fallback`, `migrate`).
+        option: &'static str,
+    },
+    /// `max_staleness` is so small that nothing could stay Live.
+    #[error(
+        "max staleness {max_staleness:?} must exceed both 10 ms and the sample interval ({sample_interval:?}), or the projection can never be Live"
+    )]
+    StalenessTooSmall {
+        /// The configured bound.
+        max_staleness: Duration,
+        /// The watermark sampling period it must exceed.
+        sample_interval: Duration,
+    },
+    /// The hysteresis is upside down.
+    #[error("recover-below ({recover_below:?}) must not exceed max staleness ({max_staleness:?})")]
+    RecoverAboveMax {
+        /// The configured recovery threshold.
+        recover_below: Duration,
+        /// The configured bound.
+        max_staleness: Duration,
+    },
+    /// An interval or timeout is zero.
+    #[error("{0} must be greater than zero")]
+    Zero(&'static str),
+}
+
+// Written out rather than `#[from]`, which would also make the cause a
+// `source` and print it twice in an error chain.
+impl From<revocation_kafka::ConfigError> for ConfigError {
+    fn from(error: revocation_kafka::ConfigError) -> Self {
+        Self::Kafka(error)
+    }
+}
+
+impl From<revocation_postgres::ConfigError> for ConfigError {
+    fn from(error: revocation_postgres::ConfigError) -> Self {
+        Self::Postgres(error.to_string())
+    }
 }
 
 /// Configuration of an embedded projection. Every field has a default (see
-/// [`ProjectionConfig::new`]); the projector binary maps its flags onto it.
+/// [`ProjectionConfig::new`] and the `DEFAULT_*` constants, which the
+/// projector's flags use too); the projector binary maps its flags onto it.
 #[derive(Debug, Clone)]
 pub struct ProjectionConfig {
     /// Projection or Postgres-only. Default: projection.
     pub mode: Mode,
     /// Brokers, topic, sampling, librdkafka options.
     pub kafka: KafkaConfig,
-    /// The Postgres fallback's URL; `None` for no fallback (Cold answers
-    /// `Transient`). Default: none.
-    pub postgres_url: Option<String>,
-    /// Schema of the sessions table. Default: `public`.
-    pub postgres_schema: String,
-    /// Name of the sessions table. Default: `user_sessions`.
-    pub postgres_table: String,
-    /// Pool acquire timeout and statement timeout of a fallback check.
-    /// Default: 250 ms each.
-    pub postgres_timeout: Duration,
+    /// How the topic's records are read. Default: [`EventJson`], our own
+    /// event format.
+    pub format: Arc<dyn RecordFormat>,
+    /// The Postgres fallback (URL, table, timeouts); `None` for no fallback
+    /// (Cold answers `Transient`). Default: none.
+    pub postgres: Option<PgConfig>,
     /// Apply the embedded migrations at start. Default: false.
     pub migrate: bool,
-    /// Beyond this staleness the projection stops answering. Default: 2 s.
+    /// Beyond this staleness the projection stops answering.
+    /// Default: [`FreshnessConfig::DEFAULT_MAX_STALENESS`].
     pub max_staleness: Duration,
     /// A Lagging projection is Live again at or below this staleness.
     /// Default: half of `max_staleness`.
     pub recover_below: Option<Duration>,
-    /// Bound on a read-your-writes wait for an unknown sid. Default: 250 ms.
+    /// Bound on a read-your-writes wait for an unknown sid.
+    /// Default: [`FreshnessBarrier::DEFAULT_TIMEOUT`].
     pub barrier_timeout: Duration,
     /// What to answer while Lagging. Default: `Transient`.
     pub lag_policy: LagPolicy,
-    /// How often expired sessions are swept from memory. Default: 60 s.
+    /// How often expired sessions are swept from memory.
+    /// Default: [`Self::DEFAULT_SWEEP_INTERVAL`].
     pub sweep_interval: Duration,
     /// Sessions to reserve memory for at start. Default: 0.
     pub expected_sessions: usize,
-    /// How long a rebuild may take before it is abandoned. Default: 10 min.
+    /// How long a rebuild may take before it is abandoned.
+    /// Default: [`Self::DEFAULT_REBUILD_TIMEOUT`].
     pub rebuild_timeout: Duration,
 }
 
 impl ProjectionConfig {
+    /// Default of [`Self::sweep_interval`].
+    pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+    /// Default of [`Self::rebuild_timeout`].
+    pub const DEFAULT_REBUILD_TIMEOUT: Duration = Duration::from_secs(600);
+
     /// Defaults, reading `topic` from `bootstrap_servers`.
     pub fn new(bootstrap_servers: impl Into<String>, topic: impl Into<String>) -> Self {
         Self {
             mode: Mode::Projection,
             kafka: KafkaConfig::new(bootstrap_servers, topic),
-            postgres_url: None,
-            postgres_schema: "public".into(),
-            postgres_table: "user_sessions".into(),
-            postgres_timeout: Duration::from_millis(250),
+            format: Arc::new(EventJson),
+            postgres: None,
             migrate: false,
-            max_staleness: Duration::from_secs(2),
+            max_staleness: FreshnessConfig::DEFAULT_MAX_STALENESS,
             recover_below: None,
-            barrier_timeout: Duration::from_millis(250),
+            barrier_timeout: FreshnessBarrier::DEFAULT_TIMEOUT,
             lag_policy: LagPolicy::Transient,
-            sweep_interval: Duration::from_secs(60),
+            sweep_interval: Self::DEFAULT_SWEEP_INTERVAL,
             expected_sessions: 0,
-            rebuild_timeout: Duration::from_secs(600),
+            rebuild_timeout: Self::DEFAULT_REBUILD_TIMEOUT,
         }
     }
 
@@ -96,36 +140,43 @@ impl ProjectionConfig {
         if self.mode == Mode::Projection {
             self.kafka.validate()?;
         }
-        self.postgres()?;
-        if self.mode == Mode::PostgresOnly && self.postgres_url.is_none() {
-            return Err(ConfigError::Inconsistent("mode postgres-only needs a database URL".into()));
+        if let Some(pg) = &self.postgres {
+            pg.validate()?;
         }
-        if self.lag_policy == LagPolicy::Fallback && self.postgres_url.is_none() {
-            return Err(ConfigError::Inconsistent("lag policy fallback needs a database URL to fall back to".into()));
+        let needs_database = [
+            (self.mode == Mode::PostgresOnly, "mode postgres-only"),
+            (self.lag_policy == LagPolicy::Fallback, "lag policy fallback"),
+            (self.migrate, "migrate"),
+        ];
+        if self.postgres.is_none()
+            && let Some((_, option)) = needs_database.iter().find(|(needed, _)| *needed)
+        {
+            return Err(ConfigError::NeedsDatabase { option });
         }
-        if self.migrate && self.postgres_url.is_none() {
-            return Err(ConfigError::Inconsistent("migrate needs a database URL".into()));
+        if self.mode == Mode::PostgresOnly {
+            return Ok(());
+        }
+        if self.max_staleness < Duration::from_millis(10) || self.max_staleness <= self.kafka.sample_interval {
+            return Err(ConfigError::StalenessTooSmall {
+                max_staleness: self.max_staleness,
+                sample_interval: self.kafka.sample_interval,
+            });
         }
         let freshness = self.freshness();
-        if self.max_staleness < Duration::from_millis(10) {
-            return Err(ConfigError::Inconsistent(format!(
-                "max staleness {:?} is below 10 ms: nothing could stay Live",
-                self.max_staleness
-            )));
-        }
-        if self.max_staleness <= self.kafka.sample_interval {
-            return Err(ConfigError::Inconsistent(format!(
-                "max staleness ({:?}) must exceed the sample interval ({:?}), or the projection can never be Live",
-                self.max_staleness, self.kafka.sample_interval
-            )));
-        }
         if freshness.recover_below > freshness.max_staleness {
-            return Err(ConfigError::Inconsistent("recover-below must not exceed max staleness".into()));
+            return Err(ConfigError::RecoverAboveMax {
+                recover_below: freshness.recover_below,
+                max_staleness: freshness.max_staleness,
+            });
         }
-        if self.barrier_timeout.is_zero() || self.sweep_interval.is_zero() || self.rebuild_timeout.is_zero() {
-            return Err(ConfigError::Inconsistent(
-                "barrier timeout, sweep interval and rebuild timeout must be greater than zero".into(),
-            ));
+        for (value, option) in [
+            (self.barrier_timeout, "barrier timeout"),
+            (self.sweep_interval, "sweep interval"),
+            (self.rebuild_timeout, "rebuild timeout"),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::Zero(option));
+            }
         }
         Ok(())
     }
@@ -136,15 +187,6 @@ impl ProjectionConfig {
             max_staleness: self.max_staleness,
             recover_below: self.recover_below.unwrap_or(self.max_staleness / 2),
         }
-    }
-
-    /// The Postgres adapter's configuration, if a URL is set.
-    pub fn postgres(&self) -> Result<Option<PgConfig>, ConfigError> {
-        let Some(url) = &self.postgres_url else { return Ok(None) };
-        let mut config = PgConfig::new(url.clone()).schema(&self.postgres_schema)?.table(&self.postgres_table)?;
-        config.acquire_timeout = self.postgres_timeout;
-        config.statement_timeout = self.postgres_timeout;
-        Ok(Some(config))
     }
 }
 
@@ -161,16 +203,21 @@ mod tests {
     fn contradictions_are_named() {
         let mut c = ProjectionConfig::new("127.0.0.1:9092", "t");
         c.lag_policy = LagPolicy::Fallback;
-        assert!(c.validate().unwrap_err().to_string().contains("lag policy fallback needs a database URL"));
+        assert_eq!(c.validate(), Err(ConfigError::NeedsDatabase { option: "lag policy fallback" }));
         c.lag_policy = LagPolicy::Transient;
         c.max_staleness = Duration::from_millis(100);
-        assert!(c.validate().unwrap_err().to_string().contains("must exceed the sample interval"));
+        assert!(matches!(c.validate(), Err(ConfigError::StalenessTooSmall { .. })));
+        assert!(c.validate().unwrap_err().to_string().contains("must exceed both 10 ms and the sample interval"));
         c.max_staleness = Duration::from_secs(2);
-        c.postgres_url = Some("postgres://u@h/db".into());
-        c.postgres_schema = "Bad-Name".into();
-        assert!(c.validate().unwrap_err().to_string().starts_with("postgres: schema \"Bad-Name\""));
-        c.postgres_schema = "public".into();
+        c.recover_below = Some(Duration::from_secs(3));
+        assert!(matches!(c.validate(), Err(ConfigError::RecoverAboveMax { .. })));
+        c.recover_below = None;
+        c.sweep_interval = Duration::ZERO;
+        assert_eq!(c.validate(), Err(ConfigError::Zero("sweep interval")));
+        c.sweep_interval = Duration::from_secs(1);
         c.mode = Mode::PostgresOnly;
+        assert_eq!(c.validate(), Err(ConfigError::NeedsDatabase { option: "mode postgres-only" }));
+        c.postgres = Some(PgConfig::new("postgres://u@h/db"));
         c.kafka.topic = String::new();
         c.validate().unwrap();
     }

@@ -4,14 +4,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use revocation_core::{Clock, SessionLiveness, SystemClock};
-use revocation_http::{AdminConfig, Health, HttpState, PostgresOnlyHealth, Rebuild};
-use revocation_kafka::{KafkaProjection, ProjectionOptions, RebuildError, RebuildReport};
+use revocation_core::{Clock, RebuildReport, SessionLiveness, SystemClock};
+use revocation_http::{AdminConfig, Health, HttpState, Rebuild};
+use revocation_kafka::{KafkaProjection, ProjectionOptions};
 use revocation_postgres::{MigrateError, PgSessionLiveness};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, Mode, ProjectionConfig};
+use crate::postgres_only::PostgresOnlyHealth;
+
+/// A rebuild did not complete; whatever was serving still serves.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum RebuildError {
+    /// There is no projection to rebuild: this process answers from
+    /// Postgres only.
+    #[error("nothing to rebuild: this process answers from Postgres only (no Kafka projection)")]
+    NoProjection,
+    /// The Kafka projection's rebuild failed (busy, timed out, feed error).
+    #[error(transparent)]
+    Kafka(#[from] revocation_kafka::RebuildError),
+}
 
 /// The projection could not start.
 #[derive(Debug, Error)]
@@ -21,10 +35,10 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The Kafka feed could not start.
-    #[error("kafka: {0}")]
+    #[error("kafka")]
     Feed(#[from] revocation_kafka::FeedError),
     /// Migrations were asked for and failed.
-    #[error("postgres: {0}")]
+    #[error("postgres")]
     Migrate(#[from] MigrateError),
 }
 
@@ -52,7 +66,7 @@ impl ProjectionHandle {
     pub async fn start(config: ProjectionConfig) -> Result<Self, StartError> {
         config.validate()?;
         let postgres =
-            config.postgres()?.map(|pg| PgSessionLiveness::connect(&pg)).transpose().map_err(ConfigError::from)?;
+            config.postgres.as_ref().map(PgSessionLiveness::connect).transpose().map_err(ConfigError::from)?;
         if config.migrate
             && let Some(pg) = &postgres
         {
@@ -60,7 +74,7 @@ impl ProjectionHandle {
             tracing::info!(table = %pg.config().qualified_table(), "migrations applied");
         }
         if config.mode == Mode::PostgresOnly {
-            let pg = postgres.clone().ok_or_else(|| ConfigError::Inconsistent("postgres-only needs a URL".into()))?;
+            let pg = postgres.clone().ok_or(ConfigError::NeedsDatabase { option: "mode postgres-only" })?;
             tracing::info!(table = %pg.config().qualified_table(), "answering every check from Postgres (postgres-only mode)");
             return Ok(Self {
                 config,
@@ -77,6 +91,7 @@ impl ProjectionHandle {
             lag_policy: config.lag_policy,
             fallback: postgres.clone().map(|pg| Arc::new(pg) as Arc<dyn SessionLiveness>),
             expected_sessions: config.expected_sessions,
+            format: config.format.clone(),
         };
         let kafka = Arc::new(KafkaProjection::start(config.kafka.clone(), options)?);
         tracing::info!(
@@ -134,7 +149,7 @@ impl ProjectionHandle {
     /// there is nothing to rebuild: [`RebuildError::NoProjection`].
     pub async fn rebuild(&self) -> Result<RebuildReport, RebuildError> {
         match &self.kafka {
-            Some(kafka) => kafka.rebuild(self.config.rebuild_timeout).await,
+            Some(kafka) => Ok(kafka.rebuild(self.config.rebuild_timeout).await?),
             None => Err(RebuildError::NoProjection),
         }
     }
@@ -178,12 +193,8 @@ impl Rebuild for Rebuilder {
         self.kafka.is_rebuilding()
     }
 
-    async fn rebuild(&self) -> Result<String, String> {
-        self.kafka
-            .rebuild(self.timeout)
-            .await
-            .map(|r| format!("{} sessions from {} records in {:.2} s", r.sessions, r.records, r.took.as_secs_f64()))
-            .map_err(|e| e.to_string())
+    async fn rebuild(&self) -> Result<RebuildReport, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.kafka.rebuild(self.timeout).await?)
     }
 }
 
@@ -197,7 +208,7 @@ mod tests {
         // The pool connects lazily: no database is needed to start.
         let mut config = ProjectionConfig::new("127.0.0.1:9092", "unused");
         config.mode = Mode::PostgresOnly;
-        config.postgres_url = Some("postgres://u:p@127.0.0.1:1/db".into());
+        config.postgres = Some(revocation_postgres::PgConfig::new("postgres://u:p@127.0.0.1:1/db"));
         let handle = ProjectionHandle::start(config).await.expect("start");
         let err = handle.rebuild().await.expect_err("nothing to rebuild");
         assert!(matches!(err, RebuildError::NoProjection), "{err:?}");

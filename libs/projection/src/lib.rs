@@ -6,11 +6,11 @@
 //! health router to merge into the verifier's own, `rebuild` and `shutdown`.
 //!
 //! ```no_run
-//! use revocation_projection::{ProjectionConfig, ProjectionHandle};
+//! use revocation_projection::{PgConfig, ProjectionConfig, ProjectionHandle};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = ProjectionConfig::new("127.0.0.1:9092", "session-events");
-//! config.postgres_url = Some("postgres://revocation:revocation@127.0.0.1:5432/revocation".into());
+//! config.postgres = Some(PgConfig::new("postgres://revocation:revocation@127.0.0.1:5432/revocation"));
 //! let projection = ProjectionHandle::start(config).await?;
 //!
 //! let liveness = projection.liveness(); // Arc<dyn SessionLiveness>: wire it into the verifier
@@ -25,8 +25,10 @@
 
 mod config;
 mod handle;
+mod postgres_only;
 
 pub use config::{ConfigError, Mode, ProjectionConfig};
-pub use handle::{ProjectionHandle, StartError};
-pub use revocation_core::{LagPolicy, SessionId, SessionLiveness, SessionLivenessError};
-pub use revocation_kafka::{KafkaConfig, RebuildError, RebuildReport};
+pub use handle::{ProjectionHandle, RebuildError, StartError};
+pub use revocation_core::{LagPolicy, RebuildReport, SessionId, SessionLiveness, SessionLivenessError};
+pub use revocation_kafka::KafkaConfig;
+pub use revocation_postgres::PgConfig;

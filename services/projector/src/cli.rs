@@ -1,11 +1,14 @@
-//! Command line: every option has a flag and an environment variable, and
-//! every default is written here (and shown by `--help`).
+//! Command line: every option has a flag and an environment variable. The
+//! defaults are the libraries' constants (shown by `--help`); a test holds
+//! the README's configuration table to them.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use revocation_projection::{KafkaConfig, LagPolicy, ProjectionConfig};
+use humantime::Duration as Span;
+use revocation_core::{FreshnessBarrier, FreshnessConfig};
+use revocation_http::Limits;
+use revocation_projection::{KafkaConfig, LagPolicy, PgConfig, ProjectionConfig};
 
 /// The session projection: Kafka in, "is this session live?" out.
 #[derive(Debug, Parser)]
@@ -50,20 +53,20 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers.
-    #[arg(long, env = "PROJECTOR_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    #[arg(long, env = "PROJECTOR_BOOTSTRAP_SERVERS", default_value_t = KafkaConfig::DEFAULT_BOOTSTRAP_SERVERS.to_owned())]
     pub bootstrap_servers: String,
     /// The session-events topic.
-    #[arg(long, env = "PROJECTOR_TOPIC", default_value = "session-events")]
+    #[arg(long, env = "PROJECTOR_TOPIC", default_value_t = KafkaConfig::DEFAULT_TOPIC.to_owned())]
     pub topic: String,
     /// How often high watermarks are sampled (bounds staleness on a healthy topic).
-    #[arg(long, env = "PROJECTOR_SAMPLE_INTERVAL", default_value = "200ms", value_parser = duration)]
-    pub sample_interval: Duration,
+    #[arg(long, env = "PROJECTOR_SAMPLE_INTERVAL", default_value_t = KafkaConfig::DEFAULT_SAMPLE_INTERVAL.into(), value_parser = duration)]
+    pub sample_interval: Span,
     /// Timeout of one watermark query.
-    #[arg(long, env = "PROJECTOR_SAMPLE_TIMEOUT", default_value = "1s", value_parser = duration)]
-    pub sample_timeout: Duration,
+    #[arg(long, env = "PROJECTOR_SAMPLE_TIMEOUT", default_value_t = KafkaConfig::DEFAULT_SAMPLE_TIMEOUT.into(), value_parser = duration)]
+    pub sample_timeout: Span,
     /// How often the topic is checked for added partitions.
-    #[arg(long, env = "PROJECTOR_METADATA_INTERVAL", default_value = "5s", value_parser = duration)]
-    pub metadata_interval: Duration,
+    #[arg(long, env = "PROJECTOR_METADATA_INTERVAL", default_value_t = KafkaConfig::DEFAULT_METADATA_INTERVAL.into(), value_parser = duration)]
+    pub metadata_interval: Span,
     /// librdkafka property passed through, as KEY=VALUE (repeatable; e.g.
     /// -X security.protocol=SASL_SSL). In the environment: comma-separated.
     #[arg(short = 'X', long = "librdkafka", env = "PROJECTOR_LIBRDKAFKA", value_delimiter = ',', value_parser = key_value)]
@@ -73,9 +76,9 @@ pub struct KafkaArgs {
 impl KafkaArgs {
     pub fn config(&self) -> KafkaConfig {
         let mut config = KafkaConfig::new(self.bootstrap_servers.clone(), self.topic.clone());
-        config.sample_interval = self.sample_interval;
-        config.sample_timeout = self.sample_timeout;
-        config.metadata_interval = self.metadata_interval;
+        config.sample_interval = self.sample_interval.into();
+        config.sample_timeout = self.sample_timeout.into();
+        config.metadata_interval = self.metadata_interval.into();
         config.librdkafka_options = self.librdkafka.iter().cloned().collect();
         config
     }
@@ -89,35 +92,45 @@ pub struct PgArgs {
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
     /// Schema of the sessions table.
-    #[arg(long, env = "PROJECTOR_PG_SCHEMA", default_value = "public")]
+    #[arg(long, env = "PROJECTOR_PG_SCHEMA", default_value_t = PgConfig::DEFAULT_SCHEMA.to_owned())]
     pub pg_schema: String,
     /// Name of the sessions table.
-    #[arg(long, env = "PROJECTOR_PG_TABLE", default_value = "user_sessions")]
+    #[arg(long, env = "PROJECTOR_PG_TABLE", default_value_t = PgConfig::DEFAULT_TABLE.to_owned())]
     pub pg_table: String,
     /// Pool-acquire and statement timeout of one fallback check.
-    #[arg(long, env = "PROJECTOR_PG_TIMEOUT", default_value = "250ms", value_parser = duration)]
-    pub pg_timeout: Duration,
+    #[arg(long, env = "PROJECTOR_PG_TIMEOUT", default_value_t = PgConfig::DEFAULT_TIMEOUT.into(), value_parser = duration)]
+    pub pg_timeout: Span,
+}
+
+impl PgArgs {
+    /// The Postgres adapter's configuration, when a database URL is given:
+    /// the one place these flags become a [`PgConfig`].
+    pub fn config(&self) -> Result<Option<PgConfig>, revocation_postgres::ConfigError> {
+        let Some(url) = &self.database_url else { return Ok(None) };
+        let config = PgConfig::new(url.clone()).schema(&self.pg_schema)?.table(&self.pg_table)?;
+        Ok(Some(config.timeout(self.pg_timeout.into())))
+    }
 }
 
 /// Freshness and routing of checks.
 #[derive(Debug, Clone, Args)]
 pub struct ProjectionArgs {
     /// Beyond this staleness the projection stops answering from memory.
-    #[arg(long, env = "PROJECTOR_MAX_STALENESS", default_value = "2s", value_parser = duration)]
-    pub max_staleness: Duration,
+    #[arg(long, env = "PROJECTOR_MAX_STALENESS", default_value_t = FreshnessConfig::DEFAULT_MAX_STALENESS.into(), value_parser = duration)]
+    pub max_staleness: Span,
     /// A lagging projection is live again at or below this staleness (default: half of max-staleness).
     #[arg(long, env = "PROJECTOR_RECOVER_BELOW", value_parser = duration)]
-    pub recover_below: Option<Duration>,
+    pub recover_below: Option<Span>,
     /// Longest wait, for an unknown session, until the projection has read
     /// everything acknowledged before the check (read-your-writes).
-    #[arg(long, env = "PROJECTOR_BARRIER_TIMEOUT", default_value = "250ms", value_parser = duration)]
-    pub barrier_timeout: Duration,
+    #[arg(long, env = "PROJECTOR_BARRIER_TIMEOUT", default_value_t = FreshnessBarrier::DEFAULT_TIMEOUT.into(), value_parser = duration)]
+    pub barrier_timeout: Span,
     /// What to answer while lagging: `transient` (503) or `fallback` (ask Postgres).
     #[arg(long, env = "PROJECTOR_LAG_POLICY", value_enum, default_value_t = LagPolicyArg::Transient)]
     pub lag_policy: LagPolicyArg,
     /// How often expired sessions are removed from memory.
-    #[arg(long, env = "PROJECTOR_SWEEP_INTERVAL", default_value = "60s", value_parser = duration)]
-    pub sweep_interval: Duration,
+    #[arg(long, env = "PROJECTOR_SWEEP_INTERVAL", default_value_t = ProjectionConfig::DEFAULT_SWEEP_INTERVAL.into(), value_parser = duration)]
+    pub sweep_interval: Span,
     /// Sessions to reserve memory for at start (avoids rehashing during replay).
     #[arg(long, env = "PROJECTOR_EXPECTED_SESSIONS", default_value_t = 0)]
     pub expected_sessions: usize,
@@ -157,10 +170,10 @@ pub struct ServeArgs {
     #[arg(long, env = "PROJECTOR_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Requests taking longer are answered 503.
-    #[arg(long, env = "PROJECTOR_REQUEST_TIMEOUT", default_value = "2s", value_parser = duration)]
-    pub request_timeout: Duration,
+    #[arg(long, env = "PROJECTOR_REQUEST_TIMEOUT", default_value_t = Limits::default().request_timeout.into(), value_parser = duration)]
+    pub request_timeout: Span,
     /// Requests in flight at once; more are shed with 503.
-    #[arg(long, env = "PROJECTOR_MAX_IN_FLIGHT", default_value_t = 1024)]
+    #[arg(long, env = "PROJECTOR_MAX_IN_FLIGHT", default_value_t = Limits::default().max_in_flight)]
     pub max_in_flight: usize,
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -181,7 +194,7 @@ impl ServeArgs {
         Only::parse_from(["projector"]).serve
     }
 
-    pub fn projection_config(&self) -> ProjectionConfig {
+    pub fn projection_config(&self) -> Result<ProjectionConfig, revocation_postgres::ConfigError> {
         projection_config(&self.kafka, &self.pg, &self.projection, self.migrate, self.mode)
     }
 }
@@ -193,8 +206,8 @@ pub struct ReplayArgs {
     #[arg(long, required = true)]
     pub dry_run: bool,
     /// Give up when not caught up after this long.
-    #[arg(long, default_value = "10m", value_parser = duration)]
-    pub timeout: Duration,
+    #[arg(long, default_value_t = ProjectionConfig::DEFAULT_REBUILD_TIMEOUT.into(), value_parser = duration)]
+    pub timeout: Span,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     /// Sessions to reserve memory for.
@@ -216,7 +229,7 @@ pub struct PublishArgs {
     pub user_id: String,
     /// The session expires this long after now (created only; default: never).
     #[arg(long, value_parser = duration)]
-    pub expires_in: Option<Duration>,
+    pub expires_in: Option<Span>,
     /// Why (revoked only).
     #[arg(long)]
     pub reason: Option<String>,
@@ -266,32 +279,29 @@ pub fn projection_config(
     p: &ProjectionArgs,
     migrate: bool,
     mode: ModeArg,
-) -> ProjectionConfig {
+) -> Result<ProjectionConfig, revocation_postgres::ConfigError> {
     let mut config = ProjectionConfig::new(kafka.bootstrap_servers.clone(), kafka.topic.clone());
     config.kafka = kafka.config();
     config.mode = match mode {
         ModeArg::Projection => revocation_projection::Mode::Projection,
         ModeArg::PostgresOnly => revocation_projection::Mode::PostgresOnly,
     };
-    config.postgres_url = pg.database_url.clone();
-    config.postgres_schema = pg.pg_schema.clone();
-    config.postgres_table = pg.pg_table.clone();
-    config.postgres_timeout = pg.pg_timeout;
+    config.postgres = pg.config()?;
     config.migrate = migrate;
-    config.max_staleness = p.max_staleness;
-    config.recover_below = p.recover_below;
-    config.barrier_timeout = p.barrier_timeout;
+    config.max_staleness = p.max_staleness.into();
+    config.recover_below = p.recover_below.map(Into::into);
+    config.barrier_timeout = p.barrier_timeout.into();
     config.lag_policy = match p.lag_policy {
         LagPolicyArg::Transient => LagPolicy::Transient,
         LagPolicyArg::Fallback => LagPolicy::Fallback,
     };
-    config.sweep_interval = p.sweep_interval;
+    config.sweep_interval = p.sweep_interval.into();
     config.expected_sessions = p.expected_sessions;
-    config
+    Ok(config)
 }
 
-fn duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("{e} (write durations like 250ms, 2s, 5m)"))
+fn duration(text: &str) -> Result<Span, String> {
+    text.parse::<Span>().map_err(|e| format!("{e} (write durations like 250ms, 2s, 5m)"))
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {

@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use revocation_core::{FreshnessState, SessionEvent, SessionId};
 use revocation_http::Limits;
 use revocation_kafka::{EventPublisher, KafkaProjection, ProjectionOptions, TopicSpec, ensure_topic};
-use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
+use revocation_postgres::{PgSessionLiveness, PgSessionTable};
 use revocation_projection::ProjectionHandle;
 use time::OffsetDateTime;
 
@@ -17,11 +17,11 @@ use crate::cli::{CreateTopicArgs, DemoArgs, EventKind, PgArgs, PublishArgs, Repl
 const MIN_ADMIN_TOKEN: usize = 16;
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.projection_config();
+    let config = args.projection_config().context("invalid configuration")?;
     config.validate().context("invalid configuration")?;
     let projection = ProjectionHandle::start(config).await.context("cannot start the projection")?;
     let mut state = projection.http_state().with_limits(Limits {
-        request_timeout: args.request_timeout,
+        request_timeout: args.request_timeout.into(),
         max_in_flight: args.max_in_flight,
         ..Limits::default()
     });
@@ -109,7 +109,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let projection = KafkaProjection::start(config.clone(), options).context("cannot start the feed")?;
     let liveness = projection.liveness();
     while liveness.state() != FreshnessState::Live {
-        if started.elapsed() > args.timeout {
+        if started.elapsed() > *args.timeout {
             projection.shutdown().await;
             bail!("not caught up with {:?} after {:?}; is the broker reachable?", config.topic, args.timeout);
         }
@@ -137,7 +137,7 @@ pub async fn publish(args: PublishArgs) -> anyhow::Result<()> {
             sid,
             user_id: args.user_id,
             created_at: now,
-            expires_at: args.expires_in.map(|d| now + d),
+            expires_at: args.expires_in.map(|d| now + *d),
         },
         EventKind::Revoked => SessionEvent::Revoked { sid, revoked_at: now, reason: args.reason },
         EventKind::Tombstone => SessionEvent::Tombstone { sid },
@@ -165,11 +165,12 @@ pub async fn create_topic(args: CreateTopicArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The table for operator commands (migrations, the demo's mirror), which
+/// may wait longer than a fallback check.
 fn postgres(args: &PgArgs) -> anyhow::Result<Option<PgSessionLiveness>> {
-    let Some(url) = &args.database_url else { return Ok(None) };
-    let mut config = PgConfig::new(url.clone()).schema(&args.pg_schema)?.table(&args.pg_table)?;
-    config.acquire_timeout = Duration::from_secs(5).max(args.pg_timeout);
-    config.statement_timeout = Duration::from_secs(30).max(args.pg_timeout);
+    let Some(mut config) = args.config()? else { return Ok(None) };
+    config.acquire_timeout = config.acquire_timeout.max(Duration::from_secs(5));
+    config.statement_timeout = config.statement_timeout.max(Duration::from_secs(30));
     Ok(Some(PgSessionLiveness::connect(&config)?))
 }
 

@@ -36,9 +36,10 @@ fn main() -> std::process::ExitCode {
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // One line, each cause once (library errors keep their causes as
+        // `source`s, not in their own message); the log goes to stderr.
         Err(e) => {
             tracing::error!("{e:#}");
-            eprintln!("projector: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use revocation_core::{SessionEvent, SessionId};
-use revocation_e2e::{bootstrap, database_url};
 use revocation_kafka::{EventPublisher, KafkaConfig, TopicSpec, delete_topic, ensure_topic};
+use revocation_test_support::{bootstrap, database_url};
 use time::OffsetDateTime;
 
 fn free_port() -> u16 {

@@ -14,9 +14,9 @@ use rand::{Rng, SeedableRng};
 use revocation_core::{
     FreshnessConfig, FreshnessState, SessionEvent, SessionId, SessionLiveness, SessionLivenessError, Timestamp,
 };
-use revocation_e2e::{bootstrap, database_url, eventually, script};
-use revocation_kafka::{EventPublisher, KafkaConfig, KafkaProjection, ProjectionOptions, TopicSpec, ensure_topic};
+use revocation_kafka::{EventPublisher, KafkaConfig, KafkaProjection, ProjectionOptions};
 use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
+use revocation_test_support::{bootstrap, created, database_url, eventually, revoked, script, sid, topic};
 use time::OffsetDateTime;
 
 /// One fault test at a time: they share the servers.
@@ -37,28 +37,6 @@ impl Drop for Heal {
     }
 }
 
-fn sid(s: &str) -> SessionId {
-    SessionId::new(s).unwrap()
-}
-
-fn created(s: &SessionId, expires_at: Option<OffsetDateTime>) -> SessionEvent {
-    SessionEvent::Created { sid: s.clone(), user_id: "u".into(), created_at: OffsetDateTime::now_utc(), expires_at }
-}
-
-fn revoked(s: &SessionId) -> SessionEvent {
-    SessionEvent::Revoked { sid: s.clone(), revoked_at: OffsetDateTime::now_utc(), reason: Some("logout".into()) }
-}
-
-async fn topic(prefix: &str) -> KafkaConfig {
-    let mut config = KafkaConfig::new(bootstrap(), format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
-    config.sample_interval = Duration::from_millis(100);
-    config.metadata_interval = Duration::from_millis(500);
-    ensure_topic(&config, TopicSpec::default())
-        .await
-        .unwrap_or_else(|e| panic!("Kafka unreachable ({e}); run `scripts/servers.sh up`"));
-    config
-}
-
 fn options(max_staleness: Duration) -> ProjectionOptions {
     ProjectionOptions {
         freshness: FreshnessConfig::with_max_staleness(max_staleness),
@@ -75,12 +53,12 @@ fn is_transient(answer: &Result<(), SessionLivenessError>) -> bool {
 async fn broker_killed_and_restarted_fails_closed_then_recovers_with_nothing_lost() {
     let _serial = SERIAL.lock().await;
     let _heal = Heal;
-    let config = topic("fault-kill").await;
+    let config = topic("fault-kill", 3).await;
     let publisher = EventPublisher::new(&config).unwrap();
     let (a, b) = (sid("kill-a"), sid("kill-b"));
-    publisher.publish(&created(&a, None)).await.unwrap();
-    publisher.publish(&created(&b, None)).await.unwrap();
-    publisher.publish(&revoked(&b)).await.unwrap();
+    publisher.publish(&created(a.as_str(), None)).await.unwrap();
+    publisher.publish(&created(b.as_str(), None)).await.unwrap();
+    publisher.publish(&revoked(b.as_str())).await.unwrap();
     let projection = KafkaProjection::start(config.clone(), options(Duration::from_secs(1))).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
@@ -102,7 +80,7 @@ async fn broker_killed_and_restarted_fails_closed_then_recovers_with_nothing_los
     eprintln!("broker restarted: Live {back:?} after `up` returned ({:?} after the kill)", killed.elapsed());
     assert_eq!(liveness.check(&a).await, Ok(()));
     assert_eq!(liveness.check(&b).await, Err(SessionLivenessError::Revoked));
-    publisher.publish(&revoked(&a)).await.unwrap();
+    publisher.publish(&revoked(a.as_str())).await.unwrap();
     eventually(Duration::from_secs(5), "revocation after restart", async || {
         liveness.check(&a).await == Err(SessionLivenessError::Revoked)
     })
@@ -120,9 +98,9 @@ async fn postgres_stopped_during_a_cold_start_answers_transient_then_recovers() 
     let pg = PgSessionLiveness::connect(&pg_config).unwrap();
     pg.migrate().await.unwrap();
     let table = PgSessionTable::new(pg.pool().clone(), &pg_config);
-    table.record(&created(&sid("alice"), None)).await.unwrap();
-    table.record(&created(&sid("bob"), None)).await.unwrap();
-    table.record(&revoked(&sid("bob"))).await.unwrap();
+    table.record(&created("alice", None)).await.unwrap();
+    table.record(&created("bob", None)).await.unwrap();
+    table.record(&revoked("bob")).await.unwrap();
 
     // A topic that does not exist keeps the projection cold: Postgres answers.
     let config = KafkaConfig::new(bootstrap(), format!("absent-{}", uuid::Uuid::new_v4().simple()));
@@ -180,13 +158,13 @@ impl Drop for Projector {
 #[tokio::test]
 async fn the_projector_killed_mid_replay_restarts_and_ends_with_the_whole_topic() {
     let _serial = SERIAL.lock().await;
-    let config = topic("fault-replay").await;
+    let config = topic("fault-replay", 3).await;
     let publisher = EventPublisher::new(&config).unwrap();
     let sessions = 100_000usize;
     let sids: Vec<SessionId> =
         (0..sessions).map(|_| SessionId::new(uuid::Uuid::new_v4().to_string()).unwrap()).collect();
-    let mut events: Vec<SessionEvent> = sids.iter().map(|s| created(s, None)).collect();
-    events.extend(sids.iter().step_by(4).map(revoked));
+    let mut events: Vec<SessionEvent> = sids.iter().map(|s| created(s.as_str(), None)).collect();
+    events.extend(sids.iter().step_by(4).map(|s| revoked(s.as_str())));
     for chunk in events.chunks(5_000) {
         for ack in futures::future::join_all(chunk.iter().map(|e| publisher.publish(e))).await {
             ack.unwrap();
@@ -227,7 +205,7 @@ async fn the_projector_killed_mid_replay_restarts_and_ends_with_the_whole_topic(
 #[tokio::test]
 async fn hostile_records_are_handled_and_the_consumer_keeps_going() {
     let _serial = SERIAL.lock().await;
-    let config = topic("fault-hostile").await;
+    let config = topic("fault-hostile", 3).await;
     let publisher = EventPublisher::new(&config).unwrap();
     let deep = format!("{}{}", "[".repeat(50_000), "]".repeat(50_000));
     let big = format!(
@@ -253,8 +231,8 @@ async fn hostile_records_are_handled_and_the_consumer_keeps_going() {
         (b"\xff\xfe", Some(b"{}".to_vec())),
         (b"null-value", None),
     ];
-    publisher.publish(&created(&sid("not-json"), None)).await.unwrap();
-    publisher.publish(&created(&sid("mismatch"), None)).await.unwrap();
+    publisher.publish(&created("not-json", None)).await.unwrap();
+    publisher.publish(&created("mismatch", None)).await.unwrap();
     for (key, value) in &cases {
         publisher.publish_raw(Some(key), value.as_deref()).await.unwrap();
     }
@@ -267,7 +245,7 @@ async fn hostile_records_are_handled_and_the_consumer_keeps_going() {
             ack.unwrap();
         }
     }
-    publisher.publish(&created(&sid("after-everything"), None)).await.unwrap();
+    publisher.publish(&created("after-everything", None)).await.unwrap();
 
     let projection = KafkaProjection::start(config.clone(), options(Duration::from_secs(2))).unwrap();
     let liveness = projection.liveness();
@@ -314,7 +292,7 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
     let seconds: u64 = std::env::var("FAULT_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(40);
     eprintln!("randomized fault run: FAULT_SEED={seed} FAULT_SECONDS={seconds}");
     let max_staleness = Duration::from_secs(1);
-    let config = topic("fault-random").await;
+    let config = topic("fault-random", 3).await;
     let sample_interval = config.sample_interval;
     let publisher = EventPublisher::new(&config).unwrap().with_timeout(Duration::from_secs(20));
     let projection = KafkaProjection::start(config.clone(), options(max_staleness)).unwrap();
@@ -345,7 +323,7 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
                 let op = rng.random_range(0..10);
                 if n < 10 || op < 5 {
                     histories.lock().unwrap().push(History::default());
-                    let result = publisher.publish(&created(&sids(n), None)).await;
+                    let result = publisher.publish(&created(sids(n).as_str(), None)).await;
                     let mut h = histories.lock().unwrap();
                     match result {
                         Ok(_) => {
@@ -360,7 +338,7 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
                         continue;
                     }
                     histories.lock().unwrap()[i].revoke_sent = Some(Instant::now());
-                    let result = publisher.publish(&revoked(&sids(i))).await;
+                    let result = publisher.publish(&revoked(sids(i).as_str())).await;
                     let mut h = histories.lock().unwrap();
                     match result {
                         Ok(_) => {
@@ -372,7 +350,7 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
                 } else {
                     // A duplicate created event: must never undo a revocation.
                     let i = rng.random_range(0..n);
-                    match publisher.publish(&created(&sids(i), None)).await {
+                    match publisher.publish(&created(sids(i).as_str(), None)).await {
                         Ok(_) => acked(),
                         Err(_) => histories.lock().unwrap()[i].indeterminate = true,
                     }

@@ -1,0 +1,133 @@
+//! Record formats: how the bytes of one record become a change to one session.
+//!
+//! The feed reads one [`RecordFormat`] per topic. A format sees a record's key,
+//! value and headers ([`RawRecord`]) and says what it is ([`Decoded`]): a
+//! change to a session, a kind of record this version does not know, or a
+//! record it cannot read. The store applies that answer the same way whatever
+//! the format, so a new format (Debezium change events, CloudEvents) is one
+//! new module here and one line where the format is chosen; the hot path does
+//! not change.
+//!
+//! A format never panics and never fails: what it cannot read is
+//! [`Decoded::Malformed`], which the store turns into a revocation of the key
+//! when the key is a valid session id (fail closed).
+
+mod event_json;
+
+use std::borrow::Cow;
+use std::fmt;
+
+pub use event_json::EventJson;
+
+use crate::event::SessionEvent;
+use crate::session_id::SidRef;
+use crate::state::SessionState;
+
+/// One record as the broker holds it, borrowed.
+///
+/// ```
+/// use revocation_core::{Decoded, EventJson, RawRecord, RecordFormat};
+/// let record = RawRecord::new(Some(b"s-1"), None);
+/// assert!(matches!(EventJson.decode(&record), Decoded::Change { .. }));
+/// ```
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawRecord<'a> {
+    /// The record key.
+    pub key: Option<&'a [u8]>,
+    /// The record value; `None` is a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// The record headers, in order (empty unless the format asks for them,
+    /// see [`RecordFormat::reads_headers`]).
+    pub headers: &'a [Header<'a>],
+}
+
+impl<'a> RawRecord<'a> {
+    /// A record without headers.
+    pub fn new(key: Option<&'a [u8]>, value: Option<&'a [u8]>) -> Self {
+        Self { key, value, headers: &[] }
+    }
+}
+
+/// One record header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// The header's name.
+    pub name: &'a str,
+    /// The header's value; `None` for a null header.
+    pub value: Option<&'a [u8]>,
+}
+
+/// What a record does to its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Merge this state into the session's (see [`SessionState::merge`]).
+    Merge(SessionState),
+    /// Forget the session (a tombstone; absence already means revoked).
+    Forget,
+}
+
+/// What a [`RecordFormat`] made of one record, borrowing from its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decoded<'a> {
+    /// A change to one session.
+    Change {
+        /// The session.
+        sid: SidRef<'a>,
+        /// What to do to it.
+        change: Change,
+    },
+    /// A well-formed record of a kind this version does not know: counted
+    /// and skipped, so producers can add kinds before consumers learn them.
+    Unknown {
+        /// The record's session.
+        sid: SidRef<'a>,
+        /// The unknown kind, as the record names it.
+        kind: Cow<'a, str>,
+    },
+    /// A record that cannot be read. When `key` is a valid session id, the
+    /// store revokes it (fail closed); otherwise the record is only counted.
+    Malformed {
+        /// The record key, when it is a valid session id.
+        key: Option<SidRef<'a>>,
+        /// What is wrong, for logs (never contains the whole sid).
+        reason: String,
+    },
+}
+
+/// An event of our own, as the change it makes: how tests, benchmarks and
+/// tools that hold events apply them to a store.
+impl<'a> From<&'a SessionEvent> for Decoded<'a> {
+    fn from(event: &'a SessionEvent) -> Self {
+        let change = match event {
+            SessionEvent::Tombstone { .. } => Change::Forget,
+            _ => Change::Merge(SessionState::of(event)),
+        };
+        Decoded::Change { sid: event.sid().as_sid_ref(), change }
+    }
+}
+
+/// A way of reading records: bytes in, a [`Decoded`] out.
+///
+/// Implementations must be total (every input gets an answer, none panics)
+/// and must classify a record they cannot fully read as
+/// [`Decoded::Malformed`], never as a live session.
+///
+/// ```
+/// use revocation_core::{Decoded, EventJson, RawRecord, RecordFormat};
+/// let value = br#"{"type":"session.revoked","sid":"s-1","revoked_at":"2026-11-27T11:00:00Z"}"#;
+/// let decoded = EventJson.decode(&RawRecord::new(Some(b"s-1"), Some(value)));
+/// assert!(matches!(decoded, Decoded::Change { .. }));
+/// ```
+pub trait RecordFormat: fmt::Debug + Send + Sync {
+    /// A short name for logs and configuration (`events`, …).
+    fn name(&self) -> &'static str;
+
+    /// Whether [`RawRecord::headers`] must be filled. The feed copies headers
+    /// only for formats that read them.
+    fn reads_headers(&self) -> bool {
+        false
+    }
+
+    /// Classifies one record.
+    fn decode<'a>(&self, record: &RawRecord<'a>) -> Decoded<'a>;
+}

@@ -1,0 +1,186 @@
+//! [`Feed`]: keeps one [`Projection`] up to date from the topic — starting
+//! and stopping its threads.
+//!
+//! Three threads per feed, each in a module of its own:
+//!
+//! - `pipeline`: the **consumer** polls librdkafka and hands records in
+//!   batches to the **apply** thread, which decodes them with the topic's
+//!   [`RecordFormat`], applies them, and reports positions;
+//! - `partitions`: the **controller** discovers and assigns partitions,
+//!   samples high watermarks, and logs replay progress;
+//! - `log_bridge`: librdkafka's logs into `tracing`, rate-limited warnings.
+//!
+//! No thread ever stops on a bad record or an unreachable broker: bad
+//! records are counted and (when their key is a valid sid) revoked; broker
+//! errors are counted, logged at a bounded rate, and retried. While samples
+//! fail, freshness stops advancing and the projection turns Lagging by itself.
+
+mod log_bridge;
+mod partitions;
+mod pipeline;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+
+use rdkafka::consumer::BaseConsumer;
+use rdkafka::error::KafkaError;
+use revocation_core::{Projection, RecordFormat};
+use thiserror::Error;
+
+use crate::config::{ConfigError, KafkaConfig};
+use crate::trigger::SampleTrigger;
+
+use log_bridge::FeedContext;
+
+/// The feed could not be started.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum FeedError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// librdkafka refused the client configuration (a bad pass-through option, say).
+    #[error("could not create the Kafka consumer (check the librdkafka options, -X)")]
+    Client(#[source] KafkaError),
+    /// A thread could not be spawned.
+    #[error("could not start the feed's threads")]
+    Spawn(#[source] std::io::Error),
+}
+
+/// Counters of one feed.
+#[derive(Debug, Default)]
+pub struct FeedStats {
+    /// Records read (every kind); published with the positions, every
+    /// 1024 records and whenever the consumer catches up.
+    pub records: AtomicU64,
+    /// Records that were malformed.
+    pub malformed: AtomicU64,
+    /// Errors the consumer reported (broker down, …), all retried.
+    pub consumer_errors: AtomicU64,
+    /// Watermark samples recorded.
+    pub samples: AtomicU64,
+    /// Watermark queries that failed or timed out.
+    pub sample_failures: AtomicU64,
+    /// Partitions assigned.
+    pub partitions: AtomicU64,
+}
+
+/// A running feed; dropping it stops it.
+#[derive(Debug)]
+pub struct Feed {
+    projection: Arc<Projection>,
+    stats: Arc<FeedStats>,
+    /// Set to stop the threads; the consumer and controller check it at least
+    /// every `POLL_WAIT`, the apply thread ends when the consumer does.
+    stop: Arc<AtomicBool>,
+    trigger: Arc<SampleTrigger>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+type FeedConsumer = BaseConsumer<FeedContext>;
+
+struct Shared {
+    consumer: FeedConsumer,
+    /// A second client for watermark and metadata queries. On the consumer's
+    /// own connection they would queue behind its long-polling fetch (the
+    /// broker answers one request per connection at a time), which delayed
+    /// every sample by up to `fetch.wait.max.ms`.
+    sampler: FeedConsumer,
+    config: KafkaConfig,
+    /// How the topic's records are read.
+    format: Arc<dyn RecordFormat>,
+    projection: Arc<Projection>,
+    stats: Arc<FeedStats>,
+    stop: Arc<AtomicBool>,
+    trigger: Arc<SampleTrigger>,
+    /// Partitions assigned, in order (only the controller writes it).
+    assigned: std::sync::Mutex<Vec<i32>>,
+}
+
+impl Feed {
+    /// Starts feeding `projection` from the topic, reading its records as
+    /// `format`. Returns at once: the broker need not be reachable; the feed
+    /// keeps trying and the projection stays Cold until it has caught up.
+    /// `purpose` names the client in broker logs.
+    pub fn start(
+        config: &KafkaConfig,
+        format: Arc<dyn RecordFormat>,
+        projection: Arc<Projection>,
+        trigger: Arc<SampleTrigger>,
+        purpose: &str,
+    ) -> Result<Feed, FeedError> {
+        config.validate()?;
+        let consumer: FeedConsumer =
+            config.consumer(purpose).create_with_context(FeedContext).map_err(FeedError::Client)?;
+        let sampler: FeedConsumer = config
+            .consumer(&format!("{purpose}-sampler"))
+            .create_with_context(FeedContext)
+            .map_err(FeedError::Client)?;
+        let stats = Arc::new(FeedStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Shared {
+            consumer,
+            sampler,
+            config: config.clone(),
+            format,
+            projection: projection.clone(),
+            stats: stats.clone(),
+            stop: stop.clone(),
+            trigger: trigger.clone(),
+            assigned: std::sync::Mutex::new(Vec::new()),
+        });
+        let spawn = |name: &str, body: Box<dyn FnOnce(&Shared) + Send>| {
+            let shared = shared.clone();
+            std::thread::Builder::new().name(name.into()).spawn(move || body(&shared)).map_err(FeedError::Spawn)
+        };
+        let (to_apply, from_consumer) = mpsc::sync_channel(pipeline::BATCHES_IN_FLIGHT);
+        let (recycle, recycled) = mpsc::channel();
+        let spawned = (|| {
+            Ok(vec![
+                spawn("projection-apply", Box::new(move |shared| pipeline::apply(shared, from_consumer, recycle)))?,
+                spawn("projection-consumer", Box::new(move |shared| pipeline::consume(shared, to_apply, recycled)))?,
+                spawn("projection-control", Box::new(partitions::control))?,
+            ])
+        })();
+        let threads = match spawned {
+            Ok(threads) => threads,
+            Err(e) => {
+                // Whatever did start stops (and is not waited for).
+                stop.store(true, Ordering::SeqCst);
+                trigger.wake_all();
+                return Err(e);
+            }
+        };
+        Ok(Feed { projection, stats, stop, trigger, threads })
+    }
+
+    /// The projection this feed fills.
+    pub fn projection(&self) -> &Arc<Projection> {
+        &self.projection
+    }
+
+    /// This feed's counters.
+    pub fn stats(&self) -> &FeedStats {
+        &self.stats
+    }
+
+    /// Stops the threads and waits for them.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.trigger.wake_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}

@@ -1,0 +1,220 @@
+//! The ingest pipeline: poll → copy into a batch → decode → apply → publish
+//! positions.
+//!
+//! The consumer thread polls a `BaseConsumer` (librdkafka's own queue, no
+//! async wrapper on the ingest path) and copies each record's bytes into one
+//! reused buffer per batch of up to [`POSITION_FLUSH_EVERY`] records. The
+//! apply thread decodes each record with the topic's [`RecordFormat`],
+//! applies it, and reports positions once per batch. Decoding is most of a
+//! record's cost; on its own thread it overlaps librdkafka's polling.
+//!
+//! Positions: a record at offset `o` moves the position to `o + 1`; reaching
+//! the end of a partition (EOF) moves it to librdkafka's position, which also
+//! covers offsets that hold no record (compaction, transaction markers).
+//!
+//! [`RecordFormat`]: revocation_core::RecordFormat
+
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use rdkafka::Offset;
+use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use revocation_core::{Applied, Clock, Header, RawRecord, SystemClock, Timestamp, log_tag};
+
+use super::Shared;
+use super::log_bridge::LogLimiter;
+
+/// How long one consumer poll blocks when nothing is pending.
+const POLL_WAIT: Duration = Duration::from_millis(50);
+/// Positions are published at least this often while records flow.
+pub(super) const POSITION_FLUSH_EVERY: usize = 1024;
+/// Batches in flight from the consumer to the apply thread; the consumer
+/// waits when the apply thread is this far behind.
+pub(super) const BATCHES_IN_FLIGHT: usize = 4;
+
+/// Records handed from the consumer thread to the apply thread: their bytes
+/// copied into one buffer, so a batch is a few allocations, all reused.
+#[derive(Default)]
+pub(super) struct Batch {
+    bytes: Vec<u8>,
+    records: Vec<BatchedRecord>,
+    /// Header name and value ranges, for formats that read headers.
+    headers: Vec<(Range<usize>, Option<Range<usize>>)>,
+}
+
+/// One record of a [`Batch`]: where its parts sit in the batch's buffers.
+struct BatchedRecord {
+    partition: i32,
+    offset: i64,
+    key: Option<Range<usize>>,
+    value: Option<Range<usize>>,
+    headers: Range<usize>,
+    timestamp_ms: Option<i64>,
+}
+
+impl Batch {
+    fn push(&mut self, message: &BorrowedMessage<'_>, with_headers: bool) {
+        let bytes = &mut self.bytes;
+        let mut copy = |part: &[u8]| {
+            let start = bytes.len();
+            bytes.extend_from_slice(part);
+            start..bytes.len()
+        };
+        let key = message.key().map(&mut copy);
+        let value = message.payload().map(&mut copy);
+        let first_header = self.headers.len();
+        if with_headers && let Some(headers) = message.headers() {
+            for header in headers.iter() {
+                let name = copy(header.key.as_bytes());
+                let value = header.value.map(&mut copy);
+                self.headers.push((name, value));
+            }
+        }
+        self.records.push(BatchedRecord {
+            partition: message.partition(),
+            offset: message.offset(),
+            key,
+            value,
+            headers: first_header..self.headers.len(),
+            timestamp_ms: message.timestamp().to_millis(),
+        });
+    }
+
+    fn slice(&self, range: &Option<Range<usize>>) -> Option<&[u8]> {
+        range.clone().map(|range| &self.bytes[range])
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.records.clear();
+        self.headers.clear();
+    }
+}
+
+/// What the consumer thread sends the apply thread, in order.
+pub(super) enum Work {
+    /// Records to apply.
+    Records(Batch),
+    /// librdkafka's positions when a partition reached its end: every record
+    /// before them is in an earlier [`Work::Records`], so they hold once
+    /// those are applied.
+    Positions(Vec<(i32, i64)>),
+}
+
+/// The consumer thread: polls librdkafka and hands records, in batches, to
+/// the apply thread.
+pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycled: mpsc::Receiver<Batch>) {
+    let mut errors = LogLimiter::new("Kafka consumer error");
+    let with_headers = shared.format.reads_headers();
+    let mut batch = Batch::default();
+    // Sends the batch, if it holds anything; false once the apply thread is gone.
+    let send = |batch: &mut Batch| {
+        if batch.records.is_empty() {
+            return true;
+        }
+        let next = recycled.try_recv().unwrap_or_default();
+        to_apply.send(Work::Records(std::mem::replace(batch, next))).is_ok()
+    };
+    while !shared.stop.load(Ordering::Relaxed) {
+        let wait = if batch.records.is_empty() { POLL_WAIT } else { Duration::ZERO };
+        let sent = match shared.consumer.poll(wait) {
+            Some(Ok(message)) => {
+                batch.push(&message, with_headers);
+                batch.records.len() < POSITION_FLUSH_EVERY || send(&mut batch)
+            }
+            Some(Err(KafkaError::PartitionEOF(_))) => {
+                send(&mut batch) && to_apply.send(Work::Positions(positions(shared))).is_ok()
+            }
+            Some(Err(e)) => {
+                shared.stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
+                errors.warn(|| e.to_string());
+                true
+            }
+            None => send(&mut batch),
+        };
+        if !sent {
+            return;
+        }
+    }
+    send(&mut batch);
+}
+
+/// The apply thread: decodes and applies each record, then publishes the
+/// positions and the record count once per batch (no shared write per record).
+pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycle: mpsc::Sender<Batch>) {
+    let store = shared.projection.store();
+    let freshness = shared.projection.freshness();
+    let format = &*shared.format;
+    let mut rejects = LogLimiter::new("malformed session record");
+    let mut pending: Vec<Option<i64>> = Vec::new();
+    // Ends when the consumer thread drops its sender (it has stopped).
+    for work in from_consumer {
+        match work {
+            Work::Records(mut batch) => {
+                let mut headers: Vec<Header<'_>> = Vec::new();
+                for record in &batch.records {
+                    let (key, value) = (batch.slice(&record.key), batch.slice(&record.value));
+                    headers.clear();
+                    headers.extend(batch.headers[record.headers.clone()].iter().map(|(name, value)| Header {
+                        name: std::str::from_utf8(&batch.bytes[name.clone()]).unwrap_or(""),
+                        value: batch.slice(value),
+                    }));
+                    let decoded = format.decode(&RawRecord { key, value, headers: &headers });
+                    // The record's own time stamps the revocation of a malformed record.
+                    let at = record
+                        .timestamp_ms
+                        .map(|ms| Timestamp::from_unix_micros(ms.saturating_mul(1_000)))
+                        .unwrap_or_else(|| SystemClock.now());
+                    if let Applied::Malformed { revoked, reason } = store.apply(decoded, at) {
+                        shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                        rejects.warn(|| {
+                            format!(
+                                "partition {} offset {} key {}: {reason}; {}",
+                                record.partition,
+                                record.offset,
+                                key.map_or_else(|| "(none)".into(), log_tag),
+                                if revoked { "the session is treated as revoked" } else { "skipped" },
+                            )
+                        });
+                    }
+                    let p = record.partition.max(0) as usize;
+                    if pending.len() <= p {
+                        pending.resize(p + 1, None);
+                    }
+                    pending[p] = Some(record.offset + 1);
+                }
+                drop(headers);
+                shared.stats.records.fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+                for (p, pos) in pending.iter_mut().enumerate() {
+                    if let Some(pos) = pos.take() {
+                        freshness.record_position(p as i32, pos);
+                    }
+                }
+                batch.clear();
+                let _ = recycle.send(batch);
+            }
+            Work::Positions(positions) => {
+                for (partition, position) in positions {
+                    freshness.record_position(partition, position);
+                }
+            }
+        }
+    }
+}
+
+/// librdkafka's positions (the next offset it will hand us), per partition.
+fn positions(shared: &Shared) -> Vec<(i32, i64)> {
+    let Ok(positions) = shared.consumer.position() else { return Vec::new() };
+    positions
+        .elements_for_topic(&shared.config.topic)
+        .iter()
+        .filter_map(|element| match element.offset() {
+            Offset::Offset(position) => Some((element.partition(), position)),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,33 @@
+//! The Postgres-only mode: every check asks Postgres, as verifiers do today.
+//! The baseline the projection is measured against, and a step for
+//! deployments switching over gradually. Everything that mode means — its
+//! health report, that there is nothing to rebuild — lives here.
+
+use revocation_http::{Health, LagReport, ServingState};
+
+/// Health of the Postgres-only mode: no lag, nothing held.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct PostgresOnlyHealth;
+
+impl Health for PostgresOnlyHealth {
+    fn report(&self) -> LagReport {
+        LagReport {
+            state: ServingState::PostgresOnly,
+            ready: true,
+            live: true,
+            staleness_ms: Some(0),
+            max_staleness_ms: 0,
+            fresh_as_of: None,
+            offset_lag: 0,
+            partitions: Vec::new(),
+            sessions: 0,
+            revoked_sessions: 0,
+            records_applied: 0,
+            records_rejected: 0,
+            records_unknown: 0,
+            checks: Vec::new(),
+            barrier_waits: 0,
+            barrier_timeouts: 0,
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! A topic of the test's own on the local broker.
+
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use revocation_kafka::{KafkaConfig, TopicSpec, ensure_topic};
+
+use crate::servers::bootstrap;
+
+/// Fails with the command to run when the broker is not up.
+pub fn require_broker() {
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .unwrap_or_else(|e| panic!("consumer config: {e}"));
+    if let Err(e) = consumer.fetch_metadata(None, Duration::from_secs(5)) {
+        panic!("Kafka is not reachable at {} ({e}); start it with `scripts/servers.sh up`", bootstrap());
+    }
+}
+
+/// A new compacted topic with `partitions` partitions, named after `test`,
+/// and a config that samples fast (tests wait on freshness).
+pub async fn topic(test: &str, partitions: i32) -> KafkaConfig {
+    require_broker();
+    let mut config = KafkaConfig::new(bootstrap(), format!("{test}-{}", uuid::Uuid::new_v4().simple()));
+    config.sample_interval = Duration::from_millis(100);
+    config.metadata_interval = Duration::from_millis(500);
+    let created =
+        ensure_topic(&config, TopicSpec { partitions, replication: 1, compacted: true }).await.unwrap_or_else(|e| {
+            panic!("cannot create topic on {} ({e}); start it with `scripts/servers.sh up`", bootstrap())
+        });
+    assert!(created, "the topic is new");
+    config
+}

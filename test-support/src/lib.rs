@@ -1,0 +1,33 @@
+//! What every integration test of the workspace shares: where the local
+//! servers are and the scripts that drive them (`servers`), a topic or a
+//! schema of the test's own (`kafka`, `postgres`), session fixtures
+//! (`fixtures`), and polling with a deadline (`eventually`).
+//!
+//! A test that needs a server fails — never skips — naming the command that
+//! starts it.
+#![forbid(unsafe_code)]
+
+mod fixtures;
+mod kafka;
+mod postgres;
+mod servers;
+
+use std::time::{Duration, Instant};
+
+pub use fixtures::{created, revoked, sid};
+pub use kafka::{require_broker, topic};
+pub use postgres::fresh_schema;
+pub use servers::{bootstrap, database_url, repo_root, script};
+
+/// Polls `probe` every 10 ms until it returns true; returns how long that
+/// took. Panics, naming `what`, when `limit` passes first.
+pub async fn eventually(limit: Duration, what: &str, mut probe: impl AsyncFnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if probe().await {
+            return started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what}: not within {limit:?}");
+}

@@ -1,0 +1,19 @@
+//! A migrated schema of the test's own on the local PostgreSQL.
+
+use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
+
+use crate::servers::database_url;
+
+/// A migrated, empty schema of this test's own: its config, the adapter and
+/// a writer of the table. Left in place afterwards (`scripts/postgres.sh
+/// clean` drops them), so a failed test can be inspected.
+pub async fn fresh_schema() -> (PgConfig, PgSessionLiveness, PgSessionTable) {
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let config = PgConfig::new(database_url()).schema(&schema).unwrap_or_else(|e| panic!("schema name: {e}"));
+    let liveness = PgSessionLiveness::connect(&config).unwrap_or_else(|e| panic!("config: {e}"));
+    if let Err(e) = liveness.migrate().await {
+        panic!("PostgreSQL is not reachable at {} ({e}); start it with `scripts/servers.sh up`", database_url());
+    }
+    let table = PgSessionTable::new(liveness.pool().clone(), &config);
+    (config, liveness, table)
+}
