@@ -49,6 +49,15 @@ def machine():
     return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.system()} {platform.release()}"
 
 
+def check_row(label, data, target):
+    """A row of the interleaved check latencies: ours against both bare maps."""
+    return (f"{label}; medians of {data['rounds']} interleaved rounds)",
+            fmt_ns(data["check_hit_live_ns"]),
+            f"bare `DashMap::get` {fmt_ns(data['bare_get_ns'])}; same map with our hasher {fmt_ns(data['bare_get_foldhash_ns'])}",
+            f"{data['check_vs_bare']:.2f}× · {data['check_vs_foldhash']:.2f}×",
+            f"≤ {target}×", verdict(data["check_vs_bare"] <= target))
+
+
 def rows():
     out = []
     sizes = sorted({int(d.split("_")[-1]) for d in os.listdir(CRIT) if d.startswith("check_")}) if os.path.isdir(CRIT) else []
@@ -56,11 +65,7 @@ def rows():
         g = f"check_{n}"
         lat = load(f"check-latency-{n}.json")
         if lat:
-            out.append((f"`check` hit through the port, {n:,} sessions (one after another; medians of {lat['rounds']} interleaved rounds)",
-                        fmt_ns(lat["check_hit_live_ns"]),
-                        f"bare `DashMap::get` {fmt_ns(lat['bare_get_ns'])}; same map with our hasher {fmt_ns(lat['bare_get_foldhash_ns'])}",
-                        f"{lat['check_vs_bare']:.2f}× · {lat['check_vs_foldhash']:.2f}×",
-                        "≤ 1.3×", verdict(lat["check_vs_bare"] <= 1.3)))
+            out.append(check_row(f"`check` hit through the port, {n:,} sessions (one after another", lat, 1.3))
             out.append((f"`check` revoked hit / miss, {n:,}; the store alone (hit)",
                         f"{fmt_ns(lat['check_hit_revoked_ns'])} / {fmt_ns(lat['check_miss_ns'])}; {fmt_ns(lat['store_lookup_ns'])}",
                         "", "", "", ""))
@@ -74,12 +79,9 @@ def rows():
         if miss and revoked and not lat:
             out.append((f"`check` revoked hit / miss, {n:,}; the store alone (hit)",
                         f"{fmt_ns(revoked)} / {fmt_ns(miss)}; {fmt_ns(store)}", "", "", "", ""))
-        gp = f"check_pipelined_{n}"
-        pbare, pfold, phit = crit(gp, "bare_get/hit"), crit(gp, "bare_get_foldhash/hit"), crit(gp, "check/hit_live")
-        if pbare and phit:
-            out.append((f"the same, independent lookups overlapped by the CPU, {n:,}", fmt_ns(phit),
-                        f"bare `DashMap::get` {fmt_ns(pbare)}; with our hasher {fmt_ns(pfold)}",
-                        f"{phit / pbare:.2f}× · {phit / pfold:.2f}×" if pfold else f"{phit / pbare:.2f}×", "", ""))
+        ind = load(f"check-pipelined-{n}.json")
+        if ind:
+            out.append(check_row(f"the same, independent lookups overlapped by the CPU, {n:,} (no dependency between lookups", ind, 1.2))
     for n in sizes:
         g = f"apply_{n}"
         bare, ours = crit(g, "bare_insert"), crit(g, "apply_created")

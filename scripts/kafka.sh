@@ -14,6 +14,9 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
+name="kafka.sh"
+# shellcheck source=lib/server.sh
+. "$here/lib/server.sh"
 state="${KAFKA_STATE_DIR:-$root/.local/kafka}"
 jars="$state/jars"
 data="$state/data"
@@ -21,9 +24,14 @@ logs="$state/logs"
 pidfile="$state/kafka.pid"
 bootstrap="127.0.0.1:9092"
 
-fail() { echo "kafka.sh: $1" >&2; [ -n "${2:-}" ] && echo "kafka.sh: read $2" >&2; exit 1; }
 classpath() { echo "$jars/*"; }
 pid() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null && cat "$pidfile"; }
+
+# Answers, or has exited (then fails at once rather than waiting it out).
+started() {
+  pid >/dev/null || fail "the broker exited during start" "$logs/server.log and $logs/stdout.log"
+  answers
+}
 
 answers() {
   timeout 30 java -cp "$(classpath)" -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" \
@@ -35,7 +43,7 @@ fetch_jars() {
   [ -f "$jars/.complete" ] && return 0
   command -v mvn >/dev/null || fail "mvn is not installed; install Maven (apt-get install maven)"
   command -v java >/dev/null || fail "java is not installed; install a JDK 17+ (apt-get install openjdk-17-jre-headless)"
-  echo "kafka.sh: fetching the Kafka jars from Maven Central (once) into $jars"
+  say "fetching the Kafka jars from Maven Central (once) into $jars"
   mkdir -p "$jars" "$logs"
   mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
     -DoutputDirectory="$jars" -DincludeScope=runtime >"$logs/mvn.log" 2>&1 \
@@ -59,16 +67,16 @@ format_storage() {
 
 up() {
   if pid >/dev/null; then
-    if [ "$(ps -o stat= -p "$(pid)" | cut -c1)" = "T" ]; then kill -CONT "$(pid)"; fi
-    answers && { echo "kafka.sh: up (pid $(pid)) on $bootstrap"; return 0; }
+    if is_paused "$(pid)"; then kill -CONT "$(pid)"; fi
+    answers && { say "up (pid $(pid)) on $bootstrap"; return 0; }
   fi
   fetch_jars
   format_storage
-  if ! pid >/dev/null && (exec 3<>/dev/tcp/127.0.0.1/9092) 2>/dev/null; then
+  if ! pid >/dev/null && port_taken 9092; then
     fail "port 9092 is taken by a process this script did not start ($(command -v ss >/dev/null && ss -ltnpH 'sport = :9092' | grep -o 'pid=[0-9]*' | head -1)); stop it first"
   fi
   if ! pid >/dev/null; then
-    echo "kafka.sh: starting the broker; log in $logs/server.log"
+    say "starting the broker; log in $logs/server.log"
     # Its own session: Ctrl-C on whatever ran `up` (scripts/demo, say) must not reach the broker.
     setsid nohup java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
       -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" -Dkafka.logs.dir="$logs" \
@@ -76,17 +84,12 @@ up() {
       >"$logs/stdout.log" 2>&1 </dev/null &
     echo $! >"$pidfile"
   fi
-  local deadline=$((SECONDS + 120))
-  until answers; do
-    pid >/dev/null || fail "the broker exited during start" "$logs/server.log and $logs/stdout.log"
-    [ $SECONDS -lt $deadline ] || fail "the broker did not answer a metadata request within 120 s" "$logs/server.log"
-    sleep 1
-  done
-  echo "kafka.sh: up (pid $(pid)) on $bootstrap"
+  wait_until 120 "the broker did not answer a metadata request" "$logs/server.log" started
+  say "up (pid $(pid)) on $bootstrap"
 }
 
 down() {
-  local p; p="$(pid)" || { echo "kafka.sh: not running"; rm -f "$pidfile"; return 0; }
+  local p; p="$(pid)" || { say "not running"; rm -f "$pidfile"; return 0; }
   kill -CONT "$p" 2>/dev/null || true
   kill -TERM "$p"
   local deadline=$((SECONDS + 30))
@@ -95,21 +98,21 @@ down() {
     sleep 0.5
   done
   rm -f "$pidfile"
-  echo "kafka.sh: stopped"
+  say "stopped"
 }
 
 status() {
-  local p; p="$(pid)" || { echo "kafka.sh: down"; return 3; }
-  if [ "$(ps -o stat= -p "$p" | cut -c1)" = "T" ]; then echo "kafka.sh: paused (pid $p)"; return 0; fi
-  if answers; then echo "kafka.sh: up (pid $p) on $bootstrap"; else echo "kafka.sh: running (pid $p) but not answering"; return 1; fi
+  local p; p="$(pid)" || { say "down"; return 3; }
+  if is_paused "$p"; then say "paused (pid $p)"; return 0; fi
+  if answers; then say "up (pid $p) on $bootstrap"; else say "running (pid $p) but not answering"; return 1; fi
 }
 
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  pause) p="$(pid)" || fail "not running"; kill -STOP "$p"; echo "kafka.sh: paused (pid $p)" ;;
-  resume) p="$(pid)" || fail "not running"; kill -CONT "$p"; echo "kafka.sh: resumed (pid $p)" ;;
-  kill) p="$(pid)" || fail "not running"; kill -KILL "$p"; rm -f "$pidfile"; echo "kafka.sh: killed (pid $p)" ;;
+  pause) p="$(pid)" || fail "not running"; kill -STOP "$p"; say "paused (pid $p)" ;;
+  resume) p="$(pid)" || fail "not running"; kill -CONT "$p"; say "resumed (pid $p)" ;;
+  kill) p="$(pid)" || fail "not running"; kill -KILL "$p"; rm -f "$pidfile"; say "killed (pid $p)" ;;
   *) echo "usage: scripts/kafka.sh up|down|status|pause|resume|kill" >&2; exit 2 ;;
 esac

@@ -7,9 +7,14 @@
 #   scripts/postgres.sh status   say whether it accepts connections
 #   scripts/postgres.sh pause    freeze every server process (SIGSTOP)
 #   scripts/postgres.sh resume   thaw them (SIGCONT)
+#   scripts/postgres.sh kill     SIGKILL the postmaster, for fault tests; `up` restarts it
 #   scripts/postgres.sh clean    drop the schemas earlier test runs and benchmarks left
 #                                (t_*, e2e_*, fault_*, bench_*, slow_* followed by a uuid)
 set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+name="postgres.sh"
+# shellcheck source=lib/server.sh
+. "$here/lib/server.sh"
 
 version="${PG_VERSION:-15}"
 cluster="${PG_CLUSTER:-main}"
@@ -18,15 +23,15 @@ database="revocation"
 password="revocation"
 log="/var/log/postgresql/postgresql-$version-$cluster.log"
 
-fail() { echo "postgres.sh: $1" >&2; [ -n "${2:-}" ] && echo "postgres.sh: read $2" >&2; exit 1; }
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 ctl() { pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" "$@"; }
 accepts() { pg_isready -q -h 127.0.0.1 -p 5432 -t 2; }
 pids() { pgrep -u postgres -f "postgres" || true; }
+postmaster() { local f="/var/lib/postgresql/$version/$cluster/postmaster.pid"; [ -f "$f" ] && head -1 "$f"; }
 
 install() {
   command -v pg_ctlcluster >/dev/null && [ -x "/usr/lib/postgresql/$version/bin/postgres" ] && return 0
-  echo "postgres.sh: installing postgresql-$version with apt"
+  say "installing postgresql-$version with apt"
   { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "postgresql-$version"; } \
     >/tmp/postgres-install.log 2>&1 || fail "apt could not install postgresql-$version" /tmp/postgres-install.log
 }
@@ -39,11 +44,7 @@ up() {
   for p in $(pids); do kill -CONT "$p" 2>/dev/null || true; done
   if ! accepts; then
     ctl status >/dev/null 2>&1 || ctl start || fail "pg_ctlcluster could not start $version/$cluster" "$log"
-    local deadline=$((SECONDS + 60))
-    until accepts; do
-      [ $SECONDS -lt $deadline ] || fail "PostgreSQL did not accept connections within 60 s" "$log"
-      sleep 0.5
-    done
+    wait_until 60 "PostgreSQL did not accept connections" "$log" accepts
   fi
   as_postgres psql -qAt -v ON_ERROR_STOP=1 <<SQL >/dev/null || fail "could not create role $role / database $database"
 SELECT 'CREATE ROLE $role LOGIN PASSWORD ''$password'' CREATEDB'
@@ -52,7 +53,7 @@ SELECT 'CREATE DATABASE $database OWNER $role'
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$database') \gexec
 SQL
   # Fault tests and benchmarks open many connections.
-  echo "postgres.sh: up on 127.0.0.1:5432 (postgres://$role:$password@127.0.0.1:5432/$database)"
+  say "up on 127.0.0.1:5432 (postgres://$role:$password@127.0.0.1:5432/$database)"
 }
 
 # Each test makes its own schema and leaves it for inspection when it fails;
@@ -66,15 +67,16 @@ SELECT count(*) FROM pg_namespace WHERE nspname ~ $pattern;
 SELECT format('DROP SCHEMA %I CASCADE', nspname) FROM pg_namespace WHERE nspname ~ $pattern \gexec
 SQL
   ) || fail "could not drop the test schemas"
-  echo "postgres.sh: dropped ${count%%$'\n'*} schema(s) left by earlier test runs"
+  say "dropped ${count%%$'\n'*} schema(s) left by earlier test runs"
 }
 
 case "${1:-}" in
   up) up ;;
-  down) if accepts || [ -n "$(pids)" ]; then for p in $(pids); do kill -CONT "$p" 2>/dev/null || true; done; ctl stop -m fast; fi; echo "postgres.sh: stopped" ;;
-  status) if accepts; then echo "postgres.sh: up on 127.0.0.1:5432"; elif [ -n "$(pids)" ]; then echo "postgres.sh: running but not answering (paused?)"; exit 1; else echo "postgres.sh: down"; exit 3; fi ;;
-  pause) [ -n "$(pids)" ] || fail "not running"; for p in $(pids); do kill -STOP "$p"; done; echo "postgres.sh: paused" ;;
-  resume) for p in $(pids); do kill -CONT "$p"; done; echo "postgres.sh: resumed" ;;
+  down) if accepts || [ -n "$(pids)" ]; then for p in $(pids); do kill -CONT "$p" 2>/dev/null || true; done; ctl stop -m fast; fi; say "stopped" ;;
+  status) if accepts; then say "up on 127.0.0.1:5432"; elif [ -n "$(pids)" ]; then say "running but not answering (paused?)"; exit 1; else say "down"; exit 3; fi ;;
+  pause) [ -n "$(pids)" ] || fail "not running"; for p in $(pids); do kill -STOP "$p"; done; say "paused" ;;
+  resume) for p in $(pids); do kill -CONT "$p"; done; say "resumed" ;;
+  kill) p="$(postmaster)" || fail "not running"; kill -KILL "$p"; say "killed the postmaster (pid $p)" ;;
   clean) clean ;;
-  *) echo "usage: scripts/postgres.sh up|down|status|pause|resume|clean" >&2; exit 2 ;;
+  *) echo "usage: scripts/postgres.sh up|down|status|pause|resume|kill|clean" >&2; exit 2 ;;
 esac

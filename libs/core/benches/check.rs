@@ -14,7 +14,8 @@
 //! clock, the freshness state, the projection pointer, the store and the
 //! counters, through the boxed `async` call. `check/*` measures one lookup
 //! after another (each waits for the previous answer: a request's latency);
-//! `check_pipelined/*` lets the CPU overlap independent lookups.
+//! the interleaved rounds measure that again and, as `check-pipelined`,
+//! independent lookups that the CPU may overlap (a busy verifier core).
 #![allow(missing_docs)]
 
 use std::hash::BuildHasher;
@@ -176,22 +177,6 @@ fn bench_check(c: &mut Criterion) {
         }
         group.finish();
 
-        // Throughput of independent lookups, which the CPU overlaps (several
-        // cache misses in flight at once). A check cannot overlap like this:
-        // its clock read and atomics wait for the lookup before them.
-        let mut group = c.benchmark_group(format!("check_pipelined/{n}"));
-        group.throughput(Throughput::Elements(1));
-        group.bench_function(BenchmarkId::new("bare_get", "hit"), |b| {
-            independent(b, |i| world.bare.get(&live_bytes[i]).is_some())
-        });
-        group.bench_function(BenchmarkId::new("bare_get_foldhash", "hit"), |b| {
-            independent(b, |i| world.bare_foldhash.get(&live_bytes[i]).is_some())
-        });
-        group.bench_function(BenchmarkId::new("check", "hit_live"), |b| {
-            independent(b, |i| ready(world.liveness.check(&live_sids[i])).is_ok())
-        });
-        group.finish();
-
         // The same latencies again, interleaved: every round times each
         // variant once (in a rotating order), so that the machine's drift
         // (these VMs are shared) hits all of them alike; the ratios are
@@ -213,6 +198,7 @@ fn bench_check(c: &mut Criterion) {
             ("check_miss", Box::new(|i| u64::from(ready(world.liveness.check(&miss_sids[i])).is_ok()))),
         ];
         interleaved(n, &variants);
+        interleaved_independent(n, &variants);
     }
 }
 
@@ -228,15 +214,34 @@ const STEPS: usize = 200_000;
 /// [`one_after_another`]), rotating the order; writes medians and median
 /// per-round ratios to `target/bench/check-latency-{n}.json` and prints them.
 fn interleaved(n: usize, variants: &[(&str, Look<'_>)]) {
+    let ns = rounds(variants, |start, look| walk(start, STEPS as u64, look).0);
+    report("check-latency", "one after another", n, variants, &ns);
+}
+
+/// As [`interleaved`], for independent lookups that the CPU may overlap
+/// (what a busy verifier core does): `target/bench/check-pipelined-{n}.json`.
+fn interleaved_independent(n: usize, variants: &[(&str, Look<'_>)]) {
+    let ns = rounds(variants, |start, look| run(start, STEPS as u64, look));
+    report("check-pipelined", "independent lookups", n, variants, &ns);
+}
+
+/// Nanoseconds per lookup of each variant in each of [`ROUNDS`] rounds; every
+/// round times each variant once, in a rotating order.
+fn rounds(variants: &[(&str, Look<'_>)], time: impl Fn(usize, &Look<'_>) -> Duration) -> Vec<Vec<f64>> {
     let mut ns: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); variants.len()];
     for round in 0..ROUNDS {
         let start = round.wrapping_mul(7919) & (PROBES - 1);
         for k in 0..variants.len() {
             let v = (k + round) % variants.len();
-            let (took, _) = walk(start, STEPS as u64, &variants[v].1);
-            ns[v].push(took.as_nanos() as f64 / STEPS as f64);
+            ns[v].push(time(start, &variants[v].1).as_nanos() as f64 / STEPS as f64);
         }
     }
+    ns
+}
+
+/// Medians, and medians of per-round ratios of `check_hit_live` to the bare
+/// maps, printed and written to `target/bench/{file}-{n}.json`.
+fn report(file: &str, what: &str, n: usize, variants: &[(&str, Look<'_>)], ns: &[Vec<f64>]) {
     let median = |mut xs: Vec<f64>| {
         xs.sort_by(f64::total_cmp);
         xs[xs.len() / 2]
@@ -255,10 +260,24 @@ fn interleaved(n: usize, variants: &[(&str, Look<'_>)]) {
         ratio(check, bare),
         ratio(check, fold)
     );
-    println!("check latency, {n} sessions, interleaved (medians of {ROUNDS} rounds): {json}");
+    println!("check, {what}, {n} sessions, interleaved (medians of {ROUNDS} rounds): {json}");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
     std::fs::create_dir_all(&out).expect("target/bench");
-    std::fs::write(out.join(format!("check-latency-{n}.json")), json).expect("write");
+    std::fs::write(out.join(format!("{file}-{n}.json")), json).expect("write");
+}
+
+/// Times `steps` independent lookups from probe `start` (nothing ties one
+/// lookup to the next, so the CPU overlaps them as far as it can).
+fn run(start: usize, steps: u64, look: &impl Fn(usize) -> u64) -> Duration {
+    let mut i = start;
+    let mut sink = 0u64;
+    let began = Instant::now();
+    for _ in 0..steps {
+        sink = sink.wrapping_add(look(i));
+        i = (i + 1) & (PROBES - 1);
+    }
+    black_box(sink);
+    began.elapsed()
 }
 
 /// Cycles through the probes so that each lookup's key depends on data the
@@ -293,15 +312,6 @@ fn walk(start: usize, steps: u64, look: &impl Fn(usize) -> u64) -> (Duration, us
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     }
     (began.elapsed(), i)
-}
-
-/// Cycles through the probes with no dependency between lookups.
-fn independent(b: &mut Bencher<'_>, mut look: impl FnMut(usize) -> bool) {
-    let mut i = 0usize;
-    b.iter(|| {
-        i = (i + 1) & (PROBES - 1);
-        black_box(look(i))
-    })
 }
 
 fn bench_apply(c: &mut Criterion) {

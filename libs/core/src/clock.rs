@@ -94,13 +94,11 @@ pub trait Clock: fmt::Debug + Send + Sync + 'static {
 ///
 /// Every check reads the clock once (for freshness and expiry), and the
 /// kernel's read (`clock_gettime` through the vDSO) was the largest part of
-/// the port's own cost: ~21 ns of it. This clock reads the CPU's time-stamp
-/// counter instead, through [`quanta`] (which calibrates it once per process
-/// and falls back to the OS clock where the counter is not invariant): ~9 ns
-/// here, and a check on a 1M-session store went from 1.13× to 1.04× a bare
-/// map lookup (a miss from 82 to 58 ns; `cargo bench -p revocation-core
-/// --bench check`). Ticks become microseconds with one multiplication, and
-/// wall time with an offset:
+/// the port's own cost (`docs/benchmarks-notes.md`, "the clock"). This clock
+/// reads the CPU's time-stamp counter instead, through [`quanta`] (which
+/// calibrates it once per process and falls back to the OS clock where the
+/// counter is not invariant). Ticks become microseconds with one
+/// multiplication, and wall time with an offset:
 ///
 /// - the offset is re-measured against `CLOCK_REALTIME` whenever
 ///   [`ANCHOR_EVERY`] has passed since the last measurement, by the first
@@ -203,9 +201,7 @@ impl Anchored {
     /// the counter: a check's lookup misses the cache, the counter read
     /// completes behind it, and while everything computed from the counter
     /// waits, it holds the CPU's scheduler entries that the next check's
-    /// lookup needs to start. (quanta's own conversion, a 128-bit multiply
-    /// and variable shift, then a division to microseconds: back-to-back
-    /// checks ~40 % slower than with this one multiplication, measured.)
+    /// lookup needs to start (`docs/benchmarks-notes.md`, "the clock").
     #[inline]
     fn now(&self) -> Timestamp {
         let ticks = self.counter.raw();

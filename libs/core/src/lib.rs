@@ -29,6 +29,8 @@
 //! - `rebuild`: [`RebuildReport`], what a replay into a fresh projection did.
 //! - `barrier`: read-your-writes for absent sessions ([`Barrier`],
 //!   [`FreshnessBarrier`]).
+//! - `current`: the projection answering now, swappable by a rebuild and read
+//!   through a per-thread handle (no locked instruction per check).
 //! - `liveness`: [`ProjectedLiveness`], which routes each check by state
 //!   to the store, the barrier, the fallback, or `Transient`.
 //! - `check_counts`: [`CheckCounts`], checks by source and answer, counted
@@ -73,6 +75,7 @@
 mod barrier;
 mod check_counts;
 mod clock;
+mod current;
 mod event;
 mod format;
 mod freshness;

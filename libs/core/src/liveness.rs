@@ -10,19 +10,19 @@
 //! | Cold | — | the fallback's answer, or `Transient` without one |
 //! | Lagging | — | `Transient`; the fallback's answer under [`LagPolicy::Fallback`] |
 //!
-//! The projection itself sits behind an atomic pointer so that a rebuild can
-//! fill a fresh [`Projection`] while this one serves, then swap it in.
+//! The projection itself is swappable (module `current`) so that
+//! a rebuild can fill a fresh [`Projection`] while this one serves, then swap
+//! it in.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-
 use crate::barrier::Barrier;
 use crate::check_counts::{Answer, CheckCounts, Source};
 use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::current::Current;
 use crate::freshness::{Freshness, FreshnessReport, FreshnessState};
 use crate::port::{CheckFuture, SessionLiveness, SessionLivenessError};
 use crate::projection::Projection;
@@ -53,7 +53,7 @@ pub struct ProjectionStatus {
 /// Build it with [`ProjectedLiveness::builder`]; see the crate docs for a
 /// complete example.
 pub struct ProjectedLiveness<C: Clock = SystemClock> {
-    projection: ArcSwap<Projection>,
+    projection: Current,
     barrier: Option<Arc<dyn Barrier>>,
     fallback: Option<Arc<dyn SessionLiveness>>,
     lag_policy: LagPolicy,
@@ -121,7 +121,7 @@ impl<C: Clock> ProjectedLivenessBuilder<C> {
     /// Done.
     pub fn build(self) -> ProjectedLiveness<C> {
         ProjectedLiveness {
-            projection: ArcSwap::new(self.projection),
+            projection: Current::new(self.projection),
             barrier: self.barrier,
             fallback: self.fallback,
             lag_policy: self.lag_policy,
@@ -133,8 +133,15 @@ impl<C: Clock> ProjectedLivenessBuilder<C> {
 
 /// What the synchronous part of a check decided.
 enum Route {
+    /// Live from the store (the common case).
+    Live,
+    /// Revoked or expired in the store.
+    Revoked,
+    /// Answered otherwise, at once.
     Done(Source, Result<(), SessionLivenessError>),
-    Barrier(Arc<Projection>),
+    /// Absent from a Live store: wait for the barrier from the check's start.
+    Barrier(Arc<Projection>, Timestamp),
+    /// Cold or Lagging: ask the fallback; the string says why.
     Fallback(String),
 }
 
@@ -152,12 +159,12 @@ impl<C: Clock> ProjectedLiveness<C> {
 
     /// The state the projection is in now.
     pub fn state(&self) -> FreshnessState {
-        self.projection.load().freshness.state(self.clock.now())
+        self.projection.with(|projection| projection.freshness.state(self.clock.now()))
     }
 
     /// Freshness and store counters now.
     pub fn status(&self) -> ProjectionStatus {
-        let projection = self.projection.load();
+        let projection = self.projection.load_full();
         ProjectionStatus { freshness: projection.freshness.report(self.clock.now()), store: projection.store.counts() }
     }
 
@@ -190,9 +197,9 @@ impl<C: Clock> ProjectedLiveness<C> {
     /// absent sessions (the barrier), a cold or lagging projection.
     #[cold]
     #[inline(never)]
-    fn route_slow(&self, projection: arc_swap::Guard<Arc<Projection>>, state: FreshnessState, now: Timestamp) -> Route {
+    fn route_slow(&self, projection: &Arc<Projection>, state: FreshnessState, now: Timestamp) -> Route {
         match state {
-            FreshnessState::Live if self.barrier.is_some() => Route::Barrier(arc_swap::Guard::into_inner(projection)),
+            FreshnessState::Live if self.barrier.is_some() => Route::Barrier(projection.clone(), now),
             FreshnessState::Live => Route::Done(Source::Projection, Err(SessionLivenessError::Revoked)),
             FreshnessState::Cold => Route::Fallback("the projection is still catching up (cold start)".into()),
             FreshnessState::Lagging => {
@@ -248,39 +255,42 @@ impl<C: Clock> SessionLiveness for ProjectedLiveness<C> {
         'life1: 'async_trait,
         Self: 'async_trait,
     {
-        let projection = self.projection.load();
-        // In this order: how fresh the store is, then the store, then the
-        // clock. Freshness before the data, so the data read holds at least
-        // everything `fresh_as_of` vouches for (the feed applies records
-        // before it advances `fresh_as_of`; read after, a freshness that
-        // advanced meanwhile could vouch for a revocation this lookup missed).
-        // The clock last, so reading it does not wait behind the previous
-        // check's lookup; a later `now` only makes staleness and expiry more
-        // conservative, and the barrier then waits for data newer than it.
-        let fresh_as_of = projection.freshness.fresh_as_of();
-        let found = projection.store.state(sid);
-        let now = self.clock.now();
-        let state = projection.freshness.state_as_of(fresh_as_of, now);
-        // The common case here, every other one out of line, and with little
-        // work waiting on the lookup or the clock, so back-to-back checks can
-        // overlap their cache misses (docs/benchmarks-notes.md, "the check").
-        if state == FreshnessState::Live {
-            match Lookup::of(found, now) {
-                Lookup::Live => {
-                    drop(projection);
-                    self.counts.record_projected::<{ Answer::Live as usize }>();
-                    return Box::pin(Answered::<true>);
+        let route = self.projection.with(|projection| {
+            // In this order: how fresh the store is, then the store, then the
+            // clock. Freshness before the data, so the data read holds at
+            // least everything `fresh_as_of` vouches for (the feed applies
+            // records before it advances `fresh_as_of`; read after, a
+            // freshness that advanced meanwhile could vouch for a revocation
+            // this lookup missed). The clock last, so reading it does not wait
+            // behind the previous check's lookup; a later `now` only makes
+            // staleness and expiry more conservative, and the barrier then
+            // waits for data newer than it.
+            let fresh_as_of = projection.freshness.fresh_as_of();
+            let found = projection.store.state(sid);
+            let now = self.clock.now();
+            let state = projection.freshness.state_as_of(fresh_as_of, now);
+            // The common case here, every other one out of line, and with
+            // little work waiting on the lookup or the clock, so back-to-back
+            // checks can overlap their cache misses
+            // (docs/benchmarks-notes.md, "the check").
+            if state == FreshnessState::Live {
+                match Lookup::of(found, now) {
+                    Lookup::Live => return Route::Live,
+                    Lookup::Revoked | Lookup::Expired => return Route::Revoked,
+                    Lookup::Absent => {}
                 }
-                Lookup::Revoked | Lookup::Expired => {
-                    drop(projection);
-                    self.counts.record_projected::<{ Answer::Revoked as usize }>();
-                    return Box::pin(Answered::<false>);
-                }
-                Lookup::Absent => {}
             }
-        }
-        let began = now;
-        match self.route_slow(projection, state, now) {
+            self.route_slow(projection, state, now)
+        });
+        match route {
+            Route::Live => {
+                self.counts.record_projected::<{ Answer::Live as usize }>();
+                Box::pin(Answered::<true>)
+            }
+            Route::Revoked => {
+                self.counts.record_projected::<{ Answer::Revoked as usize }>();
+                Box::pin(Answered::<false>)
+            }
             Route::Done(source, result) => {
                 self.counts.record(source, Answer::of(&result));
                 match result {
@@ -289,7 +299,7 @@ impl<C: Clock> SessionLiveness for ProjectedLiveness<C> {
                     Err(other) => Box::pin(std::future::ready(Err(other))),
                 }
             }
-            Route::Barrier(projection) => Box::pin(async move {
+            Route::Barrier(projection, began) => Box::pin(async move {
                 let (source, result) = self.wait_and_look_again(&projection, sid, began).await;
                 self.counts.record(source, Answer::of(&result));
                 result
@@ -323,7 +333,7 @@ impl<C: Clock> fmt::Debug for ProjectedLiveness<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProjectedLiveness")
             .field("state", &self.state())
-            .field("sessions", &self.projection.load().store.len())
+            .field("sessions", &self.projection.load_full().store.len())
             .field("barrier", &self.barrier.is_some())
             .field("fallback", &self.fallback)
             .field("lag_policy", &self.lag_policy)

@@ -11,15 +11,12 @@ use revocation_core::{
     Answer, Barrier, BarrierTimeout, Clock, Freshness, FreshnessConfig, LagPolicy, ManualClock, ProjectedLiveness,
     Projection, SessionEvent, SessionId, SessionLiveness, SessionLivenessError, Source, Timestamp,
 };
+use revocation_test_support::{created, revoked, sid};
 use time::macros::datetime;
 
 const MAX: Duration = Duration::from_secs(1);
 /// 2026-11-27T12:00:00Z
 const T0: Timestamp = Timestamp::from_unix_secs(1_795_780_800);
-
-fn sid(s: &str) -> SessionId {
-    SessionId::new(s).unwrap()
-}
 
 /// A fallback that answers one fixed thing and counts calls.
 #[derive(Debug)]
@@ -91,31 +88,15 @@ impl Fixture {
     }
 
     fn created(&self, s: &str, expires: Option<time::OffsetDateTime>) {
-        self.projection.store().apply(&created_event(s, expires), T0);
+        self.projection.store().apply(&created(s, expires), T0);
     }
 
     fn revoked(&self, s: &str) {
-        self.projection.store().apply(
-            &SessionEvent::Revoked {
-                sid: sid(s),
-                revoked_at: datetime!(2026-11-27 11:00 UTC),
-                reason: Some("logout".into()),
-            },
-            T0,
-        );
+        self.projection.store().apply(&revoked(s), T0);
     }
 
     fn liveness(&self) -> ProjectedLiveness<ManualClock> {
         ProjectedLiveness::builder(self.projection.clone()).clock(self.clock.clone()).build()
-    }
-}
-
-fn created_event(s: &str, expires: Option<time::OffsetDateTime>) -> SessionEvent {
-    SessionEvent::Created {
-        sid: sid(s),
-        user_id: "u".into(),
-        created_at: datetime!(2026-11-27 10:00 UTC),
-        expires_at: expires,
     }
 }
 
@@ -168,7 +149,7 @@ async fn a_session_created_just_before_the_check_is_live_after_the_barrier() {
     f.catch_up();
     let projection = f.projection.clone();
     let barrier = ScriptedBarrier::new(true, move || {
-        projection.store().apply(&created_event("new", None), T0);
+        projection.store().apply(&created("new", None), T0);
     });
     let liveness = ProjectedLiveness::builder(f.projection.clone()).clock(f.clock.clone()).barrier(barrier).build();
     assert_eq!(liveness.check(&sid("new")).await, Ok(()));

@@ -130,9 +130,8 @@ impl KafkaConfig {
             .set("fetch.wait.max.ms", "100")
             // Reconnect to a broker that comes back within a second: every
             // second disconnected is a second of 503s once staleness passes
-            // its limit. (librdkafka's default backoff grows to 10 s: after a
-            // ~10 s outage the projection stayed Transient ~6 s longer than
-            // the broker was down, measured by the broker-kill fault test.)
+            // its limit, and librdkafka's default backoff grows to 10 s
+            // (docs/reliability.md).
             .set("reconnect.backoff.max.ms", "1000")
             .set("client.id", format!("revocation-projection-{purpose}"));
         for (k, v) in &self.librdkafka_options {

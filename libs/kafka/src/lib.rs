@@ -19,6 +19,8 @@
 //! - `publisher`: [`EventPublisher`], an idempotent `acks=all` producer
 //!   of session events, so nobody hand-writes the JSON.
 //! - `admin`: topic creation and growth (for the demo, tests and operators).
+//! - `refused`: [`ClientRefused`], librdkafka's refusal of a client
+//!   configuration, said once and without the value (it may be a secret).
 //!
 //! Offsets are never committed: every replica replays the (compacted) topic
 //! from the beginning at start. Delivery is at-least-once and the store's
@@ -35,6 +37,7 @@ mod config;
 mod feed;
 mod projection;
 mod publisher;
+mod refused;
 mod trigger;
 
 pub use admin::{TopicSpec, add_partitions, delete_topic, ensure_topic};
@@ -42,4 +45,5 @@ pub use config::{ConfigError, KafkaConfig};
 pub use feed::{Feed, FeedError, FeedStats};
 pub use projection::{FeedStatsSnapshot, KafkaProjection, ProjectionOptions, RebuildError};
 pub use publisher::{Acknowledged, EventPublisher, PublishError};
+pub use refused::ClientRefused;
 pub use trigger::SampleTrigger;

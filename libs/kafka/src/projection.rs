@@ -65,7 +65,7 @@ impl Default for ProjectionOptions {
 /// ```no_run
 /// use std::sync::Arc;
 /// use revocation_core::{SessionId, SessionLiveness};
-/// use revocation_kafka::{KafkaConfig, KafkaProjection, projection::ProjectionOptions};
+/// use revocation_kafka::{KafkaConfig, KafkaProjection, ProjectionOptions};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let projection = KafkaProjection::start(KafkaConfig::default(), ProjectionOptions::default())?;

@@ -9,6 +9,7 @@ use revocation_core::SessionEvent;
 use thiserror::Error;
 
 use crate::config::{ConfigError, KafkaConfig};
+use crate::refused::ClientRefused;
 
 /// An event was not acknowledged.
 #[derive(Debug, Error)]
@@ -19,7 +20,7 @@ pub enum PublishError {
     Config(#[from] ConfigError),
     /// librdkafka refused the producer configuration.
     #[error("could not create the Kafka producer (check the librdkafka options, -X)")]
-    Client(#[source] KafkaError),
+    Client(#[source] ClientRefused),
     /// The broker did not acknowledge the record in time (or refused it).
     #[error("the broker did not acknowledge the event on {topic:?}")]
     NotAcknowledged {
@@ -78,7 +79,7 @@ impl EventPublisher {
     /// A publisher to `config.topic`. Needs a Tokio runtime to `publish`.
     pub fn new(config: &KafkaConfig) -> Result<Self, PublishError> {
         config.validate()?;
-        let producer = config.producer().create().map_err(PublishError::Client)?;
+        let producer = config.producer().create().map_err(|e| PublishError::Client(ClientRefused(e)))?;
         Ok(Self { producer, topic: config.topic.clone(), timeout: Self::DEFAULT_TIMEOUT })
     }
 

@@ -340,4 +340,49 @@ mod tests {
         assert_eq!(config.librdkafka_options.get("fetch.wait.max.ms").map(String::as_str), Some("50"));
         assert_eq!(config.librdkafka_options.len(), 2);
     }
+
+    /// The README's configuration table says what `--help` says: every flag
+    /// of `projector serve` is in it, with the default the code uses.
+    #[test]
+    fn the_readme_table_states_the_defaults_the_code_uses() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+        let cli = Cli::command();
+        let serve = cli.find_subcommand("serve").unwrap();
+        let mut documented = Vec::new();
+        for row in readme.lines().filter(|l| l.starts_with("| `--") || l.starts_with("| `-X")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let (flags, default) = (cells[1], cells[3]);
+            let names: Vec<&str> =
+                flags.split('`').filter_map(|f| f.strip_prefix("--")).map(|f| f.split(' ').next().unwrap()).collect();
+            let names = if flags.starts_with("`-X") { vec!["librdkafka"] } else { names };
+            let defaults: Vec<&str> = default.split(" / ").map(|d| d.trim_matches('`')).collect();
+            for (i, name) in names.iter().enumerate() {
+                let arg = serve
+                    .get_arguments()
+                    .chain(cli.get_arguments())
+                    .find(|a| a.get_long() == Some(*name))
+                    .unwrap_or_else(|| panic!("README documents --{name}, which `projector serve` does not have"));
+                let code: Vec<String> =
+                    arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
+                let readme_default = defaults.get(i).copied().unwrap_or(defaults[0]);
+                if default.starts_with('`') {
+                    assert_eq!(code, vec![readme_default.to_owned()], "README's default of --{name}");
+                } else {
+                    // none / off / half of max / —: no default value, or a switch that is off.
+                    assert!(
+                        code.is_empty() || code == ["false"],
+                        "--{name} has a default {code:?}; README says {default}"
+                    );
+                }
+                documented.push(name.to_string());
+            }
+        }
+        for arg in serve.get_arguments().chain(cli.get_arguments()) {
+            let Some(long) = arg.get_long() else { continue };
+            if ["help", "version"].contains(&long) {
+                continue;
+            }
+            assert!(documented.iter().any(|d| d == long), "--{long} is missing from README's configuration table");
+        }
+    }
 }

@@ -173,7 +173,7 @@ fn bad_configuration_is_refused_with_a_sentence_naming_the_option() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("must exceed the sample interval"), "{stderr}");
+    assert!(stderr.contains("must exceed both 10 ms and the sample interval"), "{stderr}");
 
     let output = Command::new(env!("CARGO_BIN_EXE_projector")).args(["serve", "--listen", "nowhere"]).output().unwrap();
     assert!(!output.status.success());
@@ -186,4 +186,18 @@ fn bad_configuration_is_refused_with_a_sentence_naming_the_option() {
         .unwrap();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("lag policy fallback needs a database URL"));
+}
+
+#[test]
+fn a_client_option_librdkafka_refuses_is_named_once_on_one_line() {
+    let output = Command::new(env!("CARGO_BIN_EXE_projector"))
+        .args(["serve", "-X", "fetch.wait.max.ms=soon", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("fetch.wait.max.ms")).collect();
+    assert_eq!(lines.len(), 1, "one line names the option: {stderr}");
+    assert_eq!(lines[0].matches("fetch.wait.max.ms").count(), 1, "each cause once: {stderr}");
+    assert!(lines[0].contains("could not create the Kafka consumer"), "{stderr}");
 }

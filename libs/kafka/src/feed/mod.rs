@@ -24,11 +24,11 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use rdkafka::consumer::BaseConsumer;
-use rdkafka::error::KafkaError;
 use revocation_core::{Projection, RecordFormat};
 use thiserror::Error;
 
 use crate::config::{ConfigError, KafkaConfig};
+use crate::refused::ClientRefused;
 use crate::trigger::SampleTrigger;
 
 use log_bridge::FeedContext;
@@ -42,7 +42,7 @@ pub enum FeedError {
     Config(#[from] ConfigError),
     /// librdkafka refused the client configuration (a bad pass-through option, say).
     #[error("could not create the Kafka consumer (check the librdkafka options, -X)")]
-    Client(#[source] KafkaError),
+    Client(#[source] ClientRefused),
     /// A thread could not be spawned.
     #[error("could not start the feed's threads")]
     Spawn(#[source] std::io::Error),
@@ -111,12 +111,14 @@ impl Feed {
         purpose: &str,
     ) -> Result<Feed, FeedError> {
         config.validate()?;
-        let consumer: FeedConsumer =
-            config.consumer(purpose).create_with_context(FeedContext).map_err(FeedError::Client)?;
+        let consumer: FeedConsumer = config
+            .consumer(purpose)
+            .create_with_context(FeedContext)
+            .map_err(|e| FeedError::Client(ClientRefused(e)))?;
         let sampler: FeedConsumer = config
             .consumer(&format!("{purpose}-sampler"))
             .create_with_context(FeedContext)
-            .map_err(FeedError::Client)?;
+            .map_err(|e| FeedError::Client(ClientRefused(e)))?;
         let stats = Arc::new(FeedStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {

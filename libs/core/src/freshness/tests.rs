@@ -1,0 +1,195 @@
+//! Unit and property tests of the freshness.
+
+use super::*;
+use proptest::prelude::*;
+
+const MAX: Duration = Duration::from_secs(1);
+
+fn at_ms(ms: i64) -> Timestamp {
+    Timestamp::from_unix_micros(ms * 1_000)
+}
+
+fn fresh(partitions: &[i32]) -> Freshness {
+    let f = Freshness::new(FreshnessConfig::with_max_staleness(MAX));
+    f.track_partitions(partitions.iter().copied());
+    f
+}
+
+/// A reader that took `fresh_as_of` before looking at the data is judged
+/// by that, not by a freshness that advanced after it looked.
+#[test]
+fn state_as_of_judges_by_the_freshness_read_before() {
+    let f = fresh(&[0]);
+    f.record_high_watermark(0, 5, at_ms(0));
+    let before = f.fresh_as_of();
+    assert_eq!(before, None);
+    f.record_position(0, 5);
+    assert_eq!(f.state(at_ms(10)), FreshnessState::Live);
+    // Not Live (Lagging rather than Cold: the projection has been Live).
+    assert_eq!(f.state_as_of(before, at_ms(10)), FreshnessState::Lagging);
+    // And a later `now` only makes it staler.
+    let live = f.fresh_as_of();
+    assert_eq!(f.state_as_of(live, at_ms(10)), FreshnessState::Live);
+    assert_eq!(f.state_as_of(live, at_ms(5_000)), FreshnessState::Lagging);
+}
+
+#[test]
+fn cold_until_every_partition_reaches_a_sample() {
+    let f = fresh(&[0, 1, 2]);
+    assert_eq!(f.state(at_ms(0)), FreshnessState::Cold);
+    for p in 0..3 {
+        f.record_high_watermark(p, 5, at_ms(0));
+    }
+    f.record_position(0, 5);
+    f.record_position(1, 5);
+    assert_eq!(f.state(at_ms(10)), FreshnessState::Cold);
+    f.record_position(2, 7);
+    assert_eq!(f.state(at_ms(10)), FreshnessState::Live);
+}
+
+#[test]
+fn stays_cold_while_caught_up_but_too_stale() {
+    let f = fresh(&[0]);
+    f.record_high_watermark(0, 1, at_ms(0));
+    f.record_position(0, 1);
+    assert_eq!(f.state(at_ms(5_000)), FreshnessState::Cold);
+}
+
+/// The limits hold to the microsecond, including limits finer than a
+/// microsecond (staleness is whole microseconds; the hot path compares
+/// integers), and a clock behind the sample counts as no staleness.
+#[test]
+fn limits_hold_to_the_microsecond() {
+    let config = FreshnessConfig {
+        max_staleness: Duration::from_nanos(1_000_000_500),
+        recover_below: Duration::from_nanos(400_000_999),
+    };
+    let f = Freshness::new(config);
+    f.track_partitions([0]);
+    f.record_position(0, 0);
+    f.record_high_watermark(0, 0, Timestamp::from_unix_micros(0));
+    let at = Timestamp::from_unix_micros;
+    assert_eq!(f.state(at(-5_000_000)), FreshnessState::Live);
+    assert_eq!(f.state(at(1_000_000)), FreshnessState::Live); // 1 s ≤ 1 s + 500 ns
+    assert_eq!(f.state(at(1_000_001)), FreshnessState::Lagging);
+    f.record_high_watermark(0, 0, Timestamp::from_unix_micros(600_000));
+    assert_eq!(f.state(at(1_000_001)), FreshnessState::Lagging); // 400 001 µs > 400 000.999
+    assert_eq!(f.state(at(1_000_000)), FreshnessState::Live); // 400 000 µs ≤ 400 000.999
+}
+
+#[test]
+fn an_idle_topic_stays_live_on_samples_alone() {
+    let f = fresh(&[0]);
+    f.record_position(0, 3);
+    for ms in (0..10_000).step_by(200) {
+        f.record_high_watermark(0, 3, at_ms(ms));
+        assert_eq!(f.state(at_ms(ms + 100)), FreshnessState::Live);
+    }
+}
+
+#[test]
+fn lagging_projection_recovers_only_below_the_hysteresis_threshold() {
+    let f = fresh(&[0]);
+    f.record_position(0, 0);
+    f.record_high_watermark(0, 0, at_ms(0));
+    assert_eq!(f.state(at_ms(0)), FreshnessState::Live);
+    // Samples stop (broker unreachable): staleness grows past the limit.
+    assert_eq!(f.state(at_ms(1_001)), FreshnessState::Lagging);
+    // One sample reached 800 ms ago: within max, but above recover_below.
+    f.record_high_watermark(0, 0, at_ms(1_200));
+    assert_eq!(f.state(at_ms(2_000)), FreshnessState::Lagging);
+    f.record_high_watermark(0, 0, at_ms(1_600));
+    assert_eq!(f.state(at_ms(2_000)), FreshnessState::Live);
+}
+
+#[test]
+fn position_behind_a_sample_is_not_fresh_until_it_passes_it() {
+    let f = fresh(&[0]);
+    f.record_position(0, 0);
+    f.record_high_watermark(0, 0, at_ms(0));
+    f.record_high_watermark(0, 10, at_ms(100));
+    assert_eq!(f.fresh_as_of(), Some(at_ms(0)));
+    f.record_position(0, 9);
+    assert_eq!(f.fresh_as_of(), Some(at_ms(0)));
+    f.record_position(0, 10);
+    assert_eq!(f.fresh_as_of(), Some(at_ms(100)));
+}
+
+#[test]
+fn a_new_partition_holds_freshness_back_until_reached() {
+    let f = fresh(&[0]);
+    f.record_position(0, 0);
+    f.record_high_watermark(0, 0, at_ms(0));
+    assert_eq!(f.state(at_ms(0)), FreshnessState::Live);
+    f.track_partitions([1]);
+    assert_eq!(f.state(at_ms(1)), FreshnessState::Lagging);
+    f.record_position(1, 0);
+    f.record_high_watermark(1, 0, at_ms(2));
+    f.record_high_watermark(0, 0, at_ms(2));
+    assert_eq!(f.state(at_ms(3)), FreshnessState::Live);
+}
+
+#[test]
+fn the_report_shows_every_partition() {
+    let f = fresh(&[0, 1]);
+    f.record_position(0, 4);
+    f.record_high_watermark(0, 10, at_ms(0));
+    let report = f.report(at_ms(0));
+    assert_eq!(report.offset_lag, 6);
+    assert_eq!(report.partitions.len(), 2);
+    assert_eq!(report.partitions[0].offset_lag, Some(6));
+    assert_eq!(report.state, FreshnessState::Cold);
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Position(i32, i64),
+    Sample(i32, i64),
+    Tick(i64),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        (0..3i32, 0..50i64).prop_map(|(p, o)| Step::Position(p, o)),
+        (0..3i32, 0..50i64).prop_map(|(p, h)| Step::Sample(p, h)),
+        (0..1_500i64).prop_map(Step::Tick),
+    ]
+}
+
+proptest! {
+    /// Never Live while any partition's latest sample is unreached by its
+    /// position and older than max_staleness, nor while any partition has
+    /// no reached sample at all.
+    #[test]
+    fn never_live_while_a_partition_is_unreached_or_stale(steps in proptest::collection::vec(step(), 0..80)) {
+        let f = fresh(&[0, 1, 2]);
+        let mut now = 0i64;
+        let mut position = [None::<i64>; 3];
+        // Per partition: all samples (hwm, at) recorded, to judge them independently.
+        let mut samples: [Vec<(i64, i64)>; 3] = Default::default();
+        for s in steps {
+            match s {
+                Step::Position(p, o) => {
+                    f.record_position(p, o);
+                    let pos = &mut position[p as usize];
+                    *pos = Some(pos.map_or(o, |x: i64| x.max(o)));
+                }
+                Step::Sample(p, h) => {
+                    f.record_high_watermark(p, h, at_ms(now));
+                    samples[p as usize].push((h, now));
+                }
+                Step::Tick(ms) => now += ms,
+            }
+            if f.state(at_ms(now)) == FreshnessState::Live {
+                for p in 0..3 {
+                    // The newest sample this partition's position has reached.
+                    let pos = position[p];
+                    let reached = samples[p].iter().filter(|(h, _)| pos.is_some_and(|x| x >= *h)).map(|(_, t)| *t).max();
+                    prop_assert!(reached.is_some(), "partition {} never reached a sample", p);
+                    let age = now - reached.unwrap_or(i64::MIN);
+                    prop_assert!(age <= MAX.as_millis() as i64, "partition {} fresh only as of {} ms ago", p, age);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Unit and property tests of the store.
+
+use super::*;
+use crate::SessionEvent;
+use crate::format::{EventJson, RawRecord, RecordFormat};
+use time::macros::datetime;
+
+fn sid(s: &str) -> SessionId {
+    SessionId::new(s).unwrap()
+}
+fn created(s: &str, expires: Option<time::OffsetDateTime>) -> SessionEvent {
+    SessionEvent::Created {
+        sid: sid(s),
+        user_id: "u".into(),
+        created_at: datetime!(2026-11-27 10:00 UTC),
+        expires_at: expires,
+    }
+}
+fn revoked(s: &str) -> SessionEvent {
+    SessionEvent::Revoked { sid: sid(s), revoked_at: datetime!(2026-11-27 11:00 UTC), reason: None }
+}
+const NOW: Timestamp = Timestamp::from_unix_secs(1_795_000_000); // 2026-11-18
+
+#[test]
+fn uuid_and_text_ids_are_both_stored_exactly() {
+    let store = SessionStore::new();
+    let lower = "8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b";
+    let upper = "8A3F6C1E-2B4D-4E5F-9A7B-1C2D3E4F5A6B";
+    store.apply(&created(lower, None), NOW);
+    store.apply(&created("plain", None), NOW);
+    assert_eq!(store.lookup(&sid(lower), NOW), Lookup::Live);
+    assert_eq!(store.lookup(&sid("plain"), NOW), Lookup::Live);
+    assert_eq!(store.lookup(&sid(upper), NOW), Lookup::Absent, "ids compare exactly, like the text column");
+    assert_eq!(store.uuids.len(), 1);
+    assert_eq!(store.texts.len(), 1);
+}
+
+#[test]
+fn revocation_is_sticky_against_a_late_created_event() {
+    let store = SessionStore::new();
+    store.apply(&revoked("s"), NOW);
+    store.apply(&created("s", None), NOW);
+    store.apply(&created("s", None), NOW);
+    assert_eq!(store.lookup(&sid("s"), NOW), Lookup::Revoked);
+    assert_eq!(store.counts().revoked, 1);
+}
+
+#[test]
+fn expiry_is_honoured_and_swept() {
+    let store = SessionStore::new();
+    store.apply(&created("old", Some(datetime!(2026-01-01 00:00 UTC))), NOW);
+    store.apply(&created("new", Some(datetime!(2027-01-01 00:00 UTC))), NOW);
+    store.apply(&revoked("old"), NOW);
+    assert_eq!(store.lookup(&sid("old"), NOW), Lookup::Revoked);
+    store.apply(&created("exp", Some(datetime!(2026-01-01 00:00 UTC))), NOW);
+    assert_eq!(store.lookup(&sid("exp"), NOW), Lookup::Expired);
+    assert_eq!(store.sweep(NOW), 2);
+    assert_eq!(store.lookup(&sid("exp"), NOW), Lookup::Absent);
+    assert_eq!(store.lookup(&sid("new"), NOW), Lookup::Live);
+    assert_eq!(store.counts().revoked, 0);
+    assert_eq!(store.len(), 1);
+}
+
+#[test]
+fn a_tombstone_forgets_the_session() {
+    let store = SessionStore::new();
+    store.apply(&revoked("s"), NOW);
+    store.apply(&SessionEvent::Tombstone { sid: sid("s") }, NOW);
+    assert_eq!(store.lookup(&sid("s"), NOW), Lookup::Absent);
+    assert_eq!(store.counts(), StoreCounts { sessions: 0, revoked: 0, applied: 2, rejected: 0, unknown: 0 });
+}
+
+#[test]
+fn a_malformed_record_revokes_its_key_and_is_counted() {
+    let store = SessionStore::new();
+    store.apply(&created("s", None), NOW);
+    let read = |key: Option<&'static [u8]>, value: &'static [u8]| EventJson.decode(&RawRecord::new(key, Some(value)));
+    store.apply(read(Some(b"s"), b"{garbage"), NOW);
+    store.apply(read(None, b"{garbage"), NOW);
+    store.apply(read(Some(b"s"), br#"{"type":"x.y","sid":"s"}"#), NOW);
+    assert_eq!(store.lookup(&sid("s"), NOW), Lookup::Revoked);
+    let counts = store.counts();
+    assert_eq!((counts.rejected, counts.unknown, counts.revoked), (2, 1, 1));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+
+    /// The store's answer is a function of the set of records applied:
+    /// any order, any duplication, the same states and counts of
+    /// sessions (revocation is sticky, a tombstone only forgets what came
+    /// before it in the same key's order, so tombstones are left out).
+    #[test]
+    fn any_order_and_duplication_of_records_gives_the_same_store(
+        records in proptest::collection::vec((0..3usize, 0..3usize), 0..16),
+        seed in proptest::num::u64::ANY,
+    ) {
+        let ids = ["8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b", "8A3F6C1E-2B4D-4E5F-9A7B-1C2D3E4F5A6B", "s"];
+        let events: Vec<SessionEvent> = records
+            .iter()
+            .map(|&(id, kind)| match kind {
+                0 => created(ids[id], None),
+                1 => created(ids[id], Some(datetime!(2030-01-01 00:00 UTC))),
+                _ => revoked(ids[id]),
+            })
+            .collect();
+        let forward = SessionStore::new();
+        for event in &events {
+            forward.apply(event, NOW);
+        }
+        let shuffled = SessionStore::new();
+        let mut order: Vec<usize> = (0..events.len()).chain(0..events.len() / 2).collect();
+        let mut state = seed | 1;
+        for i in (1..order.len()).rev() {
+            state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+            order.swap(i, (state % (i as u64 + 1)) as usize);
+        }
+        for i in order {
+            shuffled.apply(&events[i], NOW);
+        }
+        proptest::prop_assert_eq!(forward.len(), shuffled.len());
+        proptest::prop_assert_eq!(forward.counts().revoked, shuffled.counts().revoked);
+        for id in ids {
+            proptest::prop_assert_eq!(forward.state(&sid(id)), shuffled.state(&sid(id)), "{}", id);
+        }
+    }
+}
