@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use revocation_core::{
     Answer, Barrier, BarrierTimeout, Clock, Freshness, FreshnessConfig, LagPolicy, ManualClock, ProjectedLiveness,
-    Projection, SessionEvent, SessionId, SessionLiveness, SessionLivenessError, Source, Timestamp,
+    Projection, SessionId, SessionLiveness, SessionLivenessError, Source, Timestamp,
 };
 use revocation_test_support::{created, revoked, sid};
 use time::macros::datetime;
