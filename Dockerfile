@@ -1,7 +1,8 @@
 # Multi-stage build of the projector. Build: docker build -t projector .
 # Run:   docker run --rm -p 8080:8080 -e PROJECTOR_LISTEN=0.0.0.0:8080 projector serve
 FROM rust:1.95-bookworm AS build
-# rdkafka-sys builds librdkafka from source with make and the C toolchain this image has.
+# rdkafka-sys builds librdkafka from source with make and the C toolchain this
+# image has, against the system OpenSSL (libssl-dev is in rust:bookworm).
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p projector \
@@ -9,7 +10,7 @@ RUN cargo build --release --locked -p projector \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /projector /usr/local/bin/projector
 USER 65532:65532

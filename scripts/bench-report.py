@@ -130,6 +130,10 @@ def rows():
                     f"{100 * ratio:.0f} %" + (f" (rounds {100 * min(r['round_ratios']):.0f}–{100 * max(r['round_ratios']):.0f} %)"
                                               if r.get("round_ratios") else ""), "≥ 1M/s and ≥ 70 %",
                     f"1M/s {verdict(rate >= 1e6)} · 70 % {verdict(ratio >= 0.7)}"))
+        if "feed_sasl_ssl_s" in r:
+            out.append((f"the same replay over SASL_SSL (SCRAM-SHA-512 on TLS), same rounds",
+                        f"{r['events'] / r['feed_sasl_ssl_s'] / 1e6:.2f}M events/s ({r['feed_sasl_ssl_s']:.2f} s)",
+                        "the plaintext feed above", f"{100 * r['sasl_ssl_vs_plaintext']:.0f} %", "", ""))
     p = load("propagation.json")
     if p:
         out.append((f"revocation propagation, ack → `check` says Revoked, {p['revocations']:,} revocations",

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Local PostgreSQL (Debian's cluster) on 127.0.0.1:5432 with the role and database
 # the tests and the demo use: postgres://revocation:revocation@127.0.0.1:5432/revocation
+# TLS is on, with a server certificate from scripts/tls.sh's CA (clients may
+# use sslmode=verify-full&sslrootcert=.local/tls/ca.pem, or plain connections).
 #
 #   scripts/postgres.sh up       install (if missing), start, create role + database, wait
 #   scripts/postgres.sh down     stop the cluster
@@ -22,6 +24,8 @@ role="revocation"
 database="revocation"
 password="revocation"
 log="/var/log/postgresql/postgresql-$version-$cluster.log"
+root="$(cd "$here/.." && pwd)"
+tls="${TLS_DIR:-$root/.local/tls}"
 
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 ctl() { pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" "$@"; }
@@ -29,7 +33,7 @@ accepts() { pg_isready -q -h 127.0.0.1 -p 5432 -t 2; }
 pids() { pgrep -u postgres -f "postgres" || true; }
 postmaster() { local f="/var/lib/postgresql/$version/$cluster/postmaster.pid"; [ -f "$f" ] && head -1 "$f"; }
 
-install() {
+install_server() {
   command -v pg_ctlcluster >/dev/null && [ -x "/usr/lib/postgresql/$version/bin/postgres" ] && return 0
   say "installing postgresql-$version with apt"
   { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "postgresql-$version"; } \
@@ -37,7 +41,7 @@ install() {
 }
 
 up() {
-  install
+  install_server
   pg_lsclusters -h | awk '{print $1" "$2}' | grep -qx "$version $cluster" \
     || { pg_createcluster "$version" "$cluster" >/dev/null || fail "could not create cluster $version/$cluster"; }
   # Resume if paused, start if down.
@@ -52,8 +56,24 @@ SELECT 'CREATE ROLE $role LOGIN PASSWORD ''$password'' CREATEDB'
 SELECT 'CREATE DATABASE $database OWNER $role'
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$database') \gexec
 SQL
-  # Fault tests and benchmarks open many connections.
+  enable_tls
   say "up on 127.0.0.1:5432 (postgres://$role:$password@127.0.0.1:5432/$database)"
+}
+
+# The server certificate of scripts/tls.sh, installed where the server (not
+# only root) can read its key, and TLS switched on; a reload applies it.
+enable_tls() {
+  "$here/tls.sh" up >/dev/null
+  local dest="/var/lib/postgresql/$version/$cluster/revocation-tls"
+  install -d -o postgres -g postgres -m 700 "$dest"
+  install -o postgres -g postgres -m 600 "$tls/server.pem" "$dest/server.crt"
+  install -o postgres -g postgres -m 600 "$tls/server.key" "$dest/server.key"
+  as_postgres psql -qAt -v ON_ERROR_STOP=1 <<SQL >/dev/null || fail "could not switch TLS on" "$log"
+ALTER SYSTEM SET ssl = on;
+ALTER SYSTEM SET ssl_cert_file = '$dest/server.crt';
+ALTER SYSTEM SET ssl_key_file = '$dest/server.key';
+SELECT pg_reload_conf();
+SQL
 }
 
 # Each test makes its own schema and leaves it for inspection when it fails;

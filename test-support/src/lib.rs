@@ -1,6 +1,7 @@
 //! What every integration test of the workspace shares: where the local
 //! servers are and the scripts that drive them (`servers`), a topic or a
-//! schema of the test's own (`kafka`, `postgres`), session fixtures
+//! schema of the test's own (`kafka`, `postgres`), the broker's TLS and SASL
+//! listeners (`secured`), session fixtures
 //! (`fixtures`), and polling with a deadline (`eventually`).
 //!
 //! A test that needs a server fails — never skips — naming the command that
@@ -10,6 +11,7 @@
 mod fixtures;
 mod kafka;
 mod postgres;
+mod secured;
 mod servers;
 
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 pub use fixtures::{created, revoked, sid};
 pub use kafka::{require_broker, topic};
 pub use postgres::fresh_schema;
+pub use secured::{SASL_PASSWORD, SASL_USER, Security, require_tls_listeners, tls_dir, tls_file};
 pub use servers::{bootstrap, database_url, repo_root, script};
 
 /// Polls `probe` every 10 ms until it returns true; returns how long that

@@ -93,6 +93,38 @@ pub struct LagReport {
     pub barrier_waits: u64,
     /// Barrier waits that timed out.
     pub barrier_timeouts: u64,
+    /// Why the feed cannot read the topic now, in librdkafka's words (TLS,
+    /// authentication, a record it cannot decompress…); absent while it can.
+    pub feed_error: Option<FeedErrorReport>,
+    /// The fallback's last probe, when a fallback is configured.
+    pub fallback: Option<FallbackReport>,
+}
+
+/// What keeps the feed from reading the topic now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FeedErrorReport {
+    /// `client` (connecting, TLS, authentication), `consumer` (fetching or
+    /// reading records) or `sampler` (watermark and metadata queries).
+    pub source: &'static str,
+    /// librdkafka's description.
+    pub message: String,
+    /// First seen (RFC 3339).
+    pub first_seen: String,
+    /// Last seen (RFC 3339).
+    pub last_seen: String,
+    /// How often since it appeared.
+    pub occurrences: u64,
+}
+
+/// The fallback's last probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FallbackReport {
+    /// Whether it answered.
+    pub reachable: bool,
+    /// Why not.
+    pub error: Option<String>,
+    /// When (RFC 3339); absent before the first probe.
+    pub checked_at: Option<String>,
 }
 
 /// One partition's line of the report.
@@ -168,6 +200,8 @@ impl<C: Clock> Health for ProjectedLiveness<C> {
                 .collect(),
             barrier_waits: counts.barrier_waits(),
             barrier_timeouts: counts.barrier_timeouts(),
+            feed_error: None,
+            fallback: None,
         }
     }
 }

@@ -45,6 +45,13 @@ pub fn export(report: &LagReport) {
         gauge!("projection_state", "state" => state.as_str()).set(f64::from(u8::from(report.state == state)));
     }
     gauge!("projection_ready").set(f64::from(u8::from(report.ready)));
+    for source in ["client", "consumer", "sampler"] {
+        let standing = report.feed_error.as_ref().is_some_and(|e| e.source == source);
+        gauge!("projection_feed_error", "source" => source).set(f64::from(u8::from(standing)));
+    }
+    if let Some(fallback) = &report.fallback {
+        gauge!("projection_fallback_reachable").set(f64::from(u8::from(fallback.reachable)));
+    }
     gauge!("projection_staleness_seconds").set(report.staleness_ms.map_or(f64::INFINITY, |ms| ms as f64 / 1e3));
     gauge!("projection_max_staleness_seconds").set(report.max_staleness_ms as f64 / 1e3);
     gauge!("projection_offset_lag").set(report.offset_lag as f64);

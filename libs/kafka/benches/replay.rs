@@ -9,7 +9,9 @@
 //! - `raw BaseConsumer`: rdkafka's poll loop that does nothing with records (the baseline);
 //! - `raw StreamConsumer`: the async stream, also doing nothing;
 //! - `feed`: our feed — decode, apply to the store, positions, watermark
-//!   samples — timed until the projection is Live (caught up and proven fresh).
+//!   samples — timed until the projection is Live (caught up and proven fresh);
+//! - `feed over SASL_SSL`: the same feed through the broker's SASL_SSL
+//!   listener (SCRAM-SHA-512 over TLS), the cost of a production connection.
 //!
 //! Propagation: for each of `BENCH_REVOCATIONS` live sessions, publish a
 //! revocation, and time from the broker's acknowledgement until `check`
@@ -35,7 +37,7 @@ use revocation_core::{
 use revocation_kafka::{
     EventPublisher, Feed, KafkaConfig, KafkaProjection, ProjectionOptions, SampleTrigger, TopicSpec,
 };
-use revocation_test_support::bootstrap;
+use revocation_test_support::{Security, bootstrap};
 use time::OffsetDateTime;
 
 const PARTITIONS: i32 = 3;
@@ -204,10 +206,15 @@ async fn replay(events: usize) {
     let mut base = Vec::new();
     let mut stream = Vec::new();
     let mut ours = Vec::new();
+    let mut secured = Vec::new();
+    let mut secured_config = Security::Scram512.config(&config.topic);
+    secured_config.sample_interval = config.sample_interval;
+    secured_config.metadata_interval = config.metadata_interval;
     let mut best_progress = Vec::new();
     for _ in 0..REPLAY_ROUNDS {
         base.push(raw_base(&config, events));
         stream.push(raw_stream(&config, events).await);
+        secured.push(feed(&secured_config, events).0);
         let (took, sessions, progress) = feed(&config, events);
         assert!(sessions > 0);
         if ours.iter().all(|d| took < *d) {
@@ -220,9 +227,10 @@ async fn replay(events: usize) {
         v[v.len() / 2]
     };
     let secs = |v: &[Duration]| median(v.iter().map(Duration::as_secs_f64).collect());
-    let (b, s, o) = (secs(&base), secs(&stream), secs(&ours));
+    let (b, s, o, t) = (secs(&base), secs(&stream), secs(&ours), secs(&secured));
     let ratios: Vec<f64> = base.iter().zip(&ours).map(|(b, o)| b.as_secs_f64() / o.as_secs_f64()).collect();
     let ratio = median(ratios.clone());
+    let tls_ratio = median(ours.iter().zip(&secured).map(|(o, t)| o.as_secs_f64() / t.as_secs_f64()).collect());
     println!("replay of {events} events ({PARTITIONS} partitions), medians of {REPLAY_ROUNDS} interleaved rounds:");
     println!("  raw BaseConsumer (no-op)    {b:>8.3} s  {:>10.0} events/s", events as f64 / b);
     println!("  raw StreamConsumer (no-op)  {s:>8.3} s  {:>10.0} events/s", events as f64 / s);
@@ -231,13 +239,18 @@ async fn replay(events: usize) {
         events as f64 / o,
         100.0 * ratio
     );
+    println!(
+        "  feed over SASL_SSL (SCRAM)  {t:>8.3} s  {:>10.0} events/s  = {:.0}% of the plaintext feed (median of per-round ratios)",
+        events as f64 / t,
+        100.0 * tls_ratio
+    );
     let rounds: Vec<String> = ratios.iter().map(|r| format!("{:.0}%", 100.0 * r)).collect();
     println!("  per round: {}", rounds.join(" "));
     let out = out_dir();
     std::fs::write(
         out.join("replay.json"),
         format!(
-            r#"{{"events": {events}, "partitions": {PARTITIONS}, "rounds": {REPLAY_ROUNDS}, "raw_base_s": {b:.4}, "raw_stream_s": {s:.4}, "feed_s": {o:.4}, "feed_vs_raw": {ratio:.4}, "round_ratios": [{}]}}"#,
+            r#"{{"events": {events}, "partitions": {PARTITIONS}, "rounds": {REPLAY_ROUNDS}, "raw_base_s": {b:.4}, "raw_stream_s": {s:.4}, "feed_s": {o:.4}, "feed_vs_raw": {ratio:.4}, "feed_sasl_ssl_s": {t:.4}, "sasl_ssl_vs_plaintext": {tls_ratio:.4}, "round_ratios": [{}]}}"#,
             ratios.iter().map(|r| format!("{r:.4}")).collect::<Vec<_>>().join(", ")
         ),
     )

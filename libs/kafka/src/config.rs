@@ -31,7 +31,10 @@ pub enum ConfigError {
 }
 
 /// How to reach the topic, and how often to look at it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` output hides the values of secret options (passwords, keys,
+/// tokens), so a config can be logged.
+#[derive(Clone, PartialEq, Eq)]
 pub struct KafkaConfig {
     /// `host:port[,host:port…]`. Default: `127.0.0.1:9092`.
     pub bootstrap_servers: String,
@@ -51,6 +54,30 @@ pub struct KafkaConfig {
     /// source depends on (`enable.auto.commit`, `enable.partition.eof`,
     /// `enable.auto.offset.store`) are rejected.
     pub librdkafka_options: BTreeMap<String, String>,
+}
+
+/// Whether a librdkafka option's value is a secret, never to be shown.
+pub fn is_secret_option(key: &str) -> bool {
+    const SECRET: [&str; 5] = ["password", "secret", "token", ".pem", "sasl.oauthbearer.config"];
+    SECRET.iter().any(|s| key.contains(s))
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options: BTreeMap<&str, &str> = self
+            .librdkafka_options
+            .iter()
+            .map(|(k, v)| (k.as_str(), if is_secret_option(k) { "<redacted>" } else { v.as_str() }))
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("topic", &self.topic)
+            .field("sample_interval", &self.sample_interval)
+            .field("sample_timeout", &self.sample_timeout)
+            .field("metadata_interval", &self.metadata_interval)
+            .field("librdkafka_options", &options)
+            .finish()
+    }
 }
 
 /// librdkafka properties the source sets and depends on.
@@ -163,6 +190,18 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         assert_eq!(KafkaConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let mut c = KafkaConfig::default();
+        for key in ["sasl.password", "ssl.key.password", "sasl.oauthbearer.client.secret", "ssl.key.pem"] {
+            c.librdkafka_options.insert(key.into(), "hunter2".into());
+        }
+        c.librdkafka_options.insert("sasl.username".into(), "projector".into());
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("projector") && shown.contains("<redacted>"), "{shown}");
     }
 
     #[test]

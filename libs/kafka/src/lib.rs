@@ -41,8 +41,8 @@ mod refused;
 mod trigger;
 
 pub use admin::{TopicSpec, add_partitions, delete_topic, ensure_topic};
-pub use config::{ConfigError, KafkaConfig};
-pub use feed::{Feed, FeedError, FeedStats};
+pub use config::{ConfigError, KafkaConfig, is_secret_option};
+pub use feed::{FaultSource, Feed, FeedError, FeedFault, FeedStats};
 pub use projection::{FeedStatsSnapshot, KafkaProjection, ProjectionOptions, RebuildError};
 pub use publisher::{Acknowledged, EventPublisher, PublishError};
 pub use refused::ClientRefused;

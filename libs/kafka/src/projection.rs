@@ -11,7 +11,7 @@ use revocation_core::{
 use thiserror::Error;
 
 use crate::config::KafkaConfig;
-use crate::feed::{Feed, FeedError};
+use crate::feed::{Feed, FeedError, FeedFault};
 use crate::trigger::SampleTrigger;
 
 /// A rebuild did not complete; the projection that was serving still serves.
@@ -192,7 +192,7 @@ fn new_projection(options: &ProjectionOptions, capacity: usize) -> Arc<Projectio
 }
 
 /// A copy of a feed's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FeedStatsSnapshot {
     /// Records read.
     pub records: u64,
@@ -206,6 +206,8 @@ pub struct FeedStatsSnapshot {
     pub sample_failures: u64,
     /// Partitions assigned.
     pub partitions: u64,
+    /// What keeps the feed from reading the topic now, if anything.
+    pub fault: Option<FeedFault>,
 }
 
 impl FeedStatsSnapshot {
@@ -218,6 +220,7 @@ impl FeedStatsSnapshot {
             samples: stats.samples.load(Relaxed),
             sample_failures: stats.sample_failures.load(Relaxed),
             partitions: stats.partitions.load(Relaxed),
+            fault: stats.fault(),
         }
     }
 }

@@ -67,7 +67,9 @@ impl fmt::Display for Identifier {
 }
 
 /// How to reach the sessions table.
-#[derive(Debug, Clone)]
+///
+/// Its `Debug` output hides the URL's password, so a config can be logged.
+#[derive(Clone)]
 pub struct PgConfig {
     /// `postgres://user:password@host:port/database`.
     pub url: String,
@@ -82,6 +84,31 @@ pub struct PgConfig {
     /// Longest a check's query may run, enforced by the server
     /// (`statement_timeout`) and by the client (a stalled server). Default: 250 ms.
     pub statement_timeout: Duration,
+}
+
+impl fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PgConfig")
+            .field("url", &redacted_url(&self.url))
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("statement_timeout", &self.statement_timeout)
+            .finish()
+    }
+}
+
+/// `url` with the password (between `user:` and `@`) replaced.
+fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return "<unparsed>".into() };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
 }
 
 impl PgConfig {
@@ -170,6 +197,13 @@ impl PgConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_password_never_shows_in_debug_output() {
+        let shown = format!("{:?}", PgConfig::new("postgres://app:hunter2@db:5432/app?sslmode=require"));
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://app:<redacted>@db:5432/app?sslmode=require"), "{shown}");
+    }
 
     #[test]
     fn identifiers_are_plain_names_only() {

@@ -59,6 +59,22 @@ impl PgSessionLiveness {
         &self.config
     }
 
+    /// Whether the check would get an answer now: runs the check's own query
+    /// for an id no session has, with the check's deadline. The error says
+    /// what failed (never the password).
+    ///
+    /// ```no_run
+    /// # async fn run(pg: revocation_postgres::PgSessionLiveness) {
+    /// if let Err(why) = pg.probe().await {
+    ///     eprintln!("the fallback cannot answer: {why}");
+    /// }
+    /// # }
+    /// ```
+    pub async fn probe(&self) -> Result<(), String> {
+        let sid = SessionId::new("readiness-probe").map_err(|e| e.to_string())?;
+        self.query(&sid).await.map(drop)
+    }
+
     async fn query(&self, sid: &SessionId) -> Result<Option<(Option<OffsetDateTime>, Option<OffsetDateTime>)>, String> {
         let query = sqlx::query_as(&self.check_sql).bind(sid.as_str()).fetch_optional(&self.pool);
         match tokio::time::timeout(self.deadline, query).await {

@@ -9,7 +9,7 @@ use revocation_core::{
     Clock, FreshnessConfig, ProjectedLiveness, Projection, SessionLiveness, SessionLivenessError, SystemClock,
 };
 use revocation_postgres::{PgConfig, PgSessionLiveness};
-use revocation_test_support::{created, database_url, fresh_schema, revoked, sid};
+use revocation_test_support::{created, database_url, fresh_schema, revoked, sid, tls_file};
 use time::OffsetDateTime;
 
 fn hour() -> Duration {
@@ -157,4 +157,39 @@ async fn a_cold_projection_answers_from_postgres_then_switches_with_the_same_ans
         ]
     );
     assert_eq!(liveness.counts().get(revocation_core::Source::Projection, revocation_core::Answer::Live), 2);
+}
+
+/// The URL of the local database with TLS parameters.
+fn tls_url(params: &str) -> String {
+    format!("{}?{params}", database_url())
+}
+
+#[tokio::test]
+async fn the_fallback_answers_over_tls_with_the_server_certificate_verified() {
+    let (config, _, table) = fresh_schema().await;
+    table.record(&created("over-tls", None)).await.unwrap();
+    let ca = tls_file("ca.pem");
+    for params in [format!("sslmode=verify-full&sslrootcert={ca}"), "sslmode=require".to_owned()] {
+        let mut tls = config.clone();
+        tls.url = tls_url(&params);
+        let pg = PgSessionLiveness::connect(&tls).unwrap();
+        pg.probe().await.unwrap_or_else(|e| panic!("{params}: {e}; TLS is switched on by `scripts/postgres.sh up`"));
+        assert_eq!(pg.check(&sid("over-tls")).await, Ok(()), "{params}");
+        let encrypted: (bool,) = sqlx::query_as("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(pg.pool())
+            .await
+            .unwrap();
+        assert!(encrypted.0, "{params}: the connection is encrypted");
+    }
+}
+
+#[tokio::test]
+async fn a_server_certificate_from_an_unknown_authority_is_refused_and_said() {
+    let (mut config, _, _) = fresh_schema().await;
+    config.url = tls_url(&format!("sslmode=verify-full&sslrootcert={}", tls_file("other-ca.pem")));
+    let pg = PgSessionLiveness::connect(&config).unwrap();
+    let why = pg.probe().await.unwrap_err();
+    assert!(why.to_lowercase().contains("certificate"), "{why}");
+    assert!(!why.contains("revocation:revocation"), "no password in {why}");
+    assert!(matches!(pg.check(&sid("anyone")).await, Err(SessionLivenessError::Transient(_))));
 }

@@ -12,6 +12,8 @@ use thiserror::Error;
 use tokio::task::JoinHandle;
 
 use crate::config::{ConfigError, Mode, ProjectionConfig};
+use crate::fallback_probe::FallbackProbe;
+use crate::health::ProjectionHealth;
 use crate::postgres_only::PostgresOnlyHealth;
 
 /// A rebuild did not complete; whatever was serving still serves.
@@ -80,8 +82,8 @@ impl ProjectionHandle {
                 config,
                 kafka: None,
                 liveness: Arc::new(pg.clone()),
+                health: Arc::new(PostgresOnlyHealth { probe: FallbackProbe::start(pg.clone()) }),
                 postgres: Some(pg),
-                health: Arc::new(PostgresOnlyHealth),
                 sweeper: None,
             });
         }
@@ -103,7 +105,12 @@ impl ProjectionHandle {
         );
         let sweeper = tokio::spawn(sweep(kafka.clone(), config.sweep_interval));
         let liveness = kafka.liveness();
-        Ok(Self { config, health: liveness.clone(), liveness, kafka: Some(kafka), postgres, sweeper: Some(sweeper) })
+        let health = ProjectionHealth {
+            liveness: liveness.clone(),
+            kafka: kafka.clone(),
+            fallback: postgres.clone().map(FallbackProbe::start),
+        };
+        Ok(Self { config, health: Arc::new(health), liveness, kafka: Some(kafka), postgres, sweeper: Some(sweeper) })
     }
 
     /// The port, to hand to the verifier.

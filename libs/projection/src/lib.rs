@@ -24,10 +24,13 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod fallback_probe;
 mod handle;
+mod health;
 mod postgres_only;
 
 pub use config::{ConfigError, Mode, ProjectionConfig};
+pub use fallback_probe::FallbackStatus;
 pub use handle::{ProjectionHandle, RebuildError, StartError};
 pub use revocation_core::{LagPolicy, RebuildReport, SessionId, SessionLiveness, SessionLivenessError};
 pub use revocation_kafka::KafkaConfig;

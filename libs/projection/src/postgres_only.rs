@@ -5,15 +5,22 @@
 
 use revocation_http::{Health, LagReport, ServingState};
 
-/// Health of the Postgres-only mode: no lag, nothing held.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct PostgresOnlyHealth;
+use crate::fallback_probe::FallbackProbe;
+use crate::health::fallback_report;
+
+/// Health of the Postgres-only mode: no lag, nothing held; ready while
+/// Postgres answers.
+#[derive(Debug)]
+pub(crate) struct PostgresOnlyHealth {
+    pub(crate) probe: FallbackProbe,
+}
 
 impl Health for PostgresOnlyHealth {
     fn report(&self) -> LagReport {
+        let status = self.probe.status();
         LagReport {
             state: ServingState::PostgresOnly,
-            ready: true,
+            ready: status.reachable,
             live: true,
             staleness_ms: Some(0),
             max_staleness_ms: 0,
@@ -28,6 +35,8 @@ impl Health for PostgresOnlyHealth {
             checks: Vec::new(),
             barrier_waits: 0,
             barrier_timeouts: 0,
+            feed_error: None,
+            fallback: Some(fallback_report(status)),
         }
     }
 }

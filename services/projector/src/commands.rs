@@ -102,7 +102,7 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     if !args.dry_run {
         bail!("replay only runs with --dry-run (serve replays on start)");
     }
-    let config = args.kafka.config();
+    let config = args.kafka.config().context("invalid configuration")?;
     config.validate().context("invalid configuration")?;
     let started = Instant::now();
     let options = ProjectionOptions { expected_sessions: args.expected_sessions, ..ProjectionOptions::default() };
@@ -142,7 +142,8 @@ pub async fn publish(args: PublishArgs) -> anyhow::Result<()> {
         EventKind::Revoked => SessionEvent::Revoked { sid, revoked_at: now, reason: args.reason },
         EventKind::Tombstone => SessionEvent::Tombstone { sid },
     };
-    let publisher = EventPublisher::new(&args.kafka.config()).context("invalid configuration")?;
+    let publisher =
+        EventPublisher::new(&args.kafka.config().context("invalid configuration")?).context("invalid configuration")?;
     let ack = publisher.publish(&event).await?;
     println!("published to {} partition {} offset {}", args.kafka.topic, ack.partition, ack.offset);
     Ok(())
@@ -156,7 +157,7 @@ pub async fn migrate(args: PgArgs) -> anyhow::Result<()> {
 }
 
 pub async fn create_topic(args: CreateTopicArgs) -> anyhow::Result<()> {
-    let config = args.kafka.config();
+    let config = args.kafka.config().context("invalid configuration")?;
     let spec = TopicSpec { partitions: args.partitions, replication: args.replication, compacted: true };
     let created = ensure_topic(&config, spec)
         .await
@@ -178,7 +179,7 @@ fn postgres(args: &PgArgs) -> anyhow::Result<Option<PgSessionLiveness>> {
 /// volume. Written to Kafka and (when a database is given) mirrored into the
 /// sessions table, as an auth service would, so cold-start answers agree.
 pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
-    let config = args.kafka.config();
+    let config = args.kafka.config().context("invalid configuration")?;
     ensure_topic(&config, TopicSpec::default())
         .await
         .with_context(|| format!("cannot create topic {:?} on {}", config.topic, config.bootstrap_servers))?;

@@ -16,7 +16,10 @@ use revocation_core::{
 };
 use revocation_kafka::{EventPublisher, KafkaConfig, KafkaProjection, ProjectionOptions};
 use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
-use revocation_test_support::{bootstrap, created, database_url, eventually, revoked, script, sid, topic};
+use revocation_projection::{Mode, ProjectionConfig, ProjectionHandle};
+use revocation_test_support::{
+    bootstrap, created, database_url, eventually, fresh_schema, revoked, script, sid, topic,
+};
 use time::OffsetDateTime;
 
 /// One fault test at a time: they share the servers.
@@ -125,6 +128,39 @@ async fn postgres_stopped_during_a_cold_start_answers_transient_then_recovers() 
     .await;
     assert_eq!(liveness.check(&sid("bob")).await, Err(SessionLivenessError::Revoked));
     projection.shutdown().await;
+}
+
+#[tokio::test]
+async fn readiness_follows_the_database_in_both_modes() {
+    let _serial = SERIAL.lock().await;
+    let _heal = Heal;
+    let (pg, _, _) = fresh_schema().await;
+    // Projection mode, kept Cold by a topic that does not exist: the
+    // fallback answers every check, so readiness is the fallback's.
+    let mut cold = ProjectionConfig::new(bootstrap(), format!("absent-{}", uuid::Uuid::new_v4().simple()));
+    cold.postgres = Some(pg.clone());
+    let cold = ProjectionHandle::start(cold).await.unwrap();
+    let mut only = ProjectionConfig::new(bootstrap(), "unused");
+    only.mode = Mode::PostgresOnly;
+    only.postgres = Some(pg);
+    let only = ProjectionHandle::start(only).await.unwrap();
+    let ready = |handle: &ProjectionHandle| handle.health().report().ready;
+    eventually(Duration::from_secs(10), "ready while Postgres answers", async || ready(&cold) && ready(&only)).await;
+
+    run("postgres.sh", "down");
+    let took =
+        eventually(Duration::from_secs(10), "not ready once it stops", async || !ready(&cold) && !ready(&only)).await;
+    println!("readiness: not ready {took:?} after Postgres stopped");
+    for handle in [&cold, &only] {
+        let fallback = handle.health().report().fallback.unwrap();
+        assert!(!fallback.reachable && fallback.error.is_some(), "{fallback:?}");
+        assert!(!fallback.error.unwrap().contains("revocation:revocation"), "no password in the report");
+    }
+
+    run("postgres.sh", "up");
+    eventually(Duration::from_secs(20), "ready again", async || ready(&cold) && ready(&only)).await;
+    cold.shutdown().await;
+    only.shutdown().await;
 }
 
 /// The projector process, killed with SIGKILL when dropped.

@@ -1,5 +1,7 @@
-//! librdkafka's logs into `tracing`, and a rate limiter for repeated warnings.
+//! librdkafka's logs and errors into `tracing` and the feed's faults, and a
+//! rate limiter for repeated warnings.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
@@ -7,19 +9,47 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-/// Routes librdkafka's logs and global errors to `tracing`. Reaching the end
-/// of a partition is reported to librdkafka's global error callback too; it
-/// is how the feed knows it caught up, not an error, so it is not logged.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct FeedContext;
+use super::faults::{FaultSource, FeedFaults, kind_of};
+
+/// Routes librdkafka's logs to `tracing` and its global errors (connection,
+/// TLS, authentication) to the feed's faults, which log each once. Reaching
+/// the end of a partition is reported to librdkafka's global error callback
+/// too; it is how the feed knows it caught up, not an error.
+#[derive(Debug, Clone)]
+pub(crate) struct FeedContext {
+    faults: Arc<FeedFaults>,
+    /// librdkafka repeats a failing connection's errors at every retry.
+    warnings: Arc<Mutex<LogLimiter>>,
+}
+
+impl FeedContext {
+    pub(crate) fn new(faults: Arc<FeedFaults>) -> Self {
+        Self { faults, warnings: Arc::new(Mutex::new(LogLimiter::new("librdkafka"))) }
+    }
+}
 
 impl ClientContext for FeedContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
-                tracing::error!(target: "librdkafka", "{facility}: {message}")
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
+            | RDKafkaLogLevel::Warning
+                if facility == "FAIL" =>
+            {
+                // A connection failing: the error callback reports it too,
+                // and the feed's faults log it once.
+                tracing::debug!(target: "librdkafka", "{facility}: {message}")
             }
-            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{facility}: {message}"),
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error
+            | RDKafkaLogLevel::Warning => {
+                let mut warnings = self.warnings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                warnings.warn(|| format!("{facility}: {message}"));
+            }
             RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
                 tracing::info!(target: "librdkafka", "{facility}: {message}")
             }
@@ -33,7 +63,7 @@ impl ClientContext for FeedContext {
         {
             tracing::trace!(target: "librdkafka", "{reason}");
         } else {
-            tracing::warn!(target: "librdkafka", "{error}: {reason}");
+            self.faults.record(FaultSource::Client, kind_of(&error), reason);
         }
     }
 }
@@ -43,6 +73,7 @@ impl ConsumerContext for FeedContext {}
 /// At most `BURST` warnings per `WINDOW` for one kind of event; the number
 /// suppressed is reported when the window rolls over. A flood of bad records
 /// must not become a flood of logs.
+#[derive(Debug)]
 pub(crate) struct LogLimiter {
     what: &'static str,
     window: Instant,

@@ -15,6 +15,7 @@
 //! errors are counted, logged at a bounded rate, and retried. While samples
 //! fail, freshness stops advancing and the projection turns Lagging by itself.
 
+mod faults;
 mod log_bridge;
 mod partitions;
 mod pipeline;
@@ -31,6 +32,8 @@ use crate::config::{ConfigError, KafkaConfig};
 use crate::refused::ClientRefused;
 use crate::trigger::SampleTrigger;
 
+use faults::FeedFaults;
+pub use faults::{FaultSource, FeedFault};
 use log_bridge::FeedContext;
 
 /// The feed could not be started.
@@ -64,6 +67,15 @@ pub struct FeedStats {
     pub sample_failures: AtomicU64,
     /// Partitions assigned.
     pub partitions: AtomicU64,
+    /// What keeps the feed from reading the topic now, if anything.
+    faults: Arc<FeedFaults>,
+}
+
+impl FeedStats {
+    /// What keeps the feed from reading the topic now, if anything.
+    pub fn fault(&self) -> Option<FeedFault> {
+        self.faults.current()
+    }
 }
 
 /// A running feed; dropping it stops it.
@@ -111,15 +123,16 @@ impl Feed {
         purpose: &str,
     ) -> Result<Feed, FeedError> {
         config.validate()?;
+        let stats = Arc::new(FeedStats::default());
+        let context = FeedContext::new(stats.faults.clone());
         let consumer: FeedConsumer = config
             .consumer(purpose)
-            .create_with_context(FeedContext)
+            .create_with_context(context.clone())
             .map_err(|e| FeedError::Client(ClientRefused(e)))?;
         let sampler: FeedConsumer = config
             .consumer(&format!("{purpose}-sampler"))
-            .create_with_context(FeedContext)
+            .create_with_context(context)
             .map_err(|e| FeedError::Client(ClientRefused(e)))?;
-        let stats = Arc::new(FeedStats::default());
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
             consumer,

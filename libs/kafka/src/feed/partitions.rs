@@ -18,7 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use revocation_core::{Clock, FreshnessState, SystemClock};
 
 use super::Shared;
-use super::log_bridge::LogLimiter;
+use super::faults::{FaultSource, kind_of};
 
 /// Replay progress is logged this often until the projection is Live.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
@@ -28,15 +28,13 @@ pub(super) fn control(shared: &Shared) {
     let freshness = shared.projection.freshness();
     let mut next_metadata = Instant::now();
     let mut served = shared.trigger.generation();
-    let mut metadata_errors = LogLimiter::new("Kafka metadata");
-    let mut sample_errors = LogLimiter::new("Kafka watermark query");
     let mut progress = Progress::new();
     while !shared.stop.load(Ordering::Relaxed) {
         if Instant::now() >= next_metadata {
             match discover(shared) {
                 Ok(()) => next_metadata = Instant::now() + shared.config.metadata_interval,
                 Err(why) => {
-                    metadata_errors.warn(|| why);
+                    shared.stats.faults.record(FaultSource::Sampler, None, &why);
                     // Until the topic is known, look again soon.
                     next_metadata = Instant::now() + shared.config.sample_interval.max(Duration::from_millis(500));
                 }
@@ -55,10 +53,13 @@ pub(super) fn control(shared: &Shared) {
                         freshness.record_position(p, high);
                     }
                     shared.stats.samples.fetch_add(1, Ordering::Relaxed);
+                    shared.stats.faults.cleared(FaultSource::Sampler);
+                    shared.stats.faults.cleared(FaultSource::Client);
                 }
                 Err(e) => {
                     shared.stats.sample_failures.fetch_add(1, Ordering::Relaxed);
-                    sample_errors.warn(|| format!("partition {p}: {e}"));
+                    let message = format!("watermark query of partition {p}: {e}");
+                    shared.stats.faults.record(FaultSource::Sampler, kind_of(&e), &message);
                 }
             }
             if shared.stop.load(Ordering::Relaxed) {

@@ -26,6 +26,7 @@ use rdkafka::message::{BorrowedMessage, Headers, Message};
 use revocation_core::{Applied, Clock, Header, RawRecord, SystemClock, Timestamp, log_tag};
 
 use super::Shared;
+use super::faults::{FaultSource, is_connection, kind_of};
 use super::log_bridge::LogLimiter;
 
 /// How long one consumer poll blocks when nothing is pending.
@@ -108,7 +109,6 @@ pub(super) enum Work {
 /// The consumer thread: polls librdkafka and hands records, in batches, to
 /// the apply thread.
 pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycled: mpsc::Receiver<Batch>) {
-    let mut errors = LogLimiter::new("Kafka consumer error");
     let with_headers = shared.format.reads_headers();
     let mut batch = Batch::default();
     // Sends the batch, if it holds anything; false once the apply thread is gone.
@@ -123,15 +123,22 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
         let wait = if batch.records.is_empty() { POLL_WAIT } else { Duration::ZERO };
         let sent = match shared.consumer.poll(wait) {
             Some(Ok(message)) => {
+                shared.stats.faults.cleared(FaultSource::Consumer);
                 batch.push(&message, with_headers);
                 batch.records.len() < POSITION_FLUSH_EVERY || send(&mut batch)
             }
             Some(Err(KafkaError::PartitionEOF(_))) => {
+                shared.stats.faults.cleared(FaultSource::Consumer);
                 send(&mut batch) && to_apply.send(Work::Positions(positions(shared))).is_ok()
             }
             Some(Err(e)) => {
                 shared.stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
-                errors.warn(|| e.to_string());
+                // A failing connection is the client's fault (the error
+                // callback has it); anything else is about the records.
+                let kind = kind_of(&e);
+                if !is_connection(kind) {
+                    shared.stats.faults.record(FaultSource::Consumer, kind, &e.to_string());
+                }
                 true
             }
             None => send(&mut batch),

@@ -2,7 +2,9 @@
 //! defaults are the libraries' constants (shown by `--help`); a test holds
 //! the README's configuration table to them.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use humantime::Duration as Span;
@@ -71,17 +73,58 @@ pub struct KafkaArgs {
     /// -X security.protocol=SASL_SSL). In the environment: comma-separated.
     #[arg(short = 'X', long = "librdkafka", env = "PROJECTOR_LIBRDKAFKA", value_delimiter = ',', value_parser = key_value)]
     pub librdkafka: Vec<(String, String)>,
+    /// A file of librdkafka properties, KEY=VALUE per line (# starts a
+    /// comment): the place for secrets (sasl.password, …), which a flag
+    /// would show to anyone running `ps`. -X options override it.
+    #[arg(long, env = "PROJECTOR_LIBRDKAFKA_FILE")]
+    pub librdkafka_file: Option<PathBuf>,
 }
 
 impl KafkaArgs {
-    pub fn config(&self) -> KafkaConfig {
+    pub fn config(&self) -> Result<KafkaConfig, ArgsError> {
         let mut config = KafkaConfig::new(self.bootstrap_servers.clone(), self.topic.clone());
         config.sample_interval = self.sample_interval.into();
         config.sample_timeout = self.sample_timeout.into();
         config.metadata_interval = self.metadata_interval.into();
-        config.librdkafka_options = self.librdkafka.iter().cloned().collect();
-        config
+        if let Some(path) = &self.librdkafka_file {
+            config.librdkafka_options = properties(path)?;
+        }
+        config.librdkafka_options.extend(self.librdkafka.iter().cloned());
+        Ok(config)
     }
+}
+
+/// Reads a properties file: `KEY=VALUE` lines; blank lines and lines
+/// starting with `#` are skipped. Errors name the file and line, never a value.
+fn properties(path: &Path) -> Result<BTreeMap<String, String>, ArgsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ArgsError::File(path.to_owned(), e))?;
+    let mut options = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = key_value(line).map_err(|_| ArgsError::NotKeyValue(path.to_owned(), n + 1))?;
+        options.insert(key, value.trim().to_owned());
+    }
+    Ok(options)
+}
+
+/// A flag whose value could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    /// A file named by a flag cannot be read.
+    #[error("cannot read {0}")]
+    File(PathBuf, #[source] std::io::Error),
+    /// A line of a properties file is not KEY=VALUE.
+    #[error("{0}, line {1}: not KEY=VALUE")]
+    NotKeyValue(PathBuf, usize),
+    /// The database URL file is empty.
+    #[error("{0} is empty; it should hold the database URL")]
+    EmptyUrlFile(PathBuf),
+    /// The Postgres options are unusable.
+    #[error(transparent)]
+    Postgres(#[from] revocation_postgres::ConfigError),
 }
 
 /// Where the sessions table is.
@@ -89,8 +132,12 @@ impl KafkaArgs {
 pub struct PgArgs {
     /// Postgres URL of the sessions table (the cold-start fallback). Without
     /// it, a cold projection answers 503.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
+    /// A file holding the Postgres URL (its password would show in `ps` as a
+    /// flag). Instead of --database-url.
+    #[arg(long, env = "DATABASE_URL_FILE", conflicts_with = "database_url")]
+    pub database_url_file: Option<PathBuf>,
     /// Schema of the sessions table.
     #[arg(long, env = "PROJECTOR_PG_SCHEMA", default_value_t = PgConfig::DEFAULT_SCHEMA.to_owned())]
     pub pg_schema: String,
@@ -105,9 +152,20 @@ pub struct PgArgs {
 impl PgArgs {
     /// The Postgres adapter's configuration, when a database URL is given:
     /// the one place these flags become a [`PgConfig`].
-    pub fn config(&self) -> Result<Option<PgConfig>, revocation_postgres::ConfigError> {
-        let Some(url) = &self.database_url else { return Ok(None) };
-        let config = PgConfig::new(url.clone()).schema(&self.pg_schema)?.table(&self.pg_table)?;
+    pub fn config(&self) -> Result<Option<PgConfig>, ArgsError> {
+        let url = match (&self.database_url, &self.database_url_file) {
+            (Some(url), _) => url.clone(),
+            (None, Some(path)) => {
+                let url = std::fs::read_to_string(path).map_err(|e| ArgsError::File(path.clone(), e))?;
+                let url = url.trim();
+                if url.is_empty() {
+                    return Err(ArgsError::EmptyUrlFile(path.clone()));
+                }
+                url.to_owned()
+            }
+            (None, None) => return Ok(None),
+        };
+        let config = PgConfig::new(url).schema(&self.pg_schema)?.table(&self.pg_table)?;
         Ok(Some(config.timeout(self.pg_timeout.into())))
     }
 }
@@ -194,7 +252,7 @@ impl ServeArgs {
         Only::parse_from(["projector"]).serve
     }
 
-    pub fn projection_config(&self) -> Result<ProjectionConfig, revocation_postgres::ConfigError> {
+    pub fn projection_config(&self) -> Result<ProjectionConfig, ArgsError> {
         projection_config(&self.kafka, &self.pg, &self.projection, self.migrate, self.mode)
     }
 }
@@ -279,9 +337,9 @@ pub fn projection_config(
     p: &ProjectionArgs,
     migrate: bool,
     mode: ModeArg,
-) -> Result<ProjectionConfig, revocation_postgres::ConfigError> {
+) -> Result<ProjectionConfig, ArgsError> {
     let mut config = ProjectionConfig::new(kafka.bootstrap_servers.clone(), kafka.topic.clone());
-    config.kafka = kafka.config();
+    config.kafka = kafka.config()?;
     config.mode = match mode {
         ModeArg::Projection => revocation_projection::Mode::Projection,
         ModeArg::PostgresOnly => revocation_projection::Mode::PostgresOnly,
@@ -312,77 +370,4 @@ fn key_value(text: &str) -> Result<(String, String), String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn the_cli_is_well_formed() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn bad_values_say_which_option_and_why() {
-        let err = Cli::try_parse_from(["projector", "serve", "--max-staleness", "soon"]).unwrap_err().to_string();
-        assert!(err.contains("--max-staleness") && err.contains("write durations like"), "{err}");
-        let err = Cli::try_parse_from(["projector", "serve", "-X", "novalue"]).unwrap_err().to_string();
-        assert!(err.contains("is not KEY=VALUE"), "{err}");
-        let err = Cli::try_parse_from(["projector", "serve", "--lag-policy", "maybe"]).unwrap_err().to_string();
-        assert!(err.contains("--lag-policy"), "{err}");
-    }
-
-    #[test]
-    fn librdkafka_options_pass_through() {
-        let cli =
-            Cli::try_parse_from(["projector", "serve", "-X", "fetch.wait.max.ms=50", "-X", "client.rack=a"]).unwrap();
-        let Some(Command::Serve(serve)) = cli.command else { panic!() };
-        let config = serve.kafka.config();
-        assert_eq!(config.librdkafka_options.get("fetch.wait.max.ms").map(String::as_str), Some("50"));
-        assert_eq!(config.librdkafka_options.len(), 2);
-    }
-
-    /// The README's configuration table says what `--help` says: every flag
-    /// of `projector serve` is in it, with the default the code uses.
-    #[test]
-    fn the_readme_table_states_the_defaults_the_code_uses() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-        let cli = Cli::command();
-        let serve = cli.find_subcommand("serve").unwrap();
-        let mut documented = Vec::new();
-        for row in readme.lines().filter(|l| l.starts_with("| `--") || l.starts_with("| `-X")) {
-            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-            let (flags, default) = (cells[1], cells[3]);
-            let names: Vec<&str> =
-                flags.split('`').filter_map(|f| f.strip_prefix("--")).map(|f| f.split(' ').next().unwrap()).collect();
-            let names = if flags.starts_with("`-X") { vec!["librdkafka"] } else { names };
-            let defaults: Vec<&str> = default.split(" / ").map(|d| d.trim_matches('`')).collect();
-            for (i, name) in names.iter().enumerate() {
-                let arg = serve
-                    .get_arguments()
-                    .chain(cli.get_arguments())
-                    .find(|a| a.get_long() == Some(*name))
-                    .unwrap_or_else(|| panic!("README documents --{name}, which `projector serve` does not have"));
-                let code: Vec<String> =
-                    arg.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
-                let readme_default = defaults.get(i).copied().unwrap_or(defaults[0]);
-                if default.starts_with('`') {
-                    assert_eq!(code, vec![readme_default.to_owned()], "README's default of --{name}");
-                } else {
-                    // none / off / half of max / —: no default value, or a switch that is off.
-                    assert!(
-                        code.is_empty() || code == ["false"],
-                        "--{name} has a default {code:?}; README says {default}"
-                    );
-                }
-                documented.push(name.to_string());
-            }
-        }
-        for arg in serve.get_arguments().chain(cli.get_arguments()) {
-            let Some(long) = arg.get_long() else { continue };
-            if ["help", "version"].contains(&long) {
-                continue;
-            }
-            assert!(documented.iter().any(|d| d == long), "--{long} is missing from README's configuration table");
-        }
-    }
-}
+mod tests;
