@@ -135,8 +135,8 @@ pub struct PgArgs {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// A file holding the Postgres URL (its password would show in `ps` as a
-    /// flag). Instead of --database-url.
-    #[arg(long, env = "DATABASE_URL_FILE", conflicts_with = "database_url")]
+    /// flag). Takes precedence over --database-url.
+    #[arg(long, env = "DATABASE_URL_FILE")]
     pub database_url_file: Option<PathBuf>,
     /// Schema of the sessions table.
     #[arg(long, env = "PROJECTOR_PG_SCHEMA", default_value_t = PgConfig::DEFAULT_SCHEMA.to_owned())]
@@ -154,8 +154,7 @@ impl PgArgs {
     /// the one place these flags become a [`PgConfig`].
     pub fn config(&self) -> Result<Option<PgConfig>, ArgsError> {
         let url = match (&self.database_url, &self.database_url_file) {
-            (Some(url), _) => url.clone(),
-            (None, Some(path)) => {
+            (_, Some(path)) => {
                 let url = std::fs::read_to_string(path).map_err(|e| ArgsError::File(path.clone(), e))?;
                 let url = url.trim();
                 if url.is_empty() {
@@ -163,6 +162,7 @@ impl PgArgs {
                 }
                 url.to_owned()
             }
+            (Some(url), None) => url.clone(),
             (None, None) => return Ok(None),
         };
         let config = PgConfig::new(url).schema(&self.pg_schema)?.table(&self.pg_table)?;
