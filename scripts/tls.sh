@@ -51,7 +51,8 @@ up() {
   rm -rf "$dir"
   mkdir -p "$dir"
   ca ca "revocation-projection local CA"
-  cert server "/CN=localhost" "DNS:localhost,IP:127.0.0.1"
+  # localhost for the scripts' servers; kafka-tls for docker-compose's `tls` profile.
+  cert server "/CN=localhost" "DNS:localhost,IP:127.0.0.1,DNS:kafka-tls"
   cert client "/CN=projector" "DNS:projector"
   # Refused on purpose by the tests:
   ca other-ca "some other CA"

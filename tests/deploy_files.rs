@@ -110,3 +110,24 @@ fn the_dashboard_and_alerts_use_only_exported_metrics() {
     let _: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(repo_root().join("deploy/alerts.yml")).unwrap()).unwrap();
 }
+
+/// The `tls` profile's projector connects over SASL_SSL with its secrets in
+/// files, never in its environment or command line.
+#[test]
+fn the_tls_profile_hands_secrets_over_as_files() {
+    let compose = compose();
+    let services = &compose["services"];
+    let projector = env(&services["projector-tls"]);
+    assert_eq!(projector["PROJECTOR_BOOTSTRAP_SERVERS"], "kafka-tls:9094");
+    for (key, value) in &projector {
+        assert!(!key.contains("PASSWORD") && !value.contains("projector-secret"), "{key} carries a secret");
+    }
+    for secret in ["kafka-client", "database-url"] {
+        let file = compose["secrets"][secret]["file"].as_str().unwrap();
+        assert!(repo_root().join(file).exists(), "{file}");
+    }
+    let client = std::fs::read_to_string(repo_root().join("deploy/compose-tls/kafka-client.properties")).unwrap();
+    assert!(client.contains("security.protocol=SASL_SSL"));
+    let broker = std::fs::read_to_string(repo_root().join("deploy/compose-tls/server.properties")).unwrap();
+    assert!(broker.contains("SASL_SSL://kafka-tls:9094"));
+}

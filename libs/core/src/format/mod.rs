@@ -97,6 +97,7 @@ pub enum Decoded<'a> {
 /// An event of our own, as the change it makes: how tests, benchmarks and
 /// tools that hold events apply them to a store.
 impl<'a> From<&'a SessionEvent> for Decoded<'a> {
+    #[inline]
     fn from(event: &'a SessionEvent) -> Self {
         let change = match event {
             SessionEvent::Tombstone { .. } => Change::Forget,

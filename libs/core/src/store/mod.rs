@@ -170,8 +170,15 @@ impl SessionStore {
     /// assert!(matches!(store.apply(read(b"{oops"), now), Applied::Malformed { revoked: true, .. }));
     /// assert_eq!(store.lookup(&sid, now), Lookup::Revoked);
     /// ```
+    #[inline]
     pub fn apply<'a>(&self, record: impl Into<Decoded<'a>>, at: Timestamp) -> Applied {
-        match record.into() {
+        self.apply_decoded(record.into(), at)
+    }
+
+    /// [`Self::apply`], compiled once here (where the merge inlines) rather
+    /// than in every caller's crate.
+    fn apply_decoded(&self, record: Decoded<'_>, at: Timestamp) -> Applied {
+        match record {
             Decoded::Change { sid, change } => {
                 self.applied.fetch_add(1, Ordering::Relaxed);
                 match change {
@@ -194,6 +201,7 @@ impl SessionStore {
         }
     }
 
+    #[inline]
     fn merge(&self, key: Key<'_>, state: SessionState) {
         let transition = match key {
             Key::Uuid(bytes) => merge_entry(self.uuids.entry(*bytes), state),
