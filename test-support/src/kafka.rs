@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use revocation_kafka::{KafkaConfig, TopicSpec, ensure_topic};
+use revocation_core::FreshnessConfig;
+use revocation_kafka::{KafkaConfig, ProjectionOptions, TopicSpec, ensure_topic};
 
 use crate::servers::bootstrap;
 
@@ -31,4 +32,13 @@ pub async fn topic(test: &str, partitions: i32) -> KafkaConfig {
         });
     assert!(created, "the topic is new");
     config
+}
+
+/// Projection options for tests: Lagging past 2 s, barrier waits of up to 2 s.
+pub fn projection_options() -> ProjectionOptions {
+    ProjectionOptions {
+        freshness: FreshnessConfig::with_max_staleness(Duration::from_secs(2)),
+        barrier_timeout: Duration::from_secs(2),
+        ..ProjectionOptions::default()
+    }
 }

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use revocation_core::{FreshnessConfig, FreshnessState, SessionEvent, SessionLiveness, SessionLivenessError};
-use revocation_kafka::{KafkaConfig, KafkaProjection, ProjectionOptions, delete_topic};
+use revocation_core::{FreshnessState, SessionEvent, SessionLiveness, SessionLivenessError};
+use revocation_kafka::{KafkaConfig, KafkaProjection, delete_topic};
 use revocation_test_support::*;
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
@@ -40,11 +40,7 @@ async fn records_in_every_compression_codec_are_read() {
             .collect();
         produce(&config, codec, &events).await;
     }
-    let options = ProjectionOptions {
-        freshness: FreshnessConfig::with_max_staleness(Duration::from_secs(2)),
-        ..ProjectionOptions::default()
-    };
-    let projection = KafkaProjection::start(config.clone(), options).unwrap();
+    let projection = KafkaProjection::start(config.clone(), projection_options()).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
     for codec in CODECS {

@@ -11,19 +11,11 @@
 
 use std::time::Duration;
 
-use revocation_core::{Clock, FreshnessConfig, FreshnessState, SessionLiveness, SessionLivenessError, SystemClock};
+use revocation_core::{Clock, FreshnessState, SessionLiveness, SessionLivenessError, SystemClock};
 use revocation_kafka::{
-    EventPublisher, FaultSource, KafkaConfig, KafkaProjection, ProjectionOptions, TopicSpec, delete_topic, ensure_topic,
+    EventPublisher, FaultSource, KafkaConfig, KafkaProjection, TopicSpec, delete_topic, ensure_topic,
 };
 use revocation_test_support::*;
-
-fn options() -> ProjectionOptions {
-    ProjectionOptions {
-        freshness: FreshnessConfig::with_max_staleness(Duration::from_secs(2)),
-        barrier_timeout: Duration::from_secs(2),
-        ..ProjectionOptions::default()
-    }
-}
 
 /// A new topic, created over `security`'s own listener — but for
 /// OAUTHBEARER, whose token librdkafka refreshes only from a client's poll,
@@ -49,7 +41,7 @@ async fn end_to_end_over(security: Security) {
     publisher.publish(&revoked("bob")).await.unwrap();
 
     // Replay.
-    let projection = KafkaProjection::start(config.clone(), options()).unwrap();
+    let projection = KafkaProjection::start(config.clone(), projection_options()).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
     assert_eq!(liveness.check(&sid("alice")).await, Ok(()));
@@ -108,7 +100,7 @@ async fn the_projection_works_over_mutual_tls() {
 /// client fault whose message contains `expect` and no secret.
 async fn refused(config: KafkaConfig, expect: &[&str]) {
     require_tls_listeners();
-    let projection = KafkaProjection::start(config, options()).unwrap();
+    let projection = KafkaProjection::start(config, projection_options()).unwrap();
     let liveness = projection.liveness();
     let fault = async || projection.feed_stats().and_then(|s| s.fault);
     eventually(Duration::from_secs(20), "the fault is reported", async || {
