@@ -111,6 +111,14 @@ pub(super) enum Work {
 pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycled: mpsc::Receiver<Batch>) {
     let with_headers = shared.format.reads_headers();
     let mut batch = Batch::default();
+    // Only this thread records consumer faults, so it knows whether one
+    // stands without taking the faults' lock for every record.
+    let mut fault_standing = false;
+    let progressed = |fault_standing: &mut bool| {
+        if std::mem::take(fault_standing) {
+            shared.stats.faults.cleared(FaultSource::Consumer);
+        }
+    };
     // Sends the batch, if it holds anything; false once the apply thread is gone.
     let send = |batch: &mut Batch| {
         if batch.records.is_empty() {
@@ -123,12 +131,12 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
         let wait = if batch.records.is_empty() { POLL_WAIT } else { Duration::ZERO };
         let sent = match shared.consumer.poll(wait) {
             Some(Ok(message)) => {
-                shared.stats.faults.cleared(FaultSource::Consumer);
+                progressed(&mut fault_standing);
                 batch.push(&message, with_headers);
                 batch.records.len() < POSITION_FLUSH_EVERY || send(&mut batch)
             }
             Some(Err(KafkaError::PartitionEOF(_))) => {
-                shared.stats.faults.cleared(FaultSource::Consumer);
+                progressed(&mut fault_standing);
                 send(&mut batch) && to_apply.send(Work::Positions(positions(shared))).is_ok()
             }
             Some(Err(e)) => {
@@ -138,6 +146,7 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
                 let kind = kind_of(&e);
                 if !is_connection(kind) {
                     shared.stats.faults.record(FaultSource::Consumer, kind, &e.to_string());
+                    fault_standing = true;
                 }
                 true
             }
