@@ -84,6 +84,7 @@ mod port;
 mod projection;
 mod rebuild;
 mod session_id;
+mod snapshot;
 mod state;
 mod store;
 
@@ -98,5 +99,6 @@ pub use port::{CheckFuture, SessionLiveness, SessionLivenessError};
 pub use projection::Projection;
 pub use rebuild::RebuildReport;
 pub use session_id::{InvalidSessionId, MAX_SESSION_ID_LEN, SessionId, SidRef, log_tag};
+pub use snapshot::{SNAPSHOT_VERSION, SnapshotCounts, SnapshotError, SnapshotMeta, read_snapshot, write_snapshot};
 pub use state::{SessionState, Standing};
 pub use store::{Applied, Lookup, SessionStore, StoreCounts};

@@ -70,6 +70,27 @@ impl SessionState {
         Self { expires_at: NONE, revoked_at: clamp_secs(at.as_unix_secs()) }
     }
 
+    /// This state with its expiry brought forward to `latest` if it was later
+    /// (or never): how a maximum session lifetime bounds a created event.
+    /// A state without a created event is returned as it is.
+    #[must_use]
+    pub fn expiring_by(self, latest: Timestamp) -> Self {
+        if !self.is_created() {
+            return self;
+        }
+        Self { expires_at: self.expires_at.min(clamp_secs(latest.as_unix_secs())), ..self }
+    }
+
+    /// The state as one number, for snapshots ([`Self::from_bits`] reads it).
+    pub(crate) fn to_bits(self) -> u64 {
+        (u64::from(self.expires_at) << 32) | u64::from(self.revoked_at)
+    }
+
+    /// A state from [`Self::to_bits`].
+    pub(crate) fn from_bits(bits: u64) -> Self {
+        Self { expires_at: (bits >> 32) as u32, revoked_at: bits as u32 }
+    }
+
     /// The least upper bound of two states. For two created events of one
     /// session (a producer bug) the earlier expiry wins; of two revocations,
     /// the earlier instant is kept.

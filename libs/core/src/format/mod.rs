@@ -19,6 +19,7 @@ use std::fmt;
 
 pub use event_json::EventJson;
 
+use crate::clock::Timestamp;
 use crate::event::SessionEvent;
 use crate::session_id::SidRef;
 use crate::state::SessionState;
@@ -62,6 +63,16 @@ pub struct Header<'a> {
 pub enum Change {
     /// Merge this state into the session's (see [`SessionState::merge`]).
     Merge(SessionState),
+    /// A session's creation at `created_at`: merged like [`Change::Merge`],
+    /// its expiry first capped at `created_at` plus the store's maximum
+    /// session lifetime when the store has one (see
+    /// [`SessionStore::with_max_session_lifetime`](crate::SessionStore::with_max_session_lifetime)).
+    Create {
+        /// What the created event says (`SessionState::created`).
+        state: SessionState,
+        /// When the session was created, as the event says.
+        created_at: Timestamp,
+    },
     /// Forget the session (a tombstone; absence already means revoked).
     Forget,
 }
@@ -101,7 +112,10 @@ impl<'a> From<&'a SessionEvent> for Decoded<'a> {
     fn from(event: &'a SessionEvent) -> Self {
         let change = match event {
             SessionEvent::Tombstone { .. } => Change::Forget,
-            _ => Change::Merge(SessionState::of(event)),
+            SessionEvent::Created { created_at, .. } => {
+                Change::Create { state: SessionState::of(event), created_at: Timestamp::from_datetime(*created_at) }
+            }
+            SessionEvent::Revoked { .. } => Change::Merge(SessionState::of(event)),
         };
         Decoded::Change { sid: event.sid().as_sid_ref(), change }
     }

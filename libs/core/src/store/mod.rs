@@ -11,6 +11,7 @@
 //! concurrent and repeated applies are safe in any order (see [`crate::state`]).
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
@@ -20,7 +21,7 @@ use crate::format::{Change, Decoded};
 use crate::session_id::{SessionId, SidRef};
 use crate::state::{SessionState, Standing};
 
-type Hasher = foldhash::fast::RandomState;
+pub(crate) type Hasher = foldhash::fast::RandomState;
 
 /// A session id as the store keys it.
 enum Key<'a> {
@@ -137,6 +138,9 @@ pub struct SessionStore {
     applied: AtomicU64,
     rejected: AtomicU64,
     unknown: AtomicU64,
+    /// Caps every created session's expiry at its creation plus this much,
+    /// so a late `created` can never outlive it (see `docs/lifecycle.md`).
+    max_session_lifetime: Option<Duration>,
 }
 
 impl SessionStore {
@@ -149,6 +153,33 @@ impl SessionStore {
     /// replay does not pause to grow the map.
     pub fn with_capacity(sessions: usize) -> Self {
         Self { uuids: DashMap::with_capacity_and_hasher(sessions, Hasher::default()), ..Self::default() }
+    }
+
+    /// This store, capping every created session's expiry at its
+    /// `created_at` plus `lifetime` (a session without an expiry expires
+    /// then too). What makes tombstoning expired sessions safe against a
+    /// late `created` that carries a later expiry (`docs/lifecycle.md`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use revocation_core::{Lookup, SessionEvent, SessionId, SessionStore, Timestamp};
+    /// let store = SessionStore::new().with_max_session_lifetime(Duration::from_secs(3600));
+    /// let sid = SessionId::new("s-1").unwrap();
+    /// let created_at = time::macros::datetime!(2026-11-27 10:00 UTC);
+    /// store.apply(&SessionEvent::Created { sid: sid.clone(), user_id: "u".into(), created_at, expires_at: None }, Timestamp::EPOCH);
+    /// let after = |secs| Timestamp::from_datetime(created_at + time::Duration::seconds(secs));
+    /// assert_eq!(store.lookup(&sid, after(3599)), Lookup::Live);
+    /// assert_eq!(store.lookup(&sid, after(3600)), Lookup::Expired);
+    /// ```
+    #[must_use]
+    pub fn with_max_session_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_session_lifetime = Some(lifetime);
+        self
+    }
+
+    /// The maximum session lifetime this store enforces, if any.
+    pub fn max_session_lifetime(&self) -> Option<Duration> {
+        self.max_session_lifetime
     }
 
     /// Applies one record, whatever its format: a change is merged (or, for
@@ -183,6 +214,13 @@ impl SessionStore {
                 self.applied.fetch_add(1, Ordering::Relaxed);
                 match change {
                     Change::Merge(state) => self.merge(Key::of_ref(&sid), state),
+                    Change::Create { state, created_at } => {
+                        let state = match self.max_session_lifetime {
+                            Some(lifetime) => state.expiring_by(created_at.saturating_add(lifetime)),
+                            None => state,
+                        };
+                        self.merge(Key::of_ref(&sid), state)
+                    }
                     Change::Forget => self.forget(Key::of_ref(&sid)),
                 }
                 Applied::Event
@@ -267,6 +305,61 @@ impl SessionStore {
         self.texts.retain(|_, s| keep(s));
         self.revoked.fetch_sub(removed_revoked, Ordering::Relaxed);
         removed
+    }
+
+    /// Calls `f` with every session held and its state. Each shard is
+    /// read-locked while it is visited, so applies wait on one shard at a
+    /// time and checks (readers) not at all. Sessions applied while the visit
+    /// runs may or may not be seen.
+    ///
+    /// ```
+    /// use revocation_core::{SessionEvent, SessionId, SessionStore, Timestamp};
+    /// let store = SessionStore::new();
+    /// store.apply(&SessionEvent::Tombstone { sid: SessionId::new("s-1").unwrap() }, Timestamp::EPOCH);
+    /// let mut held = 0;
+    /// store.for_each(|_sid, _state| held += 1);
+    /// assert_eq!(held, 0);
+    /// ```
+    pub fn for_each(&self, mut f: impl FnMut(SidRef<'_>, SessionState)) {
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        for entry in self.uuids.iter() {
+            let spelled = uuid::Uuid::from_bytes(*entry.key()).hyphenated().encode_lower(&mut text);
+            // The canonical spelling is always a valid session id.
+            if let Ok(sid) = SidRef::new(spelled) {
+                f(sid, *entry.value());
+            }
+        }
+        for entry in self.texts.iter() {
+            if let Ok(sid) = SidRef::new(entry.key()) {
+                f(sid, *entry.value());
+            }
+        }
+    }
+
+    /// The packed-UUID and the text sessions, for the snapshot writer.
+    pub(crate) fn maps(&self) -> (&DashMap<[u8; 16], SessionState, Hasher>, &DashMap<Box<str>, SessionState, Hasher>) {
+        (&self.uuids, &self.texts)
+    }
+
+    /// Merges a state read from a snapshot.
+    pub(crate) fn restore_uuid(&self, key: [u8; 16], state: SessionState) {
+        self.merge(Key::Uuid(&key), state);
+    }
+
+    /// Merges a state read from a snapshot.
+    pub(crate) fn restore_text(&self, key: &str, state: SessionState) {
+        self.merge(Key::Text(key), state);
+    }
+
+    /// Forgets every session and zeroes the counters: a warm start whose
+    /// snapshot turned out unusable starts over from an empty store.
+    pub fn clear(&self) {
+        self.uuids.clear();
+        self.texts.clear();
+        for counter in [&self.applied, &self.rejected, &self.unknown] {
+            counter.store(0, Ordering::Relaxed);
+        }
+        self.revoked.store(0, Ordering::Relaxed);
     }
 
     /// Sessions held.

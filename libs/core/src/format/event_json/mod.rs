@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 use time::OffsetDateTime;
 
+use crate::clock::Timestamp;
 use crate::event::{CREATED, REVOKED};
 use crate::format::{Change, Decoded, RawRecord, RecordFormat};
 use crate::session_id::SidRef;
@@ -69,19 +70,22 @@ impl RecordFormat for EventJson {
             }
             Some(_) => {}
         }
-        let state = if flat.kind.0 == CREATED {
-            let (Some(_), Some(_)) = (&flat.user_id, flat.created_at) else {
+        let change = if flat.kind.0 == CREATED {
+            let (Some(_), Some(created_at)) = (&flat.user_id, flat.created_at) else {
                 let field = if flat.created_at.is_none() { "created_at" } else { "user_id" };
                 return malformed(Some(sid), missing(field));
             };
-            SessionState::created(flat.expires_at)
+            Change::Create {
+                state: SessionState::created(flat.expires_at),
+                created_at: Timestamp::from_datetime(created_at),
+            }
         } else {
             let Some(revoked_at) = flat.revoked_at else {
                 return malformed(Some(sid), missing("revoked_at"));
             };
-            SessionState::revoked(revoked_at)
+            Change::Merge(SessionState::revoked(revoked_at))
         };
-        Decoded::Change { sid, change: Change::Merge(state) }
+        Decoded::Change { sid, change }
     }
 }
 
@@ -195,7 +199,7 @@ mod tests {
         let revoked =
             br#"{"type":"session.revoked","sid":"abc","revoked_at":"2026-11-27T11:00:00+01:00","reason":"logout"}"#;
         let change = |value| match read(Some(b"abc"), Some(value)) {
-            Decoded::Change { change: Change::Merge(state), .. } => state,
+            Decoded::Change { change: Change::Merge(state) | Change::Create { state, .. }, .. } => state,
             other => panic!("{other:?}"),
         };
         assert!(change(created).is_created());

@@ -1,0 +1,286 @@
+//! The snapshot format: a store and the positions it is complete up to, as
+//! bytes (the file around them is the feed's business).
+//!
+//! Positions are taken *before* the store is read. Applying records is an
+//! idempotent, order-free merge (see [`crate::state`]), so a store copied
+//! while records keep arriving holds everything before those positions and
+//! maybe some of what follows; replaying the topic from the positions then
+//! gives the same store as a full replay (property-tested in `tests.rs`).
+//!
+//! Layout (little-endian): the magic `RVPSNAP\n`, a `u32` version, a `u32`
+//! length and that much JSON ([`SnapshotMeta`]); then the packed-UUID
+//! sessions in chunks (`u32` count, then 16-byte key + 8-byte state each),
+//! ended by a zero count; then the text sessions in chunks (`u32` count,
+//! then `u16` length, the id, 8-byte state each), ended by a zero count;
+//! then the CRC-32 of everything before it. Chunks let the writer stream a
+//! map whose size it cannot know in advance.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::session_id::SidRef;
+use crate::state::SessionState;
+use crate::store::SessionStore;
+
+const MAGIC: &[u8; 8] = b"RVPSNAP\n";
+/// The layout version this build writes and reads.
+pub const SNAPSHOT_VERSION: u32 = 1;
+/// Entries per chunk when writing.
+const CHUNK: usize = 4096;
+/// A JSON header longer than this is not ours.
+const MAX_META: u32 = 1 << 20;
+
+/// What a snapshot is of: the topic, its format and partitions, and the
+/// positions its store is complete up to. Nothing in it is secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// The topic the store was read from.
+    pub topic: String,
+    /// The record format it was read with ([`crate::RecordFormat::name`]).
+    pub format: String,
+    /// Per partition, the next offset to read: every record before it is in
+    /// the store.
+    pub positions: BTreeMap<i32, i64>,
+    /// The store's maximum session lifetime in seconds, if it had one: a
+    /// store capped differently must not be reused.
+    pub max_session_lifetime_secs: Option<u64>,
+    /// When the snapshot was taken, microseconds since the epoch.
+    pub written_at_micros: i64,
+}
+
+impl SnapshotMeta {
+    /// The maximum session lifetime as the store expresses it.
+    pub fn lifetime_of(store: &SessionStore) -> Option<u64> {
+        store.max_session_lifetime().map(|d: Duration| d.as_secs())
+    }
+}
+
+/// A snapshot could not be read. Each is a reason to replay in full.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// Reading failed (the file is truncated, say).
+    #[error("cannot read the snapshot: {0}")]
+    Io(#[from] io::Error),
+    /// Not a snapshot of ours.
+    #[error("not a snapshot file (bad magic bytes)")]
+    NotASnapshot,
+    /// Written by another layout version.
+    #[error("snapshot format version {found}, this build reads version {SNAPSHOT_VERSION}")]
+    Version {
+        /// The version in the file.
+        found: u32,
+    },
+    /// The header cannot be read.
+    #[error("snapshot header is unreadable: {0}")]
+    Meta(String),
+    /// An entry holds an id that is not a session id.
+    #[error("snapshot holds an invalid session id")]
+    BadEntry,
+    /// The checksum does not match: the file is corrupt.
+    #[error("snapshot checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupt")]
+    Checksum {
+        /// The checksum in the file.
+        stored: u32,
+        /// The checksum of the bytes read.
+        computed: u32,
+    },
+}
+
+/// How many sessions a snapshot held, and its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SnapshotCounts {
+    /// Sessions written or read.
+    pub sessions: u64,
+    /// Bytes written or read.
+    pub bytes: u64,
+}
+
+/// Writes `store` with `meta` to `out`. Take `meta.positions` before calling
+/// (see the module docs); the store may change while it is written.
+///
+/// ```
+/// use revocation_core::{SessionStore, SnapshotMeta, read_snapshot, write_snapshot};
+/// let store = SessionStore::new();
+/// let meta = SnapshotMeta {
+///     topic: "session-events".into(),
+///     format: "events".into(),
+///     positions: [(0, 42)].into(),
+///     max_session_lifetime_secs: None,
+///     written_at_micros: 0,
+/// };
+/// let mut bytes = Vec::new();
+/// write_snapshot(&store, &meta, &mut bytes).unwrap();
+/// let restored = SessionStore::new();
+/// let (read, counts) = read_snapshot(bytes.as_slice(), &restored).unwrap();
+/// assert_eq!((read, counts.sessions), (meta, 0));
+/// ```
+pub fn write_snapshot(store: &SessionStore, meta: &SnapshotMeta, out: impl Write) -> io::Result<SnapshotCounts> {
+    let mut out = Checksummed::new(out);
+    out.write_all(MAGIC)?;
+    out.write_all(&SNAPSHOT_VERSION.to_le_bytes())?;
+    let json = serde_json::to_vec(meta).map_err(io::Error::other)?;
+    out.write_all(&(json.len() as u32).to_le_bytes())?;
+    out.write_all(&json)?;
+    let (uuids, texts) = store.maps();
+    let mut sessions = 0u64;
+    let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK * 24);
+    let mut in_chunk = 0u32;
+    let mut flush = |out: &mut Checksummed<_>, chunk: &mut Vec<u8>, in_chunk: &mut u32| -> io::Result<()> {
+        if *in_chunk > 0 {
+            out.write_all(&in_chunk.to_le_bytes())?;
+            out.write_all(chunk)?;
+            sessions += u64::from(*in_chunk);
+            chunk.clear();
+            *in_chunk = 0;
+        }
+        Ok(())
+    };
+    for entry in uuids.iter() {
+        chunk.extend_from_slice(entry.key());
+        chunk.extend_from_slice(&entry.value().to_bits().to_le_bytes());
+        in_chunk += 1;
+        if in_chunk as usize == CHUNK {
+            flush(&mut out, &mut chunk, &mut in_chunk)?;
+        }
+    }
+    flush(&mut out, &mut chunk, &mut in_chunk)?;
+    out.write_all(&0u32.to_le_bytes())?;
+    for entry in texts.iter() {
+        let key = entry.key().as_bytes();
+        // Session ids are at most MAX_SESSION_ID_LEN bytes, well within u16.
+        chunk.extend_from_slice(&(key.len() as u16).to_le_bytes());
+        chunk.extend_from_slice(key);
+        chunk.extend_from_slice(&entry.value().to_bits().to_le_bytes());
+        in_chunk += 1;
+        if in_chunk as usize == CHUNK {
+            flush(&mut out, &mut chunk, &mut in_chunk)?;
+        }
+    }
+    flush(&mut out, &mut chunk, &mut in_chunk)?;
+    out.write_all(&0u32.to_le_bytes())?;
+    let crc = out.hasher.clone().finalize();
+    out.write_all(&crc.to_le_bytes())?;
+    out.inner.flush()?;
+    Ok(SnapshotCounts { sessions, bytes: out.bytes })
+}
+
+/// Reads a snapshot into `into` (normally empty) and returns its header.
+/// On an error `into` may hold part of the snapshot: clear it or drop it.
+pub fn read_snapshot(input: impl Read, into: &SessionStore) -> Result<(SnapshotMeta, SnapshotCounts), SnapshotError> {
+    let mut input = Checksummed::new(input);
+    let mut magic = [0u8; 8];
+    input.read_exact(&mut magic)?;
+    if &magic != MAGIC {
+        return Err(SnapshotError::NotASnapshot);
+    }
+    let found = input.u32()?;
+    if found != SNAPSHOT_VERSION {
+        return Err(SnapshotError::Version { found });
+    }
+    let meta_len = input.u32()?;
+    if meta_len > MAX_META {
+        return Err(SnapshotError::Meta(format!("header of {meta_len} bytes")));
+    }
+    let mut json = vec![0u8; meta_len as usize];
+    input.read_exact(&mut json)?;
+    let meta: SnapshotMeta = serde_json::from_slice(&json).map_err(|e| SnapshotError::Meta(e.to_string()))?;
+    let mut sessions = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        let n = input.u32()? as usize;
+        if n == 0 {
+            break;
+        }
+        buf.resize(n.min(CHUNK * 4) * 24, 0);
+        let mut left = n;
+        while left > 0 {
+            let take = left.min(CHUNK * 4);
+            input.read_exact(&mut buf[..take * 24])?;
+            for entry in buf[..take * 24].chunks_exact(24) {
+                let mut key = [0u8; 16];
+                key.copy_from_slice(&entry[..16]);
+                let bits = u64::from_le_bytes(entry[16..].try_into().map_err(|_| SnapshotError::BadEntry)?);
+                into.restore_uuid(key, SessionState::from_bits(bits));
+            }
+            left -= take;
+        }
+        sessions += n as u64;
+    }
+    loop {
+        let n = input.u32()?;
+        if n == 0 {
+            break;
+        }
+        for _ in 0..n {
+            let mut len = [0u8; 2];
+            input.read_exact(&mut len)?;
+            buf.resize(usize::from(u16::from_le_bytes(len)), 0);
+            input.read_exact(&mut buf)?;
+            let sid =
+                std::str::from_utf8(&buf).ok().and_then(|t| SidRef::new(t).ok()).ok_or(SnapshotError::BadEntry)?;
+            let mut bits = [0u8; 8];
+            input.read_exact(&mut bits)?;
+            into.restore_text(sid.as_str(), SessionState::from_bits(u64::from_le_bytes(bits)));
+        }
+        sessions += u64::from(n);
+    }
+    let computed = input.hasher.clone().finalize();
+    let mut stored = [0u8; 4];
+    input.inner.read_exact(&mut stored)?;
+    let stored = u32::from_le_bytes(stored);
+    if stored != computed {
+        return Err(SnapshotError::Checksum { stored, computed });
+    }
+    Ok((meta, SnapshotCounts { sessions, bytes: input.bytes + 4 }))
+}
+
+/// A reader or writer that checksums and counts what passes through it.
+struct Checksummed<T> {
+    inner: T,
+    hasher: crc32fast::Hasher,
+    bytes: u64,
+}
+
+impl<T> Checksummed<T> {
+    fn new(inner: T) -> Self {
+        Self { inner, hasher: crc32fast::Hasher::new(), bytes: 0 }
+    }
+}
+
+impl<W: Write> Write for Checksummed<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Checksummed<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read> Checksummed<R> {
+    fn u32(&mut self) -> io::Result<u32> {
+        let mut bytes = [0u8; 4];
+        self.read_exact(&mut bytes)?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests;
