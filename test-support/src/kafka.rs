@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use revocation_core::FreshnessConfig;
-use revocation_kafka::{KafkaConfig, ProjectionOptions, TopicSpec, ensure_topic};
+use revocation_kafka::{KafkaConfig, ProjectionOptions, TopicSpec, ensure_topic_with};
 
 use crate::servers::bootstrap;
 
@@ -22,16 +22,35 @@ pub fn require_broker() {
 /// A new compacted topic with `partitions` partitions, named after `test`,
 /// and a config that samples fast (tests wait on freshness).
 pub async fn topic(test: &str, partitions: i32) -> KafkaConfig {
+    topic_with(test, partitions, &[]).await
+}
+
+/// [`topic`] with topic configs of the test's choosing (`cleanup.policy`
+/// among them overrides `compact`).
+pub async fn topic_with(test: &str, partitions: i32, configs: &[(&str, &str)]) -> KafkaConfig {
+    let config = topic_config(&format!("{test}-{}", uuid::Uuid::new_v4().simple()));
+    create_topic(&config, partitions, configs).await;
+    config
+}
+
+/// The config of topic `name` on the local broker, sampling fast (tests
+/// wait on freshness); the topic is not created.
+pub fn topic_config(name: &str) -> KafkaConfig {
     require_broker();
-    let mut config = KafkaConfig::new(bootstrap(), format!("{test}-{}", uuid::Uuid::new_v4().simple()));
+    let mut config = KafkaConfig::new(bootstrap(), name);
     config.sample_interval = Duration::from_millis(100);
     config.metadata_interval = Duration::from_millis(500);
-    let created =
-        ensure_topic(&config, TopicSpec { partitions, replication: 1, compacted: true }).await.unwrap_or_else(|e| {
-            panic!("cannot create topic on {} ({e}); start it with `scripts/servers.sh up`", bootstrap())
-        });
-    assert!(created, "the topic is new");
     config
+}
+
+/// Creates `config.topic`, which must not exist yet.
+pub async fn create_topic(config: &KafkaConfig, partitions: i32, configs: &[(&str, &str)]) {
+    let compacted = !configs.iter().any(|(key, _)| *key == "cleanup.policy");
+    let spec = TopicSpec { partitions, replication: 1, compacted };
+    let created = ensure_topic_with(config, spec, configs).await.unwrap_or_else(|e| {
+        panic!("cannot create topic on {} ({e}); start it with `scripts/servers.sh up`", bootstrap())
+    });
+    assert!(created, "the topic is new");
 }
 
 /// Projection options for tests: Lagging past 2 s, barrier waits of up to 2 s.

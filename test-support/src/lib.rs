@@ -17,7 +17,7 @@ mod servers;
 use std::time::{Duration, Instant};
 
 pub use fixtures::{created, revoked, sid};
-pub use kafka::{projection_options, require_broker, topic};
+pub use kafka::{create_topic, projection_options, require_broker, topic, topic_config, topic_with};
 pub use postgres::fresh_schema;
 pub use secured::{SASL_PASSWORD, SASL_USER, Security, require_tls_listeners, tls_dir, tls_file};
 pub use servers::{bootstrap, database_url, repo_root, script};

@@ -131,6 +131,40 @@ impl SessionState {
         self.is_created() && self.expires_at != NEVER && i64::from(self.expires_at) <= now.as_unix_secs()
     }
 
+    /// From when forgetting this session (the sweeper, a tombstone) can no
+    /// longer change an answer, if ever:
+    ///
+    /// - not revoked: its expiry. Absent and expired answer alike.
+    /// - revoked, with a maximum session lifetime `L`: the earlier of its
+    ///   expiry and its revocation, plus `L`. A `created` arriving after the
+    ///   session is forgotten (a duplicate, or one with a later expiry) is
+    ///   capped at its `created_at + L`, and a session is created before it
+    ///   expires or is revoked, so by then any such `created` is expired too.
+    /// - revoked, without a maximum lifetime: its expiry, if it has one (a
+    ///   late `created` with a later expiry could then revive it: set a
+    ///   lifetime to rule that out).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use revocation_core::{SessionState, Timestamp};
+    /// let at = |secs| time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
+    /// let created = SessionState::created(Some(at(1_000)));
+    /// assert_eq!(created.forgettable_at(None), Some(Timestamp::from_unix_secs(1_000)));
+    /// let revoked = created.merge(SessionState::revoked(at(500)));
+    /// let day = Duration::from_secs(86_400);
+    /// assert_eq!(revoked.forgettable_at(Some(day)), Some(Timestamp::from_unix_secs(500 + 86_400)));
+    /// assert_eq!(SessionState::revoked(at(500)).forgettable_at(None), None);
+    /// ```
+    pub fn forgettable_at(self, max_lifetime: Option<std::time::Duration>) -> Option<Timestamp> {
+        let expiry = self.expires_at();
+        match (self.revoked_at(), max_lifetime) {
+            (None, _) | (Some(_), None) => expiry,
+            (Some(revoked), Some(lifetime)) => {
+                Some(expiry.map_or(revoked, |e| e.min(revoked)).saturating_add(lifetime))
+            }
+        }
+    }
+
     /// The session's standing at `now`. A state only ever holds merged events,
     /// so it is either created or revoked (or both).
     #[inline]

@@ -98,6 +98,42 @@ pub struct LagReport {
     pub feed_error: Option<FeedErrorReport>,
     /// The fallback's last probe, when a fallback is configured.
     pub fallback: Option<FallbackReport>,
+    /// How this process started (warm or cold) and how fast it replays.
+    pub start: Option<StartReport>,
+    /// The last snapshot written, when snapshots are configured.
+    pub snapshot: Option<SnapshotReport>,
+}
+
+/// How the projection started, for someone watching a start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StartReport {
+    /// `warm` (from a snapshot) or `cold` (a full replay).
+    pub kind: &'static str,
+    /// Why a snapshot was not used, when one was looked for.
+    pub reason: Option<String>,
+    /// Sessions the snapshot held.
+    pub snapshot_sessions: u64,
+    /// Records the start had to replay (left now: `offset_lag`).
+    pub records_to_replay: Option<u64>,
+    /// Replay rate: recent while replaying, over the whole start once Live.
+    pub records_per_sec: u64,
+    /// Milliseconds from start to Live, once Live.
+    pub caught_up_after_ms: Option<u64>,
+}
+
+/// The snapshot writer's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotReport {
+    /// When the last snapshot was written (RFC 3339); absent before the first.
+    pub written_at: Option<String>,
+    /// Sessions in it.
+    pub sessions: u64,
+    /// Its size.
+    pub bytes: u64,
+    /// How long writing it took.
+    pub took_ms: u64,
+    /// Writes that failed since start.
+    pub failures: u64,
 }
 
 /// What keeps the feed from reading the topic now.
@@ -202,6 +238,8 @@ impl<C: Clock> Health for ProjectedLiveness<C> {
             barrier_timeouts: counts.barrier_timeouts(),
             feed_error: None,
             fallback: None,
+            start: None,
+            snapshot: None,
         }
     }
 }

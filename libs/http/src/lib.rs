@@ -43,7 +43,10 @@ use tower::ServiceBuilder;
 
 pub use admin::{AdminConfig, Rebuild};
 pub use check::answer_response;
-pub use health::{CheckCount, FallbackReport, FeedErrorReport, Health, LagReport, PartitionLag, ServingState};
+pub use health::{
+    CheckCount, FallbackReport, FeedErrorReport, Health, LagReport, PartitionLag, ServingState, SnapshotReport,
+    StartReport,
+};
 pub use metrics::{export as export_metrics, prometheus};
 
 /// What the routes need.

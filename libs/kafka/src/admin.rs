@@ -44,10 +44,23 @@ fn options() -> AdminOptions {
 /// Creates `config.topic` as `spec` says; an existing topic is left as it is.
 /// Returns whether it was created.
 pub async fn ensure_topic(config: &KafkaConfig, spec: TopicSpec) -> Result<bool, KafkaError> {
+    ensure_topic_with(config, spec, &[]).await
+}
+
+/// [`ensure_topic`] with more topic configs (`segment.ms`,
+/// `delete.retention.ms`, `compression.type`, …).
+pub async fn ensure_topic_with(
+    config: &KafkaConfig,
+    spec: TopicSpec,
+    configs: &[(&str, &str)],
+) -> Result<bool, KafkaError> {
     let admin = admin(config)?;
     let mut topic = NewTopic::new(&config.topic, spec.partitions, TopicReplication::Fixed(spec.replication));
     if spec.compacted {
         topic = topic.set("cleanup.policy", "compact");
+    }
+    for (key, value) in configs {
+        topic = topic.set(key, value);
     }
     let results = admin.create_topics([&topic], &options()).await?;
     match results.into_iter().next() {

@@ -35,15 +35,19 @@
 mod admin;
 mod config;
 mod feed;
+mod janitor;
 mod projection;
 mod publisher;
 mod refused;
+mod snapshots;
 mod trigger;
 
-pub use admin::{TopicSpec, add_partitions, delete_topic, ensure_topic};
+pub use admin::{TopicSpec, add_partitions, delete_topic, ensure_topic, ensure_topic_with};
 pub use config::{ConfigError, KafkaConfig, is_secret_option};
-pub use feed::{FaultSource, Feed, FeedError, FeedFault, FeedStats};
+pub use feed::{FaultSource, Feed, FeedError, FeedFault, FeedStats, StartInfo, WarmStart};
+pub use janitor::{JanitorError, JanitorOptions, JanitorReport, run_janitor};
 pub use projection::{FeedStatsSnapshot, KafkaProjection, ProjectionOptions, RebuildError};
 pub use publisher::{Acknowledged, EventPublisher, PublishError};
 pub use refused::ClientRefused;
+pub use snapshots::{LastSnapshot, SnapshotOptions};
 pub use trigger::SampleTrigger;

@@ -11,7 +11,8 @@ use revocation_core::{
 use thiserror::Error;
 
 use crate::config::KafkaConfig;
-use crate::feed::{Feed, FeedError, FeedFault};
+use crate::feed::{Feed, FeedError, FeedFault, StartInfo, WarmStart};
+use crate::snapshots::{Expected, LastSnapshot, SnapshotFile, SnapshotOptions, SnapshotWriter};
 use crate::trigger::SampleTrigger;
 
 /// A rebuild did not complete; the projection that was serving still serves.
@@ -45,6 +46,12 @@ pub struct ProjectionOptions {
     /// How the topic's records are read. Default: [`EventJson`], our own
     /// event format.
     pub format: Arc<dyn RecordFormat>,
+    /// Caps every session's expiry at its creation plus this (see
+    /// [`SessionStore::with_max_session_lifetime`]). Default: none.
+    pub max_session_lifetime: Option<Duration>,
+    /// Warm restarts from a snapshot in this directory. Default: none (every
+    /// start replays the topic).
+    pub snapshot: Option<SnapshotOptions>,
 }
 
 impl Default for ProjectionOptions {
@@ -56,6 +63,8 @@ impl Default for ProjectionOptions {
             fallback: None,
             expected_sessions: 0,
             format: Arc::new(EventJson),
+            max_session_lifetime: None,
+            snapshot: None,
         }
     }
 }
@@ -84,29 +93,72 @@ pub struct KafkaProjection {
     feed: std::sync::Mutex<Option<Feed>>,
     /// Held for the length of a rebuild.
     rebuilding: tokio::sync::Mutex<()>,
+    /// Writes snapshots, when configured.
+    snapshots: Option<Arc<SnapshotWriter>>,
 }
 
 impl KafkaProjection {
-    /// Starts replaying the topic into a new projection. Returns at once
-    /// (Cold until caught up), even when the broker is unreachable.
+    /// Starts replaying the topic into a new projection — from the snapshot
+    /// in [`ProjectionOptions::snapshot`] when there is a usable one (it is
+    /// read before this returns), else from the beginning. Returns without
+    /// waiting for the broker (Cold until caught up), even when it is
+    /// unreachable.
     pub fn start(config: KafkaConfig, options: ProjectionOptions) -> Result<Self, FeedError> {
         let trigger = Arc::new(SampleTrigger::new());
         let projection = new_projection(&options, options.expected_sessions);
-        let feed = Feed::start(&config, options.format.clone(), projection.clone(), trigger.clone(), "live")?;
+        let (warm, cold_reason) = match &options.snapshot {
+            Some(snapshot) => load_snapshot(&config, &options, snapshot, &projection),
+            None => (None, None),
+        };
+        let feed = Feed::start_from(
+            &config,
+            options.format.clone(),
+            projection.clone(),
+            trigger.clone(),
+            "live",
+            warm,
+            cold_reason,
+        )?;
         let mut builder = ProjectedLiveness::builder(projection)
             .barrier(Arc::new(FreshnessBarrier::new(trigger.clone(), options.barrier_timeout)))
             .lag_policy(options.lag_policy);
         if let Some(fallback) = &options.fallback {
             builder = builder.fallback(fallback.clone());
         }
+        let liveness = Arc::new(builder.build());
+        let snapshots = match &options.snapshot {
+            Some(snapshot) => {
+                let file = SnapshotFile::in_dir(&snapshot.dir, &config.topic);
+                let writer =
+                    Arc::new(SnapshotWriter::new(file, &config.topic, options.format.name(), liveness.clone()));
+                writer.start(snapshot.interval).map_err(FeedError::Spawn)?;
+                Some(writer)
+            }
+            None => None,
+        };
         Ok(Self {
             config,
-            liveness: Arc::new(builder.build()),
+            liveness,
             options,
             trigger,
             feed: std::sync::Mutex::new(Some(feed)),
             rebuilding: tokio::sync::Mutex::new(()),
+            snapshots,
         })
+    }
+
+    /// The last snapshot written and the failed attempts, when snapshots
+    /// are configured.
+    pub fn snapshot_status(&self) -> Option<(Option<LastSnapshot>, u64)> {
+        self.snapshots.as_ref().map(|w| (w.status.last(), w.status.failures()))
+    }
+
+    /// Writes a snapshot now (when configured and the projection has been
+    /// Live), as the periodic writer and a graceful shutdown do.
+    pub async fn write_snapshot(&self) {
+        if let Some(writer) = self.snapshots.clone() {
+            tokio::task::spawn_blocking(move || writer.write_now("requested")).await.ok();
+        }
     }
 
     /// The port, to hand to a verifier.
@@ -178,17 +230,73 @@ impl KafkaProjection {
     }
 
     /// Stops the feed (the liveness keeps answering from the last state,
-    /// turning Lagging as it ages).
+    /// turning Lagging as it ages) and, when snapshots are configured,
+    /// writes a last one.
     pub async fn shutdown(&self) {
         let feed = self.feed.lock().ok().and_then(|mut f| f.take());
-        if let Some(feed) = feed {
-            tokio::task::spawn_blocking(move || feed.stop()).await.ok();
-        }
+        let snapshots = self.snapshots.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Some(writer) = &snapshots {
+                writer.stop();
+            }
+            if let Some(feed) = feed {
+                feed.stop();
+            }
+            if let Some(writer) = &snapshots {
+                writer.write_now("shutdown");
+            }
+        })
+        .await
+        .ok();
     }
 }
 
 fn new_projection(options: &ProjectionOptions, capacity: usize) -> Arc<Projection> {
-    Arc::new(Projection::with_store(SessionStore::with_capacity(capacity), options.freshness))
+    let mut store = SessionStore::with_capacity(capacity);
+    if let Some(lifetime) = options.max_session_lifetime {
+        store = store.with_max_session_lifetime(lifetime);
+    }
+    Arc::new(Projection::with_store(store, options.freshness))
+}
+
+/// Reads the snapshot into the projection's store: the warm start to check
+/// against the broker, or why there is none (logged here, once).
+fn load_snapshot(
+    config: &KafkaConfig,
+    options: &ProjectionOptions,
+    snapshot: &SnapshotOptions,
+    projection: &Projection,
+) -> (Option<WarmStart>, Option<String>) {
+    let file = SnapshotFile::in_dir(&snapshot.dir, &config.topic);
+    let expected = Expected {
+        topic: &config.topic,
+        format: options.format.name(),
+        max_session_lifetime_secs: options.max_session_lifetime.map(|d| d.as_secs()),
+    };
+    let store = projection.store();
+    match file.load(&expected, store) {
+        Ok(Some(loaded)) => {
+            tracing::info!(
+                path = %file.path().display(),
+                sessions = loaded.counts.sessions,
+                bytes = loaded.counts.bytes,
+                millis = loaded.took.as_millis() as u64,
+                written_at = %revocation_core::Timestamp::from_unix_micros(loaded.meta.written_at_micros).to_rfc3339(),
+                "snapshot loaded; checking its positions against the broker"
+            );
+            (Some(WarmStart { meta: loaded.meta, sessions: loaded.counts.sessions }), None)
+        }
+        Ok(None) => {
+            let why = format!("no snapshot at {}", file.path().display());
+            tracing::info!(reason = %why, "cold start: replaying the topic in full");
+            (None, Some(why))
+        }
+        Err(why) => {
+            store.clear();
+            tracing::warn!(reason = %why, "snapshot not used: replaying the topic in full");
+            (None, Some(why))
+        }
+    }
 }
 
 /// A copy of a feed's counters.
@@ -208,6 +316,8 @@ pub struct FeedStatsSnapshot {
     pub partitions: u64,
     /// What keeps the feed from reading the topic now, if anything.
     pub fault: Option<FeedFault>,
+    /// How the feed started, and its replay rate.
+    pub start: StartInfo,
 }
 
 impl FeedStatsSnapshot {
@@ -221,6 +331,7 @@ impl FeedStatsSnapshot {
             sample_failures: stats.sample_failures.load(Relaxed),
             partitions: stats.partitions.load(Relaxed),
             fault: stats.fault(),
+            start: stats.start_info(),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use revocation_core::{EventJson, FreshnessBarrier, FreshnessConfig, LagPolicy, RecordFormat};
-use revocation_kafka::KafkaConfig;
+use revocation_kafka::{KafkaConfig, SnapshotOptions};
 use revocation_postgres::PgConfig;
 use thiserror::Error;
 
@@ -109,6 +109,12 @@ pub struct ProjectionConfig {
     /// How long a rebuild may take before it is abandoned.
     /// Default: [`Self::DEFAULT_REBUILD_TIMEOUT`].
     pub rebuild_timeout: Duration,
+    /// Caps every session's expiry at its creation plus this, and keeps a
+    /// revoked session that long after its revocation (what makes
+    /// tombstoning expired sessions safe, `docs/lifecycle.md`). Default: none.
+    pub max_session_lifetime: Option<Duration>,
+    /// Warm restarts from a snapshot. Default: none.
+    pub snapshot: Option<SnapshotOptions>,
 }
 
 impl ProjectionConfig {
@@ -132,6 +138,8 @@ impl ProjectionConfig {
             sweep_interval: Self::DEFAULT_SWEEP_INTERVAL,
             expected_sessions: 0,
             rebuild_timeout: Self::DEFAULT_REBUILD_TIMEOUT,
+            max_session_lifetime: None,
+            snapshot: None,
         }
     }
 
@@ -173,6 +181,8 @@ impl ProjectionConfig {
             (self.barrier_timeout, "barrier timeout"),
             (self.sweep_interval, "sweep interval"),
             (self.rebuild_timeout, "rebuild timeout"),
+            (self.max_session_lifetime.unwrap_or(Duration::MAX), "max session lifetime"),
+            (self.snapshot.as_ref().map_or(Duration::MAX, |s| s.interval), "snapshot interval"),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::Zero(option));

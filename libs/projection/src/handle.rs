@@ -94,6 +94,8 @@ impl ProjectionHandle {
             fallback: postgres.clone().map(|pg| Arc::new(pg) as Arc<dyn SessionLiveness>),
             expected_sessions: config.expected_sessions,
             format: config.format.clone(),
+            max_session_lifetime: config.max_session_lifetime,
+            snapshot: config.snapshot.clone(),
         };
         let kafka = Arc::new(KafkaProjection::start(config.kafka.clone(), options)?);
         tracing::info!(
@@ -101,7 +103,8 @@ impl ProjectionHandle {
             brokers = %config.kafka.bootstrap_servers,
             fallback = postgres.is_some(),
             max_staleness_ms = config.max_staleness.as_millis() as u64,
-            "projection started; replaying the topic"
+            snapshot_dir = ?config.snapshot.as_ref().map(|s| s.dir.display().to_string()),
+            "projection started"
         );
         let sweeper = tokio::spawn(sweep(kafka.clone(), config.sweep_interval));
         let liveness = kafka.liveness();

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use revocation_core::ProjectedLiveness;
-use revocation_http::{FallbackReport, FeedErrorReport, Health, LagReport};
-use revocation_kafka::{FeedFault, KafkaProjection};
+use revocation_http::{FallbackReport, FeedErrorReport, Health, LagReport, SnapshotReport, StartReport};
+use revocation_kafka::{FeedFault, KafkaProjection, StartInfo};
 
 use crate::fallback_probe::{FallbackProbe, FallbackStatus};
 
@@ -21,7 +21,17 @@ pub(crate) struct ProjectionHealth {
 impl Health for ProjectionHealth {
     fn report(&self) -> LagReport {
         let mut report = self.liveness.report();
-        report.feed_error = self.kafka.feed_stats().and_then(|stats| stats.fault).map(feed_error_report);
+        if let Some(stats) = self.kafka.feed_stats() {
+            report.feed_error = stats.fault.map(feed_error_report);
+            report.start = Some(start_report(stats.start));
+        }
+        report.snapshot = self.kafka.snapshot_status().map(|(last, failures)| SnapshotReport {
+            written_at: last.as_ref().map(|l| l.written_at.to_rfc3339()),
+            sessions: last.as_ref().map_or(0, |l| l.sessions),
+            bytes: last.as_ref().map_or(0, |l| l.bytes),
+            took_ms: last.as_ref().map_or(0, |l| l.took.as_millis() as u64),
+            failures,
+        });
         if let Some(probe) = &self.fallback {
             let status = probe.status();
             // Not Live: checks go to the fallback, so it must answer.
@@ -31,6 +41,17 @@ impl Health for ProjectionHealth {
             report.fallback = Some(fallback_report(status));
         }
         report
+    }
+}
+
+fn start_report(start: StartInfo) -> StartReport {
+    StartReport {
+        kind: if start.warm { "warm" } else { "cold" },
+        reason: start.reason,
+        snapshot_sessions: start.snapshot_sessions,
+        records_to_replay: start.records_to_replay,
+        records_per_sec: start.records_per_sec,
+        caught_up_after_ms: start.caught_up_after.map(|d| d.as_millis() as u64),
     }
 }
 

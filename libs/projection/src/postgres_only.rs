@@ -36,6 +36,8 @@ impl Health for PostgresOnlyHealth {
             barrier_waits: 0,
             barrier_timeouts: 0,
             feed_error: None,
+            start: None,
+            snapshot: None,
             fallback: Some(fallback_report(status)),
         }
     }

@@ -6,12 +6,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use revocation_core::{FreshnessState, SessionEvent, SessionId};
 use revocation_http::Limits;
-use revocation_kafka::{EventPublisher, KafkaProjection, ProjectionOptions, TopicSpec, ensure_topic};
+use revocation_kafka::{
+    EventPublisher, JanitorOptions, KafkaProjection, ProjectionOptions, TopicSpec, ensure_topic, run_janitor,
+};
 use revocation_postgres::{PgSessionLiveness, PgSessionTable};
 use revocation_projection::ProjectionHandle;
 use time::OffsetDateTime;
 
-use crate::cli::{CreateTopicArgs, DemoArgs, EventKind, PgArgs, PublishArgs, ReplayArgs, ServeArgs};
+use crate::cli::{CreateTopicArgs, DemoArgs, EventKind, JanitorArgs, PgArgs, PublishArgs, ReplayArgs, ServeArgs};
 
 /// Shortest admin token accepted: a guessable token guards nothing.
 const MIN_ADMIN_TOKEN: usize = 16;
@@ -96,6 +98,32 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+pub async fn janitor(args: JanitorArgs) -> anyhow::Result<()> {
+    let config = args.kafka.config().context("invalid configuration")?;
+    config.validate().context("invalid configuration")?;
+    if args.max_session_lifetime.is_zero() {
+        bail!("invalid configuration: --max-session-lifetime must be greater than zero");
+    }
+    let options = JanitorOptions {
+        max_session_lifetime: args.max_session_lifetime.into(),
+        grace: args.grace.into(),
+        dry_run: args.dry_run,
+        timeout: args.timeout.into(),
+        ..JanitorOptions::new(args.max_session_lifetime.into())
+    };
+    let report = run_janitor(&config, options).await.context("janitor failed")?;
+    let verb = if args.dry_run { "would tombstone" } else { "tombstoned" };
+    println!(
+        "janitor: topic {:?}: {} records replayed, {} sessions held, {verb} {} in {:.3} s",
+        config.topic,
+        report.records,
+        report.sessions,
+        report.tombstoned,
+        report.took.as_secs_f64()
+    );
+    Ok(())
 }
 
 pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {

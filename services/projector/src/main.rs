@@ -4,6 +4,7 @@
 //! - `serve` (default): replay the topic, answer checks over HTTP, report lag.
 //! - `publish`, `create-topic`, `migrate`, `demo`: operator and demo tools.
 //! - `replay --dry-run`: rebuild from the topic and report, serving nothing.
+//! - `janitor`: tombstone sessions that can be forgotten (a cron job).
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -32,6 +33,7 @@ fn main() -> std::process::ExitCode {
             Command::Migrate(args) => commands::migrate(args).await,
             Command::CreateTopic(args) => commands::create_topic(args).await,
             Command::Demo(args) => commands::demo(args).await,
+            Command::Janitor(args) => commands::janitor(args).await,
         }
     });
     match result {

@@ -42,6 +42,8 @@ pub struct SnapshotMeta {
     pub topic: String,
     /// The record format it was read with ([`crate::RecordFormat::name`]).
     pub format: String,
+    /// How many partitions the topic had.
+    pub partitions: u32,
     /// Per partition, the next offset to read: every record before it is in
     /// the store.
     pub positions: BTreeMap<i32, i64>,
@@ -109,6 +111,7 @@ pub struct SnapshotCounts {
 /// let meta = SnapshotMeta {
 ///     topic: "session-events".into(),
 ///     format: "events".into(),
+///     partitions: 1,
 ///     positions: [(0, 42)].into(),
 ///     max_session_lifetime_secs: None,
 ///     written_at_micros: 0,

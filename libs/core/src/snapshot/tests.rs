@@ -60,6 +60,7 @@ fn meta(positions: BTreeMap<i32, i64>) -> SnapshotMeta {
     SnapshotMeta {
         topic: "t".into(),
         format: "events".into(),
+        partitions: PARTITIONS as u32,
         positions,
         max_session_lifetime_secs: None,
         written_at_micros: 0,

@@ -285,15 +285,18 @@ impl SessionStore {
         Lookup::of(self.state(sid), now)
     }
 
-    /// Removes every session that has expired at `now` (revoked or not) and
-    /// returns how many were removed. An expired session and an absent one
-    /// get the same answer, so sweeping changes no answer; it frees memory.
-    /// Each shard is locked while it is scanned.
+    /// Removes every session that can be forgotten at `now` (see
+    /// [`SessionState::forgettable_at`]: expired, or for a revoked session
+    /// with a maximum lifetime, revoked that long ago) and returns how many
+    /// were removed. Such a session and an absent one get the same answer,
+    /// so sweeping changes no answer; it frees memory. Each shard is locked
+    /// while it is scanned.
     pub fn sweep(&self, now: Timestamp) -> usize {
         let mut removed = 0usize;
         let mut removed_revoked = 0i64;
+        let lifetime = self.max_session_lifetime;
         let mut keep = |s: &SessionState| {
-            if s.is_expired(now) {
+            if s.forgettable_at(lifetime).is_some_and(|at| at <= now) {
                 removed += 1;
                 removed_revoked += i64::from(s.is_revoked());
                 false

@@ -125,3 +125,35 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn with_a_lifetime_a_forgotten_revoked_session_stays_revoked_against_any_late_created() {
+    let day = std::time::Duration::from_secs(86_400);
+    let store = SessionStore::new().with_max_session_lifetime(day);
+    let created_at = datetime!(2026-11-27 10:00 UTC);
+    let late = |expires| SessionEvent::Created { sid: sid("s"), user_id: "u".into(), created_at, expires_at: expires };
+    store.apply(&late(Some(datetime!(2026-11-27 12:00 UTC))), NOW);
+    store.apply(&revoked("s"), NOW); // revoked 11:00
+    let at = |t: time::OffsetDateTime| Timestamp::from_datetime(t);
+    // Expired at 12:00, but kept until its revocation is a lifetime old.
+    assert_eq!(store.sweep(at(datetime!(2026-11-28 10:59 UTC))), 0);
+    assert_eq!(store.sweep(at(datetime!(2026-11-28 11:00 UTC))), 1);
+    assert_eq!(store.counts().revoked, 0);
+    // Forgotten; a created with a far later expiry (or none) for the same
+    // session is capped at created_at + a day, which has passed.
+    let after = at(datetime!(2026-11-28 11:00 UTC));
+    store.apply(&late(Some(datetime!(2027-06-01 0:00 UTC))), after);
+    assert_eq!(store.lookup(&sid("s"), after), Lookup::Expired);
+    store.apply(&late(None), after);
+    assert_eq!(store.lookup(&sid("s"), after), Lookup::Expired);
+}
+
+#[test]
+fn without_a_lifetime_sweeping_is_by_expiry_alone() {
+    let store = SessionStore::new();
+    store.apply(&created("e", Some(datetime!(2026-11-27 12:00 UTC))), NOW);
+    store.apply(&revoked("e"), NOW);
+    store.apply(&revoked("r"), NOW);
+    assert_eq!(store.sweep(Timestamp::from_datetime(datetime!(2030-01-01 0:00 UTC))), 1);
+    assert_eq!(store.lookup(&sid("r"), NOW), Lookup::Revoked, "a revocation without an expiry is kept");
+}

@@ -19,6 +19,7 @@ mod faults;
 mod log_bridge;
 mod partitions;
 mod pipeline;
+mod start;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -35,6 +36,7 @@ use crate::trigger::SampleTrigger;
 use faults::FeedFaults;
 pub use faults::{FaultSource, FeedFault};
 use log_bridge::FeedContext;
+pub use start::{StartInfo, WarmStart};
 
 /// The feed could not be started.
 #[derive(Debug, Error)]
@@ -69,9 +71,16 @@ pub struct FeedStats {
     pub partitions: AtomicU64,
     /// What keeps the feed from reading the topic now, if anything.
     faults: Arc<FeedFaults>,
+    /// How the feed started, and its replay's progress.
+    start: start::Start,
 }
 
 impl FeedStats {
+    /// How the feed started (warm or cold, and why), and its replay rate.
+    pub fn start_info(&self) -> StartInfo {
+        self.start.info.lock().map(|i| i.clone()).unwrap_or_default()
+    }
+
     /// What keeps the feed from reading the topic now, if anything.
     pub fn fault(&self) -> Option<FeedFault> {
         self.faults.current()
@@ -122,8 +131,26 @@ impl Feed {
         trigger: Arc<SampleTrigger>,
         purpose: &str,
     ) -> Result<Feed, FeedError> {
+        Self::start_from(config, format, projection, trigger, purpose, None, None)
+    }
+
+    /// [`Self::start`], resuming from a snapshot already loaded into the
+    /// projection's store: once the broker confirms it still holds every
+    /// record after `warm`'s positions, the feed reads on from them;
+    /// otherwise it empties the store and replays from the beginning. The
+    /// projection is Cold until it reaches the watermarks either way.
+    /// `cold_reason` says why a snapshot that was looked for is not used.
+    pub fn start_from(
+        config: &KafkaConfig,
+        format: Arc<dyn RecordFormat>,
+        projection: Arc<Projection>,
+        trigger: Arc<SampleTrigger>,
+        purpose: &str,
+        warm: Option<WarmStart>,
+        cold_reason: Option<String>,
+    ) -> Result<Feed, FeedError> {
         config.validate()?;
-        let stats = Arc::new(FeedStats::default());
+        let stats = Arc::new(FeedStats { start: start::Start::new(warm, cold_reason), ..FeedStats::default() });
         let context = FeedContext::new(stats.faults.clone());
         let consumer: FeedConsumer = config
             .consumer(purpose)

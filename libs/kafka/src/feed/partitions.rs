@@ -99,9 +99,16 @@ fn discover(shared: &Shared) -> Result<(), String> {
     // assigned without a known leader, librdkafka retries the start-offset
     // query on a fixed 500 ms timer, which was most of a replay's start-up.
     let _ = shared.consumer.fetch_metadata(Some(topic), shared.config.sample_timeout);
+    // The first partitions start where a snapshot left off, when it can be
+    // used; partitions added later hold nothing a snapshot could cover.
+    let offsets = if assigned.is_empty() {
+        super::start::first_offsets(shared, &new)?
+    } else {
+        new.iter().map(|&p| (p, Offset::Beginning)).collect()
+    };
     let mut list = TopicPartitionList::new();
-    for &p in &new {
-        list.add_partition_offset(topic, p, Offset::Beginning).map_err(|e| e.to_string())?;
+    for (p, offset) in offsets {
+        list.add_partition_offset(topic, p, offset).map_err(|e| e.to_string())?;
     }
     let result =
         if assigned.is_empty() { shared.consumer.assign(&list) } else { shared.consumer.incremental_assign(&list) };
@@ -137,12 +144,19 @@ impl Progress {
         let freshness = shared.projection.freshness();
         if freshness.state(SystemClock.now()) == FreshnessState::Live {
             let secs = self.started.elapsed().as_secs_f64();
+            let rate = (records as f64 / secs.max(1e-9)) as u64;
+            let warm = shared.stats.start_info().warm;
+            shared.stats.start.update(|info| {
+                info.records_per_sec = rate;
+                info.caught_up_after = Some(self.started.elapsed());
+            });
             tracing::info!(
                 topic = %shared.config.topic,
+                start = if warm { "warm" } else { "cold" },
                 records,
                 sessions = shared.projection.store().len(),
                 seconds = format!("{secs:.2}"),
-                records_per_sec = (records as f64 / secs.max(1e-9)) as u64,
+                records_per_sec = rate,
                 "caught up: the projection is live"
             );
             self.announced = true;
@@ -155,8 +169,11 @@ impl Progress {
         let target: i64 = report.partitions.iter().filter_map(|p| p.high_watermark).sum();
         let done: i64 = report.partitions.iter().filter_map(|p| p.position).sum();
         let rate = (records - self.last_records) as f64 / self.last.elapsed().as_secs_f64().max(1e-9);
+        let warm = shared.stats.start_info().warm;
+        shared.stats.start.update(|info| info.records_per_sec = rate as u64);
         tracing::info!(
             topic = %shared.config.topic,
+            start = if warm { "warm" } else { "cold" },
             records,
             records_per_sec = rate as u64,
             caught_up_percent = format!("{:.1}", if target > 0 { 100.0 * done as f64 / target as f64 } else { 0.0 }),

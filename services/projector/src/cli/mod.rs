@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use humantime::Duration as Span;
 use revocation_core::{FreshnessBarrier, FreshnessConfig};
 use revocation_http::Limits;
+use revocation_kafka::{JanitorOptions, SnapshotOptions};
 use revocation_projection::{KafkaConfig, LagPolicy, PgConfig, ProjectionConfig};
 
 /// The session projection: Kafka in, "is this session live?" out.
@@ -49,6 +50,9 @@ pub enum Command {
     CreateTopic(CreateTopicArgs),
     /// Publish a demo stream (and mirror it into Postgres): live, revoked and expired sessions.
     Demo(DemoArgs),
+    /// Tombstone sessions that can be forgotten (expired, or revoked a lifetime ago), so the
+    /// compacted topic shrinks to the sessions still needed. One-shot, for a cron job.
+    Janitor(JanitorArgs),
 }
 
 /// Where the events are.
@@ -192,6 +196,18 @@ pub struct ProjectionArgs {
     /// Sessions to reserve memory for at start (avoids rehashing during replay).
     #[arg(long, env = "PROJECTOR_EXPECTED_SESSIONS", default_value_t = 0)]
     pub expected_sessions: usize,
+    /// Caps every session's expiry at its created_at plus this, and keeps a
+    /// revoked session that long after its revocation; needed by `janitor`
+    /// (use the same value). Default: no cap.
+    #[arg(long, env = "PROJECTOR_MAX_SESSION_LIFETIME", value_parser = duration)]
+    pub max_session_lifetime: Option<Span>,
+    /// Directory for the warm-restart snapshot (`<topic>.snapshot`): written
+    /// every --snapshot-interval and at shutdown, read at start. Default: none.
+    #[arg(long, env = "PROJECTOR_SNAPSHOT_DIR")]
+    pub snapshot_dir: Option<PathBuf>,
+    /// How often the snapshot is written (with --snapshot-dir).
+    #[arg(long, env = "PROJECTOR_SNAPSHOT_INTERVAL", default_value_t = SnapshotOptions::DEFAULT_INTERVAL.into(), value_parser = duration)]
+    pub snapshot_interval: Span,
 }
 
 /// `--lag-policy`.
@@ -271,6 +287,26 @@ pub struct ReplayArgs {
     /// Sessions to reserve memory for.
     #[arg(long, default_value_t = 0)]
     pub expected_sessions: usize,
+}
+
+/// `projector janitor`.
+#[derive(Debug, Clone, Args)]
+pub struct JanitorArgs {
+    /// The maximum session lifetime every `serve` enforces
+    /// (--max-session-lifetime there): required, the janitor's safety rests on it.
+    #[arg(long, env = "PROJECTOR_MAX_SESSION_LIFETIME", value_parser = duration)]
+    pub max_session_lifetime: Span,
+    /// Extra time before a forgettable session is tombstoned (clock differences).
+    #[arg(long, env = "PROJECTOR_JANITOR_GRACE", default_value_t = JanitorOptions::DEFAULT_GRACE.into(), value_parser = duration)]
+    pub grace: Span,
+    /// Count what would be tombstoned; publish nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Give up when the replay has not caught up after this long.
+    #[arg(long, default_value_t = ProjectionConfig::DEFAULT_REBUILD_TIMEOUT.into(), value_parser = duration)]
+    pub timeout: Span,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
 }
 
 /// `projector publish`.
@@ -355,6 +391,9 @@ pub fn projection_config(
     };
     config.sweep_interval = p.sweep_interval.into();
     config.expected_sessions = p.expected_sessions;
+    config.max_session_lifetime = p.max_session_lifetime.map(Into::into);
+    config.snapshot =
+        p.snapshot_dir.as_ref().map(|dir| SnapshotOptions { dir: dir.clone(), interval: p.snapshot_interval.into() });
     Ok(config)
 }
 
