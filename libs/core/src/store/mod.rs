@@ -22,6 +22,10 @@ use crate::session_id::{SessionId, SidRef};
 use crate::state::{SessionState, Standing};
 
 pub(crate) type Hasher = foldhash::fast::RandomState;
+/// Sessions whose id is a canonical UUID, by its 16 bytes.
+pub(crate) type UuidMap = DashMap<[u8; 16], SessionState, Hasher>;
+/// Sessions with any other id.
+pub(crate) type TextMap = DashMap<Box<str>, SessionState, Hasher>;
 
 /// A session id as the store keys it.
 enum Key<'a> {
@@ -131,8 +135,8 @@ pub struct StoreCounts {
 /// ```
 #[derive(Debug, Default)]
 pub struct SessionStore {
-    uuids: DashMap<[u8; 16], SessionState, Hasher>,
-    texts: DashMap<Box<str>, SessionState, Hasher>,
+    uuids: UuidMap,
+    texts: TextMap,
     /// Maintained on every state transition, so reading it costs nothing.
     revoked: AtomicI64,
     applied: AtomicU64,
@@ -340,7 +344,7 @@ impl SessionStore {
     }
 
     /// The packed-UUID and the text sessions, for the snapshot writer.
-    pub(crate) fn maps(&self) -> (&DashMap<[u8; 16], SessionState, Hasher>, &DashMap<Box<str>, SessionState, Hasher>) {
+    pub(crate) fn maps(&self) -> (&UuidMap, &TextMap) {
         (&self.uuids, &self.texts)
     }
 
