@@ -26,8 +26,8 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command.unwrap_or_else(|| Command::Serve(ServeArgs::from_env())) {
-            Command::Serve(args) => commands::serve(args).await,
+        match cli.command.unwrap_or_else(|| Command::Serve(Box::new(ServeArgs::from_env()))) {
+            Command::Serve(args) => commands::serve(*args).await,
             Command::Publish(args) => commands::publish(args).await,
             Command::Replay(args) => commands::replay(args).await,
             Command::Migrate(args) => commands::migrate(args).await,

@@ -39,7 +39,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the projection and serve the HTTP API (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Publish one session event (for demos and manual revocation).
     Publish(PublishArgs),
     /// Rebuild the projection from the topic, print counts, rate and time; serve nothing.
