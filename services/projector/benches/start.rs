@@ -1,0 +1,363 @@
+//! A whole-process start of the release `projector`, as a user runs it:
+//! cold (full replay) and warm (snapshot + a tail of 1 % new records), to
+//! proven Live, with resident memory and the bytes it read, against a raw
+//! no-op consumer over the same topic in the same run. Then what a check
+//! costs while a snapshot is being written.
+//!
+//! Realistic records: UUID sids and user ids, created events with expiries
+//! (~180 B values), 6 partitions, lz4-compressed by the producer.
+//!
+//! Run by `scripts/bench` (which builds the release binary first):
+//! `BENCH_START_SESSIONS=10000000 cargo bench -p projector --bench start`.
+#![allow(clippy::unwrap_used)] // a benchmark states its expectations with unwrap
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use revocation_core::{
+    Clock, SessionEvent, SessionId, SessionStore, SnapshotMeta, SystemClock, Timestamp, write_snapshot,
+};
+use revocation_kafka::{KafkaConfig, TopicSpec, ensure_topic_with};
+use time::OffsetDateTime;
+
+const PARTITIONS: i32 = 6;
+const PORT: u16 = 18_181;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let sessions = env_usize("BENCH_START_SESSIONS", 1_000_000);
+    let binary = root().join("target/release/projector");
+    assert!(binary.exists(), "build it first: cargo build --release -p projector");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = KafkaConfig::new(bootstrap(), format!("bench-start-{}", uuid::Uuid::new_v4().simple()));
+    runtime
+        .block_on(ensure_topic_with(
+            &config,
+            TopicSpec { partitions: PARTITIONS, replication: 1, compacted: true },
+            &[("compression.type", "producer")],
+        ))
+        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    println!(
+        "start of the release projector at {sessions} sessions (topic {}, {PARTITIONS} partitions, lz4)",
+        config.topic
+    );
+
+    let started = Instant::now();
+    let value_bytes = fill(&config, 0, sessions);
+    println!("  filled in {:.1} s, {:.0} B per value", started.elapsed().as_secs_f64(), value_bytes);
+
+    let raw = raw_consume(&config, sessions);
+    let raw_rate = sessions as f64 / raw.as_secs_f64();
+    println!("  raw no-op BaseConsumer       {:>7.2} s  {:>9.0} records/s", raw.as_secs_f64(), raw_rate);
+
+    let dir = root().join("target/bench/start-snapshot");
+    let _ = std::fs::remove_dir_all(&dir);
+    let cold = run_projector(&binary, &config, &dir);
+    let cold_rate = sessions as f64 / cold.live_after.as_secs_f64();
+    println!(
+        "  cold start to Live           {:>7.2} s  {:>9.0} records/s = {:.0} % of raw; RSS {} MB ({:.1} B/session); {} MB over loopback",
+        cold.live_after.as_secs_f64(),
+        cold_rate,
+        100.0 * cold_rate / raw_rate,
+        cold.rss_kb / 1024,
+        cold.rss_kb as f64 * 1024.0 / sessions as f64,
+        cold.read_bytes >> 20,
+    );
+    let snapshot = dir.join(format!("{}.snapshot", config.topic));
+    let snapshot_bytes = std::fs::metadata(&snapshot).map(|m| m.len()).unwrap_or(0);
+    println!("  snapshot at shutdown         {:>7.2} s  {} MB", cold.snapshot_ms as f64 / 1e3, snapshot_bytes >> 20);
+
+    let tail = sessions / 100;
+    fill(&config, sessions, tail);
+    let warm = run_projector(&binary, &config, &dir);
+    let warm_network = warm.read_bytes;
+    println!(
+        "  warm start to Live           {:>7.2} s  ({tail} new records) = {:.1}× faster than cold; RSS {} MB ({:.1} B/session); {} MB over loopback",
+        warm.live_after.as_secs_f64(),
+        cold.live_after.as_secs_f64() / warm.live_after.as_secs_f64(),
+        warm.rss_kb / 1024,
+        warm.rss_kb as f64 * 1024.0 / (sessions + tail) as f64,
+        warm_network >> 20,
+    );
+    let checks = checks_during_snapshot(sessions);
+    println!(
+        "  check while a snapshot is written: {:.0} ns vs {:.0} ns idle ({:.2}×); writing {} sessions took {:.2} s",
+        checks.during_ns,
+        checks.idle_ns,
+        checks.during_ns / checks.idle_ns,
+        sessions,
+        checks.write_s
+    );
+    runtime.block_on(revocation_kafka::delete_topic(&config)).ok();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let out = root().join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("start.json"),
+        format!(
+            r#"{{"sessions": {sessions}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_read_bytes": {}, "snapshot_write_ms": {}, "snapshot_bytes": {snapshot_bytes}, "tail": {tail}, "warm_s": {:.3}, "warm_rss_kb": {}, "warm_network_bytes": {warm_network}, "check_idle_ns": {:.1}, "check_during_snapshot_ns": {:.1}, "snapshot_write_in_process_s": {:.3}}}"#,
+            raw.as_secs_f64(),
+            cold.live_after.as_secs_f64(),
+            cold_rate / raw_rate,
+            cold.rss_kb,
+            cold.read_bytes,
+            cold.snapshot_ms,
+            warm.live_after.as_secs_f64(),
+            warm.rss_kb,
+            checks.idle_ns,
+            checks.during_ns,
+            checks.write_s,
+        ),
+    )
+    .unwrap();
+}
+
+/// A realistic created event for session `i`: ~180 B of JSON.
+fn event(i: usize, now: OffsetDateTime) -> SessionEvent {
+    let sid = SessionId::new(uuid::Uuid::new_v4().to_string()).unwrap();
+    SessionEvent::Created {
+        sid,
+        user_id: uuid::Uuid::from_u128(i as u128 / 3).to_string(),
+        created_at: now,
+        expires_at: Some(now + time::Duration::days(7)),
+    }
+}
+
+/// Publishes `n` sessions; returns the mean value size.
+fn fill(config: &KafkaConfig, first: usize, n: usize) -> f64 {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("linger.ms", "50")
+        .set("batch.size", "1000000")
+        .set("compression.codec", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    let mut bytes = 0usize;
+    for i in first..first + n {
+        let event = event(i, now);
+        let value = event.to_value().unwrap();
+        bytes += value.len();
+        let mut record = BaseRecord::to(&config.topic).key(event.key()).payload(&value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        if i % 10_000 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(120)).unwrap();
+    bytes as f64 / n.max(1) as f64
+}
+
+/// A no-op consumer over every partition until it has seen `n` records.
+fn raw_consume(config: &KafkaConfig, n: usize) -> Duration {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("group.id", "bench-start-raw")
+        .set("enable.auto.commit", "false")
+        .set("queued.min.messages", "200000")
+        .set("fetch.queue.backoff.ms", "10")
+        .set("max.partition.fetch.bytes", "4194304")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .unwrap();
+    let started = Instant::now();
+    consumer.fetch_metadata(Some(&config.topic), Duration::from_secs(5)).unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        list.add_partition_offset(&config.topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&list).unwrap();
+    let mut seen = 0;
+    while seen < n {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            seen += 1;
+        }
+    }
+    started.elapsed()
+}
+
+struct Run {
+    live_after: Duration,
+    rss_kb: u64,
+    read_bytes: u64,
+    snapshot_ms: u64,
+}
+
+/// Starts the release projector (no database: Cold answers 503), waits until
+/// `/health/lag` says Live, reads its memory and I/O, stops it with SIGTERM
+/// (it writes its snapshot) and waits for it to exit.
+fn run_projector(binary: &Path, config: &KafkaConfig, dir: &Path) -> Run {
+    let loopback_before = loopback_bytes();
+    let started = Instant::now();
+    let mut child: Child = Command::new(binary)
+        .args(["serve", "--listen", &format!("127.0.0.1:{PORT}"), "--bootstrap-servers"])
+        .arg(&config.bootstrap_servers)
+        .args(["--topic", &config.topic, "--snapshot-dir"])
+        .arg(dir)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut snapshot_ms = 0;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("snapshot written") {
+                snapshot_ms = field(&line, "millis").unwrap_or(0);
+            }
+            if line.contains("WARN")
+                || line.contains("ERROR")
+                || line.contains("caught up")
+                || line.contains("warm start")
+            {
+                eprintln!("    projector: {line}");
+            }
+        }
+        snapshot_ms
+    });
+    while !live() {
+        assert!(started.elapsed() < Duration::from_secs(600), "not Live after 10 minutes");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("projector exited: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let live_after = started.elapsed();
+    // Let the allocator settle as it would in service.
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_kb = proc_field(child.id(), "status", "VmRSS:");
+    // librdkafka reads with recvmsg, which /proc/<pid>/io does not count;
+    // the loopback interface does (the broker is on it, and little else).
+    let read_bytes = loopback_bytes().saturating_sub(loopback_before);
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+    Run { live_after, rss_kb, read_bytes, snapshot_ms: log.join().unwrap() }
+}
+
+/// `name=value` (tracing's text format) in a log line.
+fn field(line: &str, name: &str) -> Option<u64> {
+    let at = line.find(&format!("{name}="))? + name.len() + 1;
+    line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// Bytes through the loopback interface so far (`/proc/net/dev`).
+fn loopback_bytes() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.trim_start().strip_prefix("lo:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn proc_field(pid: u32, file: &str, name: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether `GET /health/lag` answers 200 (Live).
+fn live() -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", PORT)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    if stream.write_all(b"GET /health/lag HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && &head[9..12] == b"200"
+}
+
+struct Checks {
+    idle_ns: f64,
+    during_ns: f64,
+    write_s: f64,
+}
+
+/// Lookups of random held sessions, alone and while another thread writes
+/// the store's snapshot (to a file, as the projector does).
+fn checks_during_snapshot(sessions: usize) -> Checks {
+    let store = SessionStore::with_capacity(sessions);
+    let now = OffsetDateTime::now_utc();
+    let at = SystemClock.now();
+    let sids: Vec<SessionId> = (0..sessions).map(|i| event(i, now).sid().clone()).collect();
+    for sid in &sids {
+        store.apply(
+            &SessionEvent::Created { sid: sid.clone(), user_id: String::new(), created_at: now, expires_at: None },
+            at,
+        );
+    }
+    let lookups = |n: usize| {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let started = Instant::now();
+        let mut live = 0usize;
+        for _ in 0..n {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            live +=
+                usize::from(store.lookup(&sids[(x % sids.len() as u64) as usize], at) == revocation_core::Lookup::Live);
+        }
+        assert_eq!(live, n);
+        started.elapsed().as_nanos() as f64 / n as f64
+    };
+    let idle_ns = lookups(2_000_000);
+    let path = root().join("target/bench/check-during-snapshot.snapshot");
+    let meta = SnapshotMeta {
+        topic: "bench".into(),
+        format: "events".into(),
+        partitions: 1,
+        positions: Default::default(),
+        max_session_lifetime_secs: None,
+        written_at_micros: Timestamp::EPOCH.as_unix_micros(),
+    };
+    let (during_ns, write_s) = std::thread::scope(|s| {
+        let writer = s.spawn(|| {
+            let started = Instant::now();
+            let file = std::fs::File::create(&path).unwrap();
+            write_snapshot(&store, &meta, std::io::BufWriter::with_capacity(1 << 20, file)).unwrap();
+            started.elapsed().as_secs_f64()
+        });
+        let mut samples = Vec::new();
+        while !writer.is_finished() {
+            samples.push(lookups(100_000));
+        }
+        let write_s = writer.join().unwrap();
+        (samples.iter().sum::<f64>() / samples.len().max(1) as f64, write_s)
+    });
+    let _ = std::fs::remove_file(&path);
+    Checks { idle_ns, during_ns, write_s }
+}
