@@ -99,6 +99,8 @@ pub use port::{CheckFuture, SessionLiveness, SessionLivenessError};
 pub use projection::Projection;
 pub use rebuild::RebuildReport;
 pub use session_id::{InvalidSessionId, MAX_SESSION_ID_LEN, SessionId, SidRef, log_tag};
-pub use snapshot::{SNAPSHOT_VERSION, SnapshotCounts, SnapshotError, SnapshotMeta, read_snapshot, write_snapshot};
+pub use snapshot::{
+    SNAPSHOT_VERSION, Snapshot, SnapshotCounts, SnapshotError, SnapshotMeta, read_snapshot, write_snapshot,
+};
 pub use state::{SessionState, Standing};
 pub use store::{Applied, Lookup, SessionStore, StoreCounts};

@@ -105,11 +105,11 @@ impl KafkaProjection {
     /// unreachable.
     pub fn start(config: KafkaConfig, options: ProjectionOptions) -> Result<Self, FeedError> {
         let trigger = Arc::new(SampleTrigger::new());
-        let projection = new_projection(&options, options.expected_sessions);
-        let (warm, cold_reason) = match &options.snapshot {
-            Some(snapshot) => load_snapshot(&config, &options, snapshot, &projection),
-            None => (None, None),
+        let (store, warm, cold_reason) = match &options.snapshot {
+            Some(snapshot) => load_snapshot(&config, &options, snapshot),
+            None => (new_store(&options, options.expected_sessions), None, None),
         };
+        let projection = Arc::new(Projection::with_store(store, options.freshness));
         let feed = Feed::start_from(
             &config,
             options.format.clone(),
@@ -252,30 +252,34 @@ impl KafkaProjection {
 }
 
 fn new_projection(options: &ProjectionOptions, capacity: usize) -> Arc<Projection> {
-    let mut store = SessionStore::with_capacity(capacity);
-    if let Some(lifetime) = options.max_session_lifetime {
-        store = store.with_max_session_lifetime(lifetime);
-    }
-    Arc::new(Projection::with_store(store, options.freshness))
+    Arc::new(Projection::with_store(new_store(options, capacity), options.freshness))
 }
 
-/// Reads the snapshot into the projection's store: the warm start to check
-/// against the broker, or why there is none (logged here, once).
+fn new_store(options: &ProjectionOptions, capacity: usize) -> SessionStore {
+    let store = SessionStore::with_capacity(capacity);
+    match options.max_session_lifetime {
+        Some(lifetime) => store.with_max_session_lifetime(lifetime),
+        None => store,
+    }
+}
+
+/// Reads the snapshot into a new store: the store and the warm start to
+/// check against the broker, or an empty store and why there is none
+/// (logged here, once).
 fn load_snapshot(
     config: &KafkaConfig,
     options: &ProjectionOptions,
     snapshot: &SnapshotOptions,
-    projection: &Projection,
-) -> (Option<WarmStart>, Option<String>) {
+) -> (SessionStore, Option<WarmStart>, Option<String>) {
     let file = SnapshotFile::in_dir(&snapshot.dir, &config.topic);
     let expected = Expected {
         topic: &config.topic,
         format: options.format.name(),
         max_session_lifetime_secs: options.max_session_lifetime.map(|d| d.as_secs()),
     };
-    let store = projection.store();
-    match file.load(&expected, store) {
-        Ok(Some(loaded)) => {
+    let room = |sessions: usize| new_store(options, sessions.max(options.expected_sessions));
+    match file.load(&expected, room) {
+        Ok(Some((store, loaded))) => {
             tracing::info!(
                 path = %file.path().display(),
                 sessions = loaded.counts.sessions,
@@ -284,17 +288,16 @@ fn load_snapshot(
                 written_at = %revocation_core::Timestamp::from_unix_micros(loaded.meta.written_at_micros).to_rfc3339(),
                 "snapshot loaded; checking its positions against the broker"
             );
-            (Some(WarmStart { meta: loaded.meta, sessions: loaded.counts.sessions }), None)
+            (store, Some(WarmStart { meta: loaded.meta, sessions: loaded.counts.sessions }), None)
         }
         Ok(None) => {
             let why = format!("no snapshot at {}", file.path().display());
             tracing::info!(reason = %why, "cold start: replaying the topic in full");
-            (None, Some(why))
+            (new_store(options, options.expected_sessions), None, Some(why))
         }
         Err(why) => {
-            store.clear();
             tracing::warn!(reason = %why, "snapshot not used: replaying the topic in full");
-            (None, Some(why))
+            (new_store(options, options.expected_sessions), None, Some(why))
         }
     }
 }

@@ -143,7 +143,7 @@ async fn a_corrupt_truncated_or_foreign_snapshot_is_not_used() {
     refused(&config, &dir, "checksum").await;
 
     std::fs::write(&path, &good[..good.len() - 10]).unwrap();
-    refused(&config, &dir, "cannot read the snapshot").await;
+    refused(&config, &dir, "corrupt or truncated").await;
 
     let mut other_version = good.clone();
     other_version[8..12].copy_from_slice(&99u32.to_le_bytes());

@@ -343,6 +343,7 @@ fn checks_during_snapshot(sessions: usize) -> Checks {
         positions: Default::default(),
         max_session_lifetime_secs: None,
         written_at_micros: Timestamp::EPOCH.as_unix_micros(),
+        sessions: 0,
     };
     let (during_ns, write_s) = std::thread::scope(|s| {
         let writer = s.spawn(|| {

@@ -52,6 +52,9 @@ pub struct SnapshotMeta {
     pub max_session_lifetime_secs: Option<u64>,
     /// When the snapshot was taken, microseconds since the epoch.
     pub written_at_micros: i64,
+    /// Sessions held when the positions were taken (the store may have
+    /// grown while it was written): room to reserve before restoring.
+    pub sessions: u64,
 }
 
 impl SnapshotMeta {
@@ -83,8 +86,13 @@ pub enum SnapshotError {
     /// An entry holds an id that is not a session id.
     #[error("snapshot holds an invalid session id")]
     BadEntry,
-    /// The checksum does not match: the file is corrupt.
-    #[error("snapshot checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupt")]
+    /// The file ends before its structure does.
+    #[error("snapshot is truncated")]
+    Truncated,
+    /// The checksum does not match: the file is corrupt or truncated.
+    #[error(
+        "snapshot checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupt or truncated"
+    )]
     Checksum {
         /// The checksum in the file.
         stored: u32,
@@ -115,6 +123,7 @@ pub struct SnapshotCounts {
 ///     positions: [(0, 42)].into(),
 ///     max_session_lifetime_secs: None,
 ///     written_at_micros: 0,
+///     sessions: 0,
 /// };
 /// let mut bytes = Vec::new();
 /// write_snapshot(&store, &meta, &mut bytes).unwrap();
@@ -172,77 +181,132 @@ pub fn write_snapshot(store: &SessionStore, meta: &SnapshotMeta, out: impl Write
     Ok(SnapshotCounts { sessions, bytes: out.bytes })
 }
 
-/// Reads a snapshot into `into` (normally empty) and returns its header.
-/// On an error `into` may hold part of the snapshot: clear it or drop it.
-pub fn read_snapshot(input: impl Read, into: &SessionStore) -> Result<(SnapshotMeta, SnapshotCounts), SnapshotError> {
-    let mut input = Checksummed::new(input);
-    let mut magic = [0u8; 8];
-    input.read_exact(&mut magic)?;
-    if &magic != MAGIC {
-        return Err(SnapshotError::NotASnapshot);
-    }
-    let found = input.u32()?;
-    if found != SNAPSHOT_VERSION {
-        return Err(SnapshotError::Version { found });
-    }
-    let meta_len = input.u32()?;
-    if meta_len > MAX_META {
-        return Err(SnapshotError::Meta(format!("header of {meta_len} bytes")));
-    }
-    let mut json = vec![0u8; meta_len as usize];
-    input.read_exact(&mut json)?;
-    let meta: SnapshotMeta = serde_json::from_slice(&json).map_err(|e| SnapshotError::Meta(e.to_string()))?;
-    let mut sessions = 0u64;
-    let mut buf = Vec::new();
-    loop {
-        let n = input.u32()? as usize;
-        if n == 0 {
-            break;
-        }
-        buf.resize(n.min(CHUNK * 4) * 24, 0);
-        let mut left = n;
-        while left > 0 {
-            let take = left.min(CHUNK * 4);
-            input.read_exact(&mut buf[..take * 24])?;
-            for entry in buf[..take * 24].chunks_exact(24) {
-                let mut key = [0u8; 16];
-                key.copy_from_slice(&entry[..16]);
-                let bits = u64::from_le_bytes(entry[16..].try_into().map_err(|_| SnapshotError::BadEntry)?);
-                into.restore_uuid(key, SessionState::from_bits(bits));
-            }
-            left -= take;
-        }
-        sessions += n as u64;
-    }
-    loop {
-        let n = input.u32()?;
-        if n == 0 {
-            break;
-        }
-        for _ in 0..n {
-            let mut len = [0u8; 2];
-            input.read_exact(&mut len)?;
-            buf.resize(usize::from(u16::from_le_bytes(len)), 0);
-            input.read_exact(&mut buf)?;
-            let sid =
-                std::str::from_utf8(&buf).ok().and_then(|t| SidRef::new(t).ok()).ok_or(SnapshotError::BadEntry)?;
-            let mut bits = [0u8; 8];
-            input.read_exact(&mut bits)?;
-            into.restore_text(sid.as_str(), SessionState::from_bits(u64::from_le_bytes(bits)));
-        }
-        sessions += u64::from(n);
-    }
-    let computed = input.hasher.clone().finalize();
-    let mut stored = [0u8; 4];
-    input.inner.read_exact(&mut stored)?;
-    let stored = u32::from_le_bytes(stored);
-    if stored != computed {
-        return Err(SnapshotError::Checksum { stored, computed });
-    }
-    Ok((meta, SnapshotCounts { sessions, bytes: input.bytes + 4 }))
+/// A snapshot read into memory and checked (magic, version, checksum,
+/// header), ready to be restored into a store.
+#[derive(Debug)]
+pub struct Snapshot {
+    bytes: Vec<u8>,
+    meta: SnapshotMeta,
+    /// Where the sessions begin.
+    body: usize,
 }
 
-/// A reader or writer that checksums and counts what passes through it.
+impl Snapshot {
+    /// Reads and checks a whole snapshot. The checksum is verified before
+    /// anything is parsed past the header, so a corrupt or truncated file is
+    /// refused before any session is restored.
+    pub fn read(mut input: impl Read) -> Result<Self, SnapshotError> {
+        let mut bytes = Vec::new();
+        input.read_to_end(&mut bytes)?;
+        let mut at = 0usize;
+        if take(&bytes, &mut at, 8)? != MAGIC {
+            return Err(SnapshotError::NotASnapshot);
+        }
+        let found = u32_at(&bytes, &mut at)?;
+        if found != SNAPSHOT_VERSION {
+            return Err(SnapshotError::Version { found });
+        }
+        if bytes.len() < at + 4 {
+            return Err(SnapshotError::Truncated);
+        }
+        let (content, stored) = bytes.split_at(bytes.len() - 4);
+        let stored = u32::from_le_bytes(stored.try_into().map_err(|_| SnapshotError::Truncated)?);
+        let computed = crc32fast::hash(content);
+        if stored != computed {
+            return Err(SnapshotError::Checksum { stored, computed });
+        }
+        let meta_len = u32_at(&bytes, &mut at)?;
+        if meta_len > MAX_META {
+            return Err(SnapshotError::Meta(format!("header of {meta_len} bytes")));
+        }
+        let json = take(&bytes, &mut at, meta_len as usize)?;
+        let meta: SnapshotMeta = serde_json::from_slice(json).map_err(|e| SnapshotError::Meta(e.to_string()))?;
+        bytes.truncate(bytes.len() - 4);
+        Ok(Self { bytes, meta, body: at })
+    }
+
+    /// The header.
+    pub fn meta(&self) -> &SnapshotMeta {
+        &self.meta
+    }
+
+    /// Merges every session into `into` (normally empty, made with room for
+    /// [`SnapshotMeta::sessions`]); the packed-UUID sessions on two threads.
+    /// On an error `into` may hold part of the snapshot: clear or drop it.
+    pub fn restore(&self, into: &SessionStore) -> Result<SnapshotCounts, SnapshotError> {
+        let bytes = &self.bytes[..];
+        let mut at = self.body;
+        // Find the chunks first (a few thousand), then fill the map from two threads.
+        let mut chunks = Vec::new();
+        loop {
+            let n = u32_at(bytes, &mut at)? as usize;
+            if n == 0 {
+                break;
+            }
+            chunks.push(take(bytes, &mut at, n * 24)?);
+        }
+        let fill = |chunks: &[&[u8]]| {
+            for chunk in chunks {
+                for entry in chunk.chunks_exact(24) {
+                    let (key, bits) = entry.split_at(16);
+                    let key: [u8; 16] = key.try_into().unwrap_or_default();
+                    let bits = u64::from_le_bytes(bits.try_into().unwrap_or_default());
+                    into.restore_uuid(key, SessionState::from_bits(bits));
+                }
+            }
+        };
+        let (first, second) = chunks.split_at(chunks.len() / 2);
+        std::thread::scope(|s| {
+            s.spawn(|| fill(second));
+            fill(first);
+        });
+        let mut sessions: u64 = chunks.iter().map(|c| (c.len() / 24) as u64).sum();
+        loop {
+            let n = u32_at(bytes, &mut at)?;
+            if n == 0 {
+                break;
+            }
+            for _ in 0..n {
+                let len = take(bytes, &mut at, 2)?;
+                let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+                let text = take(bytes, &mut at, len)?;
+                let sid =
+                    std::str::from_utf8(text).ok().and_then(|t| SidRef::new(t).ok()).ok_or(SnapshotError::BadEntry)?;
+                let bits = take(bytes, &mut at, 8)?;
+                let bits = u64::from_le_bytes(bits.try_into().map_err(|_| SnapshotError::Truncated)?);
+                into.restore_text(sid.as_str(), SessionState::from_bits(bits));
+            }
+            sessions += u64::from(n);
+        }
+        if at != bytes.len() {
+            return Err(SnapshotError::Truncated);
+        }
+        Ok(SnapshotCounts { sessions, bytes: bytes.len() as u64 + 4 })
+    }
+}
+
+/// Reads a snapshot into `into` (normally empty) and returns its header:
+/// [`Snapshot::read`] then [`Snapshot::restore`].
+pub fn read_snapshot(input: impl Read, into: &SessionStore) -> Result<(SnapshotMeta, SnapshotCounts), SnapshotError> {
+    let snapshot = Snapshot::read(input)?;
+    let counts = snapshot.restore(into)?;
+    Ok((snapshot.meta, counts))
+}
+
+/// The next `n` bytes at `*at`, advancing it.
+fn take<'a>(bytes: &'a [u8], at: &mut usize, n: usize) -> Result<&'a [u8], SnapshotError> {
+    let end = at.checked_add(n).filter(|&end| end <= bytes.len()).ok_or(SnapshotError::Truncated)?;
+    let taken = &bytes[*at..end];
+    *at = end;
+    Ok(taken)
+}
+
+fn u32_at(bytes: &[u8], at: &mut usize) -> Result<u32, SnapshotError> {
+    let b = take(bytes, at, 4)?;
+    Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// A writer that checksums and counts what passes through it.
 struct Checksummed<T> {
     inner: T,
     hasher: crc32fast::Hasher,
@@ -265,23 +329,6 @@ impl<W: Write> Write for Checksummed<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
-    }
-}
-
-impl<R: Read> Read for Checksummed<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        Ok(n)
-    }
-}
-
-impl<R: Read> Checksummed<R> {
-    fn u32(&mut self) -> io::Result<u32> {
-        let mut bytes = [0u8; 4];
-        self.read_exact(&mut bytes)?;
-        Ok(u32::from_le_bytes(bytes))
     }
 }
 

@@ -166,6 +166,7 @@ mod tests {
             positions: positions.iter().copied().collect(),
             max_session_lifetime_secs: None,
             written_at_micros: 0,
+            sessions: 0,
         }
     }
 

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use revocation_core::{
-    Clock, Projection, SessionStore, SnapshotCounts, SnapshotMeta, SystemClock, read_snapshot, write_snapshot,
+    Clock, Projection, SessionStore, Snapshot, SnapshotCounts, SnapshotMeta, SystemClock, write_snapshot,
 };
 
 pub use writer::LastSnapshot;
@@ -86,17 +86,23 @@ impl SnapshotFile {
         &self.path
     }
 
-    /// Loads the snapshot into `store` (empty). `Ok(None)`: there is none.
-    /// `Err`: why it cannot be used; `store` must then be cleared.
-    pub(crate) fn load(&self, expected: &Expected<'_>, store: &SessionStore) -> Result<Option<Loaded>, String> {
+    /// Reads the snapshot, checks it is of what this projection reads, and
+    /// restores it into a store from `new_store` (given the room to reserve).
+    /// `Ok(None)`: there is none. `Err`: why it cannot be used.
+    pub(crate) fn load(
+        &self,
+        expected: &Expected<'_>,
+        new_store: impl FnOnce(usize) -> SessionStore,
+    ) -> Result<Option<(SessionStore, Loaded)>, String> {
         let started = Instant::now();
         let file = match File::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot open {}: {e}", self.path.display())),
         };
-        let (meta, counts) = read_snapshot(BufReader::with_capacity(1 << 20, file), store)
+        let snapshot = Snapshot::read(BufReader::with_capacity(1 << 20, file))
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let meta = snapshot.meta();
         if meta.topic != expected.topic {
             return Err(format!("it is of topic {:?}, not {:?}", meta.topic, expected.topic));
         }
@@ -112,7 +118,9 @@ impl SnapshotFile {
                 meta.max_session_lifetime_secs, expected.max_session_lifetime_secs
             ));
         }
-        Ok(Some(Loaded { meta, counts, took: started.elapsed() }))
+        let store = new_store(usize::try_from(meta.sessions).unwrap_or(0));
+        let counts = snapshot.restore(&store).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        Ok(Some((store, Loaded { meta: meta.clone(), counts, took: started.elapsed() })))
     }
 
     /// Writes `projection`'s snapshot, positions first (see the module docs).
@@ -127,6 +135,7 @@ impl SnapshotFile {
             positions: report.partitions.iter().filter_map(|p| Some((p.partition, p.position?))).collect(),
             max_session_lifetime_secs: SnapshotMeta::lifetime_of(projection.store()),
             written_at_micros: now.as_unix_micros(),
+            sessions: projection.store().len() as u64,
         };
         if let Some(dir) = self.path.parent() {
             fs::create_dir_all(dir)?;
@@ -198,23 +207,22 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(fs::metadata(file.path()).unwrap().permissions().mode() & 0o777, 0o600);
         }
-        let store = SessionStore::new();
-        let loaded = file.load(&expected(), &store).unwrap().unwrap();
+        let (store, loaded) = file.load(&expected(), |_| SessionStore::new()).unwrap().unwrap();
         assert_eq!(loaded.meta.positions, [(0, 7)].into());
         assert_eq!(loaded.meta.partitions, 2);
         assert_eq!(store.len(), 1);
 
         let other_topic = Expected { topic: "u", ..expected() };
-        assert!(file.load(&other_topic, &SessionStore::new()).unwrap_err().contains("topic"));
+        assert!(file.load(&other_topic, |_| SessionStore::new()).unwrap_err().contains("topic"));
         let other_format = Expected { format: "debezium", ..expected() };
-        assert!(file.load(&other_format, &SessionStore::new()).unwrap_err().contains("format"));
+        assert!(file.load(&other_format, |_| SessionStore::new()).unwrap_err().contains("format"));
         let capped = Expected { max_session_lifetime_secs: Some(60), ..expected() };
-        assert!(file.load(&capped, &SessionStore::new()).unwrap_err().contains("lifetime"));
+        assert!(file.load(&capped, |_| SessionStore::new()).unwrap_err().contains("lifetime"));
 
         let bytes = fs::read(file.path()).unwrap();
         fs::write(file.path(), &bytes[..bytes.len() / 2]).unwrap();
-        assert!(file.load(&expected(), &SessionStore::new()).is_err());
+        assert!(file.load(&expected(), |_| SessionStore::new()).is_err());
         fs::remove_dir_all(&dir).unwrap();
-        assert!(file.load(&expected(), &SessionStore::new()).unwrap().is_none());
+        assert!(file.load(&expected(), |_| SessionStore::new()).unwrap().is_none());
     }
 }
