@@ -146,6 +146,33 @@ def rows():
                     f"{a['requests_per_sec'] / 1e3:.0f}k req/s · p50 {a['p50_ms']:.2f} ms · p99 {a['p99_ms']:.2f} ms",
                     f"`--mode postgres-only` {b['requests_per_sec'] / 1e3:.1f}k req/s · p50 {b['p50_ms']:.2f} ms · p99 {b['p99_ms']:.2f} ms",
                     f"{a['requests_per_sec'] / b['requests_per_sec']:.1f}× throughput", "", ""))
+    st = load("start.json")
+    if st:
+        n = st["sessions"]
+        cold_rate = n / st["cold_s"]
+        out.append((f"whole-process cold start of the release `projector`, {n:,} sessions ({st['partitions']} partitions, lz4, "
+                    f"~{st['value_bytes']:.0f} B values) to proven Live",
+                    f"{st['cold_s']:.2f} s ({cold_rate / 1e6:.2f}M records/s)",
+                    f"raw no-op BaseConsumer over the same topic {st['raw_s']:.2f} s",
+                    f"{100 * st['cold_vs_raw']:.0f} %", "≥ 90 %", verdict(st["cold_vs_raw"] >= 0.9)))
+        out.append((f"warm start (snapshot + {st['tail']:,} new records) to proven Live",
+                    f"{st['warm_s']:.2f} s", f"the cold start above {st['cold_s']:.2f} s",
+                    f"{st['cold_s'] / st['warm_s']:.1f}× faster", "≤ 1 s and ≥ 5×",
+                    f"1 s {verdict(st['warm_s'] <= 1.0)} · 5× {verdict(st['cold_s'] / st['warm_s'] >= 5)}"))
+        cold_b = st["cold_rss_kb"] * 1024 / n
+        warm_b = st["warm_rss_kb"] * 1024 / (n + st["tail"])
+        out.append(("resident memory of the whole process after start (VmRSS)",
+                    f"cold {st['cold_rss_kb'] / 1024:.0f} MB = {cold_b:.0f} B/session · warm {st['warm_rss_kb'] / 1024:.0f} MB = {warm_b:.0f} B/session",
+                    "", "", "≤ 64 B/session", f"cold {verdict(cold_b <= 64)} · warm {verdict(warm_b <= 64)}"))
+        out.append(("bytes over loopback (the broker's fetches) during the start",
+                    f"warm {st['warm_network_bytes'] / 2**20:.0f} MB", f"cold {st['cold_read_bytes'] / 2**20:.0f} MB",
+                    f"{st['cold_read_bytes'] / max(st['warm_network_bytes'], 1):.0f}× less", "", ""))
+        out.append(("snapshot written at shutdown",
+                    f"{st['snapshot_write_ms'] / 1e3:.2f} s, {st['snapshot_bytes'] / 2**20:.0f} MB "
+                    f"({st['snapshot_bytes'] / n:.0f} B/session)", "", "", "", ""))
+        out.append(("a check (lookup of a held session) while a snapshot is being written",
+                    f"{st['check_during_snapshot_ns']:.0f} ns", f"idle {st['check_idle_ns']:.0f} ns",
+                    f"{st['check_during_snapshot_ns'] / st['check_idle_ns']:.2f}×", "", ""))
     return out
 
 

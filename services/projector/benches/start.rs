@@ -224,6 +224,8 @@ fn run_projector(binary: &Path, config: &KafkaConfig, dir: &Path) -> Run {
         .arg(&config.bootstrap_servers)
         .args(["--topic", &config.topic, "--snapshot-dir"])
         .arg(dir)
+        // Extra flags to try a setting (e.g. -X options), space-separated.
+        .args(std::env::var("BENCH_START_ARGS").unwrap_or_default().split_whitespace())
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
@@ -240,6 +242,7 @@ fn run_projector(binary: &Path, config: &KafkaConfig, dir: &Path) -> Run {
                 || line.contains("ERROR")
                 || line.contains("caught up")
                 || line.contains("warm start")
+                || line.contains("snapshot loaded")
             {
                 eprintln!("    projector: {line}");
             }

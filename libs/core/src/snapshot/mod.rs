@@ -195,8 +195,14 @@ impl Snapshot {
     /// Reads and checks a whole snapshot. The checksum is verified before
     /// anything is parsed past the header, so a corrupt or truncated file is
     /// refused before any session is restored.
-    pub fn read(mut input: impl Read) -> Result<Self, SnapshotError> {
-        let mut bytes = Vec::new();
+    pub fn read(input: impl Read) -> Result<Self, SnapshotError> {
+        Self::read_sized(input, 0)
+    }
+
+    /// [`Self::read`], reserving room for `size` bytes up front (the file's
+    /// length) so a large snapshot is not copied as its buffer grows.
+    pub fn read_sized(mut input: impl Read, size: usize) -> Result<Self, SnapshotError> {
+        let mut bytes = Vec::with_capacity(size);
         input.read_to_end(&mut bytes)?;
         let mut at = 0usize;
         if take(&bytes, &mut at, 8)? != MAGIC {

@@ -17,7 +17,7 @@
 mod writer;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, BufWriter};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -100,8 +100,8 @@ impl SnapshotFile {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot open {}: {e}", self.path.display())),
         };
-        let snapshot = Snapshot::read(BufReader::with_capacity(1 << 20, file))
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        let size = file.metadata().map_or(0, |m| m.len() as usize);
+        let snapshot = Snapshot::read_sized(file, size).map_err(|e| format!("{}: {e}", self.path.display()))?;
         let meta = snapshot.meta();
         if meta.topic != expected.topic {
             return Err(format!("it is of topic {:?}, not {:?}", meta.topic, expected.topic));
