@@ -1,6 +1,7 @@
 //! The real `projector` binary against the real Kafka and PostgreSQL
 //! (`scripts/servers.sh up`): live, revoked and unavailable answers and the
-//! lag report over HTTP, and a clean exit on SIGTERM.
+//! lag report over HTTP, a clean exit on SIGTERM, a warm restart from
+//! `--snapshot-dir`, and `projector janitor`.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 use std::process::{Child, Command, Stdio};
@@ -200,4 +201,100 @@ fn a_client_option_librdkafka_refuses_is_named_once_on_one_line() {
     assert_eq!(lines.len(), 1, "one line names the option: {stderr}");
     assert_eq!(lines[0].matches("fetch.wait.max.ms").count(), 1, "each cause once: {stderr}");
     assert!(lines[0].contains("could not create the Kafka consumer"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_restart_with_a_snapshot_dir_is_warm_and_says_so() {
+    let topic = format!("e2e-warm-{}", uuid::Uuid::new_v4().simple());
+    let kafka = KafkaConfig::new(bootstrap(), topic.clone());
+    ensure_topic(&kafka, TopicSpec::default())
+        .await
+        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    let publisher = EventPublisher::new(&kafka).unwrap();
+    let now = OffsetDateTime::now_utc();
+    for s in ["alice", "bob"] {
+        publisher
+            .publish(&SessionEvent::Created { sid: sid(s), user_id: "u".into(), created_at: now, expires_at: None })
+            .await
+            .unwrap();
+    }
+    let dir = std::env::temp_dir().join(format!("projector-e2e-{}", uuid::Uuid::new_v4().simple()));
+    let dir_arg = dir.display().to_string();
+    let args = ["--topic", &topic, "--bootstrap-servers", &bootstrap(), "--snapshot-dir", &dir_arg];
+
+    let first = Projector::start(&args);
+    let report = first.wait_until("/health/lag", 200, Duration::from_secs(30)).await;
+    assert_eq!(report["start"]["kind"], "cold");
+    assert!(report["start"]["reason"].as_str().unwrap().contains("no snapshot"), "{report}");
+    assert_eq!(report["snapshot"]["failures"], 0);
+    publisher.publish(&SessionEvent::Revoked { sid: sid("bob"), revoked_at: now, reason: None }).await.unwrap();
+    first.wait_until("/v1/sessions/bob", 410, Duration::from_secs(5)).await;
+    assert!(first.terminate().success());
+    assert!(dir.join(format!("{topic}.snapshot")).exists(), "written at shutdown");
+
+    publisher
+        .publish(&SessionEvent::Created { sid: sid("carol"), user_id: "u".into(), created_at: now, expires_at: None })
+        .await
+        .unwrap();
+    let second = Projector::start(&args);
+    let report = second.wait_until("/health/lag", 200, Duration::from_secs(30)).await;
+    assert_eq!(report["start"]["kind"], "warm", "{report}");
+    assert_eq!(report["start"]["snapshot_sessions"], 2);
+    assert_eq!(report["start"]["records_to_replay"], 1);
+    assert_eq!(report["records_applied"], 1, "only the tail is replayed");
+    for (s, status) in [("alice", 200), ("bob", 410), ("carol", 200), ("dave", 410)] {
+        assert_eq!(second.get(&format!("/v1/sessions/{s}")).await.0, status, "{s}");
+    }
+    assert!(second.terminate().success());
+    delete_topic(&kafka).await.ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn the_janitor_tombstones_only_what_can_be_forgotten_and_needs_the_lifetime() {
+    let topic = format!("e2e-janitor-{}", uuid::Uuid::new_v4().simple());
+    let kafka = KafkaConfig::new(bootstrap(), topic.clone());
+    ensure_topic(&kafka, TopicSpec::default())
+        .await
+        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    let publisher = EventPublisher::new(&kafka).unwrap();
+    let ago = |m: i64| OffsetDateTime::now_utc() - time::Duration::minutes(m);
+    let created = |s: &str, at, expires| SessionEvent::Created {
+        sid: sid(s),
+        user_id: "u".into(),
+        created_at: at,
+        expires_at: Some(expires),
+    };
+    for event in [
+        created("expired", ago(40), ago(25)),
+        created("live", ago(1), ago(-60)),
+        created("revoked-long-ago", ago(50), ago(-60)),
+        SessionEvent::Revoked { sid: sid("revoked-long-ago"), revoked_at: ago(45), reason: None },
+        created("revoked-now", ago(5), ago(-60)),
+        SessionEvent::Revoked { sid: sid("revoked-now"), revoked_at: ago(1), reason: None },
+    ] {
+        publisher.publish(&event).await.unwrap();
+    }
+    let janitor = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_projector"))
+            .args(["janitor", "--topic", &topic, "--bootstrap-servers", &bootstrap(), "--grace", "1s"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let refused = janitor(&[]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--max-session-lifetime"));
+
+    let dry = janitor(&["--max-session-lifetime", "30m", "--dry-run"]);
+    let out = String::from_utf8_lossy(&dry.stdout);
+    assert!(out.contains("would tombstone 2"), "{out}");
+    let done = janitor(&["--max-session-lifetime", "30m"]);
+    let out = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success() && out.contains("tombstoned 2"), "{out}");
+    // The tombstones are read: nothing more to do.
+    let again = janitor(&["--max-session-lifetime", "30m", "--dry-run"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("would tombstone 0"));
+    delete_topic(&kafka).await.ok();
 }
