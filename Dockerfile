@@ -13,6 +13,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /projector /usr/local/bin/projector
+# Where --snapshot-dir points in docker-compose.yml; a named volume mounted
+# there takes this owner, so the unprivileged user can write its snapshot.
+RUN mkdir -p /var/lib/projector && chown 65532:65532 /var/lib/projector
 USER 65532:65532
 EXPOSE 8080
 ENV PROJECTOR_LISTEN=0.0.0.0:8080
