@@ -1,7 +1,7 @@
 //! What every integration test of the workspace shares: where the local
 //! servers are and the scripts that drive them (`servers`), a topic or a
 //! schema of the test's own (`kafka`, `postgres`), the broker's TLS and SASL
-//! listeners (`secured`), session fixtures
+//! listeners (`secured`), filling a topic fast (`produce`), session fixtures
 //! (`fixtures`), and polling with a deadline (`eventually`).
 //!
 //! A test that needs a server fails — never skips — naming the command that
@@ -11,6 +11,7 @@
 mod fixtures;
 mod kafka;
 mod postgres;
+mod produce;
 mod secured;
 mod servers;
 
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 pub use fixtures::{created, revoked, sid};
 pub use kafka::{create_topic, projection_options, require_broker, topic, topic_config, topic_with};
 pub use postgres::fresh_schema;
+pub use produce::produce_fast;
 pub use secured::{SASL_PASSWORD, SASL_USER, Security, require_tls_listeners, tls_dir, tls_file};
 pub use servers::{bootstrap, database_url, repo_root, script};
 

@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use revocation_core::{
     EventJson, FreshnessConfig, FreshnessState, Projection, SessionEvent, SessionId, SessionLiveness,
@@ -68,42 +67,20 @@ async fn new_topic(prefix: &str) -> KafkaConfig {
     config
 }
 
-/// Fills the topic fast: a BaseProducer with large batches; every 10th
-/// session is also revoked.
+/// Fills the topic fast; every 10th session is also revoked.
 fn fill(config: &KafkaConfig, events: usize) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap_servers)
-        .set("linger.ms", "20")
-        .set("batch.size", "1000000")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .unwrap();
     let now = OffsetDateTime::now_utc();
     let mut sid = None;
-    for i in 0..events {
-        let event = if i % 10 == 9 {
+    let events = (0..events).map(|i| {
+        if i % 10 == 9 {
             SessionEvent::Revoked { sid: sid.clone().unwrap(), revoked_at: now, reason: None }
         } else {
             let s = SessionId::new(uuid::Uuid::new_v4().to_string()).unwrap();
             sid = Some(s.clone());
             SessionEvent::Created { sid: s, user_id: "user".into(), created_at: now, expires_at: None }
-        };
-        let value = event.to_value().unwrap();
-        let mut record = BaseRecord::to(&config.topic).key(event.key()).payload(&value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    record = r;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
         }
-        if i % 10_000 == 0 {
-            producer.poll(Duration::ZERO);
-        }
-    }
-    producer.flush(Duration::from_secs(60)).unwrap();
+    });
+    revocation_test_support::produce_fast(config, events, &[]);
 }
 
 fn assignment(topic: &str) -> TopicPartitionList {

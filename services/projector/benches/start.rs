@@ -18,7 +18,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use revocation_core::{
     Clock, SessionEvent, SessionId, SessionStore, SnapshotMeta, SystemClock, Timestamp, write_snapshot,
@@ -144,38 +143,12 @@ fn event(i: usize, now: OffsetDateTime) -> SessionEvent {
     }
 }
 
-/// Publishes `n` sessions; returns the mean value size.
+/// Publishes `n` sessions, lz4-compressed; returns the mean value size.
 fn fill(config: &KafkaConfig, first: usize, n: usize) -> f64 {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap_servers)
-        .set("linger.ms", "50")
-        .set("batch.size", "1000000")
-        .set("compression.codec", "lz4")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .unwrap();
     let now = OffsetDateTime::now_utc();
-    let mut bytes = 0usize;
-    for i in first..first + n {
-        let event = event(i, now);
-        let value = event.to_value().unwrap();
-        bytes += value.len();
-        let mut record = BaseRecord::to(&config.topic).key(event.key()).payload(&value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, r)) => {
-                    record = r;
-                    producer.poll(Duration::from_millis(10));
-                }
-            }
-        }
-        if i % 10_000 == 0 {
-            producer.poll(Duration::ZERO);
-        }
-    }
-    producer.flush(Duration::from_secs(120)).unwrap();
-    bytes as f64 / n.max(1) as f64
+    let events = (first..first + n).map(|i| event(i, now));
+    let options = [("linger.ms", "50"), ("compression.codec", "lz4")];
+    revocation_test_support::produce_fast(config, events, &options) as f64 / n.max(1) as f64
 }
 
 /// A no-op consumer over every partition until it has seen `n` records.

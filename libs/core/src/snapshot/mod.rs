@@ -139,46 +139,52 @@ pub fn write_snapshot(store: &SessionStore, meta: &SnapshotMeta, out: impl Write
     out.write_all(&(json.len() as u32).to_le_bytes())?;
     out.write_all(&json)?;
     let (uuids, texts) = store.maps();
-    let mut sessions = 0u64;
-    let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK * 24);
-    let mut in_chunk = 0u32;
-    let mut flush = |out: &mut Checksummed<_>, chunk: &mut Vec<u8>, in_chunk: &mut u32| -> io::Result<()> {
-        if *in_chunk > 0 {
-            out.write_all(&in_chunk.to_le_bytes())?;
-            out.write_all(chunk)?;
-            sessions += u64::from(*in_chunk);
-            chunk.clear();
-            *in_chunk = 0;
-        }
-        Ok(())
-    };
-    for entry in uuids.iter() {
+    let mut sessions = write_section(&mut out, uuids.iter(), |chunk, entry| {
         chunk.extend_from_slice(entry.key());
         chunk.extend_from_slice(&entry.value().to_bits().to_le_bytes());
-        in_chunk += 1;
-        if in_chunk as usize == CHUNK {
-            flush(&mut out, &mut chunk, &mut in_chunk)?;
-        }
-    }
-    flush(&mut out, &mut chunk, &mut in_chunk)?;
-    out.write_all(&0u32.to_le_bytes())?;
-    for entry in texts.iter() {
+    })?;
+    sessions += write_section(&mut out, texts.iter(), |chunk, entry| {
         let key = entry.key().as_bytes();
         // Session ids are at most MAX_SESSION_ID_LEN bytes, well within u16.
         chunk.extend_from_slice(&(key.len() as u16).to_le_bytes());
         chunk.extend_from_slice(key);
         chunk.extend_from_slice(&entry.value().to_bits().to_le_bytes());
-        in_chunk += 1;
-        if in_chunk as usize == CHUNK {
-            flush(&mut out, &mut chunk, &mut in_chunk)?;
-        }
-    }
-    flush(&mut out, &mut chunk, &mut in_chunk)?;
-    out.write_all(&0u32.to_le_bytes())?;
+    })?;
     let crc = out.hasher.clone().finalize();
     out.write_all(&crc.to_le_bytes())?;
     out.inner.flush()?;
     Ok(SnapshotCounts { sessions, bytes: out.bytes })
+}
+
+/// Writes `entries` as chunks of up to [`CHUNK`] (a `u32` count, then each
+/// entry as `encode` writes it), then a zero count; returns how many.
+fn write_section<T>(
+    out: &mut impl Write,
+    entries: impl Iterator<Item = T>,
+    encode: impl Fn(&mut Vec<u8>, &T),
+) -> io::Result<u64> {
+    let mut chunk = Vec::with_capacity(CHUNK * 24);
+    let (mut in_chunk, mut written) = (0u32, 0u64);
+    let mut flush = |chunk: &mut Vec<u8>, n: &mut u32| -> io::Result<()> {
+        if *n > 0 {
+            out.write_all(&n.to_le_bytes())?;
+            out.write_all(chunk)?;
+            written += u64::from(*n);
+            chunk.clear();
+            *n = 0;
+        }
+        Ok(())
+    };
+    for entry in entries {
+        encode(&mut chunk, &entry);
+        in_chunk += 1;
+        if in_chunk as usize == CHUNK {
+            flush(&mut chunk, &mut in_chunk)?;
+        }
+    }
+    flush(&mut chunk, &mut in_chunk)?;
+    out.write_all(&0u32.to_le_bytes())?;
+    Ok(written)
 }
 
 /// A snapshot read into memory and checked (magic, version, checksum,

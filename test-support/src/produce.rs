@@ -1,0 +1,52 @@
+//! Filling a topic fast, for benchmarks: a `BaseProducer` with large batches,
+//! waiting (not failing) when its queue is full.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use revocation_core::SessionEvent;
+use revocation_kafka::KafkaConfig;
+
+/// Publishes every event of `events` to `config.topic` and waits until all
+/// are acknowledged; `options` are extra producer properties (e.g.
+/// `compression.codec`). Returns the total bytes of the values.
+pub fn produce_fast(
+    config: &KafkaConfig,
+    events: impl Iterator<Item = SessionEvent>,
+    options: &[(&str, &str)],
+) -> usize {
+    let mut client = ClientConfig::new();
+    client
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "1000000");
+    for (key, value) in options {
+        client.set(*key, *value);
+    }
+    let producer: BaseProducer = client.create().unwrap_or_else(|e| panic!("producer: {e}"));
+    let mut bytes = 0;
+    for (i, event) in events.enumerate() {
+        let value = event.to_value();
+        bytes += value.as_ref().map_or(0, Vec::len);
+        let mut record = BaseRecord::to(&config.topic).key(event.key());
+        if let Some(value) = &value {
+            record = record.payload(value);
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+        if i % 10_000 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(120)).unwrap_or_else(|e| panic!("flush: {e}"));
+    bytes
+}
