@@ -10,8 +10,10 @@
 #   scripts/postgres.sh pause    freeze every server process (SIGSTOP)
 #   scripts/postgres.sh resume   thaw them (SIGCONT)
 #   scripts/postgres.sh kill     SIGKILL the postmaster, for fault tests; `up` restarts it
-#   scripts/postgres.sh clean    drop the schemas earlier test runs and benchmarks left
-#                                (t_*, e2e_*, fault_*, bench_*, slow_* followed by a uuid)
+#   scripts/postgres.sh clean    drop the schemas, replication slots and publications earlier
+#                                test runs and benchmarks left (t_*, e2e_*, fault_*, bench_*,
+#                                slow_* followed by a uuid)
+# Logical decoding is on (wal_level=logical) for scripts/connect.sh (Debezium).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 name="postgres.sh"
@@ -57,6 +59,7 @@ SELECT 'CREATE DATABASE $database OWNER $role'
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$database') \gexec
 SQL
   enable_tls
+  enable_logical_decoding
   say "up on 127.0.0.1:5432 (postgres://$role:$password@127.0.0.1:5432/$database)"
 }
 
@@ -76,6 +79,24 @@ SELECT pg_reload_conf();
 SQL
 }
 
+# Change data capture (Debezium, scripts/connect.sh) reads the WAL through a
+# logical replication slot: wal_level=logical (a restart, once) and a role
+# allowed to replicate. Replication slots left by tests are dropped by `clean`.
+enable_logical_decoding() {
+  if [ "$(as_postgres psql -qAt -c 'SHOW wal_level')" != logical ]; then
+    say "turning on logical decoding (wal_level=logical; restarts the server once)"
+    as_postgres psql -qAt -v ON_ERROR_STOP=1 <<SQL >/dev/null || fail "could not set wal_level" "$log"
+ALTER SYSTEM SET wal_level = logical;
+ALTER SYSTEM SET max_replication_slots = 20;
+ALTER SYSTEM SET max_wal_senders = 20;
+SQL
+    ctl restart || fail "pg_ctlcluster could not restart $version/$cluster" "$log"
+    wait_until 60 "PostgreSQL did not accept connections after the restart" "$log" accepts
+  fi
+  as_postgres psql -qAt -v ON_ERROR_STOP=1 -c "ALTER ROLE $role REPLICATION" >/dev/null \
+    || fail "could not let $role replicate"
+}
+
 # Each test makes its own schema and leaves it for inspection when it fails;
 # scripts/test drops the previous run's before it starts.
 clean() {
@@ -85,6 +106,8 @@ clean() {
 SET client_min_messages = warning;
 SELECT count(*) FROM pg_namespace WHERE nspname ~ $pattern;
 SELECT format('DROP SCHEMA %I CASCADE', nspname) FROM pg_namespace WHERE nspname ~ $pattern \gexec
+SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name ~ $pattern AND NOT active;
+SELECT format('DROP PUBLICATION %I', pubname) FROM pg_publication WHERE pubname ~ $pattern \gexec
 SQL
   ) || fail "could not drop the test schemas"
   say "dropped ${count%%$'\n'*} schema(s) left by earlier test runs"

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Both local servers at once: Kafka (scripts/kafka.sh) and PostgreSQL
-# (scripts/postgres.sh).
+# The local servers at once: PostgreSQL (scripts/postgres.sh), Kafka
+# (scripts/kafka.sh) and Kafka Connect with Debezium (scripts/connect.sh),
+# started in that order and stopped in the reverse one.
 #
-#   scripts/servers.sh up|down|status|pause|resume [kafka|postgres]
+#   scripts/servers.sh up|down|status|pause|resume [kafka|postgres|connect]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 action="${1:-}"
 which="${2:-all}"
-case "$action" in up|down|status|pause|resume) ;; *) echo "usage: scripts/servers.sh up|down|status|pause|resume [kafka|postgres]" >&2; exit 2 ;; esac
+case "$action" in up|down|status|pause|resume) ;; *) echo "usage: scripts/servers.sh up|down|status|pause|resume [kafka|postgres|connect]" >&2; exit 2 ;; esac
+order=(postgres kafka connect)
+[ "$action" = down ] && order=(connect kafka postgres)
 rc=0
-if [ "$which" = all ] || [ "$which" = postgres ]; then "$here/postgres.sh" "$action" || rc=$?; fi
-if [ "$which" = all ] || [ "$which" = kafka ]; then "$here/kafka.sh" "$action" || rc=$?; fi
+for server in "${order[@]}"; do
+  if [ "$which" = all ] || [ "$which" = "$server" ]; then "$here/$server.sh" "$action" || rc=$?; fi
+done
 exit $rc
