@@ -133,7 +133,11 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let config = args.kafka.config().context("invalid configuration")?;
     config.validate().context("invalid configuration")?;
     let started = Instant::now();
-    let options = ProjectionOptions { expected_sessions: args.expected_sessions, ..ProjectionOptions::default() };
+    let options = ProjectionOptions {
+        expected_sessions: args.expected_sessions,
+        format: args.format.format(),
+        ..ProjectionOptions::default()
+    };
     let projection = KafkaProjection::start(config.clone(), options).context("cannot start the feed")?;
     let liveness = projection.liveness();
     while liveness.state() != FreshnessState::Live {

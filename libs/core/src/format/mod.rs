@@ -12,11 +12,13 @@
 //! [`Decoded::Malformed`], which the store turns into a revocation of the key
 //! when the key is a valid session id (fail closed).
 
+mod debezium;
 mod event_json;
 
 use std::borrow::Cow;
 use std::fmt;
 
+pub use debezium::Debezium;
 pub use event_json::EventJson;
 
 use crate::clock::Timestamp;

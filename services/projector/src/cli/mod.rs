@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use humantime::Duration as Span;
-use revocation_core::{FreshnessBarrier, FreshnessConfig};
+use revocation_core::{Debezium, EventJson, FreshnessBarrier, FreshnessConfig, RecordFormat};
 use revocation_http::Limits;
 use revocation_kafka::{JanitorOptions, SnapshotOptions};
 use revocation_projection::{KafkaConfig, LagPolicy, PgConfig, ProjectionConfig};
@@ -196,6 +197,9 @@ pub struct ProjectionArgs {
     /// Sessions to reserve memory for at start (avoids rehashing during replay).
     #[arg(long, env = "PROJECTOR_EXPECTED_SESSIONS", default_value_t = 0)]
     pub expected_sessions: usize,
+    /// How the topic's records are read: `events` (ours) or `debezium` (change events of user_sessions).
+    #[arg(long, env = "PROJECTOR_FORMAT", value_enum, default_value_t = FormatArg::Events)]
+    pub format: FormatArg,
     /// Caps every session's expiry at its created_at plus this, and keeps a
     /// revoked session that long after its revocation; needed by `janitor`
     /// (use the same value). Default: no cap.
@@ -208,6 +212,25 @@ pub struct ProjectionArgs {
     /// How often the snapshot is written (with --snapshot-dir).
     #[arg(long, env = "PROJECTOR_SNAPSHOT_INTERVAL", default_value_t = SnapshotOptions::DEFAULT_INTERVAL.into(), value_parser = duration)]
     pub snapshot_interval: Span,
+}
+
+/// `--format`: how the topic's records are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Our session events (docs/events.md).
+    Events,
+    /// Debezium change events of the user_sessions table (JSON converter, with or without schemas).
+    Debezium,
+}
+
+impl FormatArg {
+    /// The record format it names.
+    pub fn format(self) -> Arc<dyn RecordFormat> {
+        match self {
+            FormatArg::Events => Arc::new(EventJson),
+            FormatArg::Debezium => Arc::new(Debezium),
+        }
+    }
 }
 
 /// `--lag-policy`.
@@ -287,6 +310,9 @@ pub struct ReplayArgs {
     /// Sessions to reserve memory for.
     #[arg(long, default_value_t = 0)]
     pub expected_sessions: usize,
+    /// How the topic's records are read.
+    #[arg(long, env = "PROJECTOR_FORMAT", value_enum, default_value_t = FormatArg::Events)]
+    pub format: FormatArg,
 }
 
 /// `projector janitor`.
@@ -391,6 +417,7 @@ pub fn projection_config(
     };
     config.sweep_interval = p.sweep_interval.into();
     config.expected_sessions = p.expected_sessions;
+    config.format = p.format.format();
     config.max_session_lifetime = p.max_session_lifetime.map(Into::into);
     config.snapshot =
         p.snapshot_dir.as_ref().map(|dir| SnapshotOptions { dir: dir.clone(), interval: p.snapshot_interval.into() });
