@@ -1,13 +1,14 @@
 //! What every integration test of the workspace shares: where the local
 //! servers are and the scripts that drive them (`servers`), a topic or a
 //! schema of the test's own (`kafka`, `postgres`), the broker's TLS and SASL
-//! listeners (`secured`), filling a topic fast (`produce`), session fixtures
+//! listeners (`secured`), a Debezium connector of the test's own (`cdc`), filling a topic fast (`produce`), session fixtures
 //! (`fixtures`), and polling with a deadline (`eventually`).
 //!
 //! A test that needs a server fails — never skips — naming the command that
 //! starts it.
 #![forbid(unsafe_code)]
 
+mod cdc;
 mod fixtures;
 mod kafka;
 mod postgres;
@@ -17,6 +18,7 @@ mod servers;
 
 use std::time::{Duration, Instant};
 
+pub use cdc::{CdcConnector, require_connect};
 pub use fixtures::{created, revoked, sid};
 pub use kafka::{create_topic, projection_options, require_broker, topic, topic_config, topic_with};
 pub use postgres::fresh_schema;

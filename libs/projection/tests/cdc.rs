@@ -1,0 +1,148 @@
+//! Change data capture end to end, against real servers (`scripts/servers.sh
+//! up`: PostgreSQL with logical decoding, Kafka, Kafka Connect + Debezium):
+//! an application's workload run directly in PostgreSQL — no project code in
+//! the write path — reaches the projection through Debezium, and the
+//! projection then answers as today's query does for every row (and fails
+//! closed where the two differ by design).
+#![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use revocation_core::{Clock, Debezium, FreshnessState, Lookup, SessionId, SessionLiveness, SystemClock};
+use revocation_kafka::{KafkaProjection, ProjectionOptions};
+use revocation_test_support::*;
+use sqlx::PgPool;
+
+/// A seeded xorshift: the workload is random but repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+async fn sql(pool: &PgPool, statement: &str) {
+    sqlx::query(statement).execute(pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
+fn start(topic: &revocation_kafka::KafkaConfig) -> KafkaProjection {
+    let options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
+    KafkaProjection::start(topic.clone(), options).unwrap()
+}
+
+#[tokio::test]
+async fn a_workload_run_in_postgres_reaches_the_projection_and_it_answers_as_the_table_does() {
+    let (config, postgres, _) = fresh_schema().await;
+    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
+    let table = config.qualified_table();
+    let pool = postgres.pool().clone();
+    // Rows that exist before the connector's first start: its initial snapshot (op r).
+    for i in 0..150 {
+        let revoked = if i % 7 == 0 { "now()" } else { "NULL" };
+        let expires = if i % 11 == 0 { "now() - interval '1 minute'" } else { "now() + interval '1 day'" };
+        sql(&pool, &format!(
+            "INSERT INTO {table} (id, user_id, expires_at, revoked_at) VALUES ('old-{i}', 'user-{}', {expires}, {revoked})",
+            i % 20
+        ))
+        .await;
+    }
+    let connector = CdcConnector::register(&schema, &[]);
+    let projection = start(&connector.topic);
+
+    let mut rng = Rng(0x5eed_cafe_f00d_d00d);
+    let mut ids: Vec<String> = (0..150).map(|i| format!("old-{i}")).collect();
+    // Rows revoked at some point: the projection keeps them revoked even if
+    // an UPDATE clears revoked_at (fail closed; Postgres would say live).
+    let mut ever_revoked: BTreeSet<String> = (0..150).filter(|i| i % 7 == 0).map(|i| format!("old-{i}")).collect();
+    for step in 0..400 {
+        let pick = ids[rng.next(ids.len())].clone();
+        match rng.next(100) {
+            0..=54 => {
+                let id = format!("new-{step}");
+                let expires = if rng.next(10) == 0 { "NULL" } else { "now() + interval '2 hours'" };
+                sql(
+                    &pool,
+                    &format!(
+                        "INSERT INTO {table} (id, user_id, expires_at) VALUES ('{id}', 'user-{}', {expires})",
+                        rng.next(20)
+                    ),
+                )
+                .await;
+                ids.push(id);
+            }
+            55..=74 => {
+                sql(
+                    &pool,
+                    &format!("UPDATE {table} SET revoked_at = now() WHERE id = '{pick}' AND revoked_at IS NULL"),
+                )
+                .await;
+                ever_revoked.insert(pick);
+            }
+            75..=84 => sql(&pool, &format!("DELETE FROM {table} WHERE id = '{pick}'")).await,
+            85..=89 => {
+                sql(&pool, &format!("UPDATE {table} SET expires_at = now() - interval '1 second' WHERE id = '{pick}'"))
+                    .await
+            }
+            90..=94 => {
+                // Log out everywhere.
+                let user = format!("user-{}", rng.next(20));
+                let revoked: Vec<(String,)> = sqlx::query_as(&format!(
+                    "UPDATE {table} SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id"
+                ))
+                .bind(&user)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+                ever_revoked.extend(revoked.into_iter().map(|(id,)| id));
+            }
+            _ => sql(&pool, &format!("UPDATE {table} SET revoked_at = NULL WHERE id = '{pick}'")).await,
+        }
+    }
+
+    // The projection must come to answer every row as the table does.
+    let liveness = projection.liveness();
+    let mut differences = BTreeMap::new();
+    let mut compared = false;
+    for _ in 0..120 {
+        differences.clear();
+        if liveness.state() == FreshnessState::Live {
+            compared = true;
+            let now = SystemClock.now();
+            for id in &ids {
+                let sid = SessionId::new(id.as_str()).unwrap();
+                let table_live = postgres.check(&sid).await.is_ok();
+                let expected_live = table_live && !ever_revoked.contains(id);
+                let projected_live = liveness.projection().store().lookup(&sid, now) == Lookup::Live;
+                if projected_live != expected_live {
+                    differences.insert(id.clone(), (table_live, projected_live));
+                }
+            }
+            if differences.is_empty() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(compared, "the projection never became Live");
+    assert!(differences.is_empty(), "id → (table live, projection live): {differences:?}");
+    let stats = projection.feed_stats().unwrap();
+    assert_eq!(stats.malformed, 0, "{stats:?}");
+    assert!(stats.records >= 550, "the snapshot (150 rows) and the workload's changes were read: {stats:?}");
+    // Rows whose revoked_at was cleared: live in the table, revoked here.
+    let cleared = ids.iter().filter(|id| ever_revoked.contains(*id)).count();
+    assert!(cleared > 0);
+    projection.shutdown().await;
+    drop(connector);
+    let slots: Vec<(String,)> = sqlx::query_as("SELECT slot_name::text FROM pg_replication_slots WHERE slot_name = $1")
+        .bind(&schema)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(slots.is_empty(), "the test's replication slot is dropped");
+}
