@@ -44,17 +44,7 @@ connector_state() {
 }
 running() { [ "$(connector_state)" = "RUNNING RUNNING" ]; }
 
-fetch_jars() {
-  [ -f "$jars/.complete" ] && return 0
-  command -v mvn >/dev/null || fail "mvn is not installed; install Maven (apt-get install maven)"
-  command -v java >/dev/null || fail "java is not installed; install a JDK 17+ (apt-get install openjdk-17-jre-headless)"
-  say "fetching Kafka Connect and Debezium from Maven Central (once) into $jars"
-  mkdir -p "$jars" "$logs"
-  mvn -q -B -f "$here/connect/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$jars" -DincludeScope=runtime >"$logs/mvn.log" 2>&1 \
-    || fail "fetching the Connect jars with mvn failed" "$logs/mvn.log"
-  touch "$jars/.complete"
-}
+fetch_jars() { fetch_maven_jars "$here/connect/pom.xml" "$jars" "$logs/mvn.log" "Kafka Connect and Debezium"; }
 
 # The worker's configuration, written at every start.
 write_config() {

@@ -54,17 +54,7 @@ answers() {
     --bootstrap-server "$bootstrap" --list >/dev/null 2>>"$logs/healthcheck.log"
 }
 
-fetch_jars() {
-  [ -f "$jars/.complete" ] && return 0
-  command -v mvn >/dev/null || fail "mvn is not installed; install Maven (apt-get install maven)"
-  command -v java >/dev/null || fail "java is not installed; install a JDK 17+ (apt-get install openjdk-17-jre-headless)"
-  say "fetching the Kafka jars from Maven Central (once) into $jars"
-  mkdir -p "$jars" "$logs"
-  mvn -q -B -f "$here/kafka/pom.xml" dependency:copy-dependencies \
-    -DoutputDirectory="$jars" -DincludeScope=runtime >"$logs/mvn.log" 2>&1 \
-    || fail "fetching the Kafka jars with mvn failed" "$logs/mvn.log"
-  touch "$jars/.complete"
-}
+fetch_jars() { fetch_maven_jars "$here/kafka/pom.xml" "$jars" "$logs/mvn.log" "the Kafka jars"; }
 
 # The broker's configuration: the checked-in template, where the data lives,
 # and the TLS and SASL listeners. Written at every start, so a broker started
