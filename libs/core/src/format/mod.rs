@@ -12,12 +12,14 @@
 //! [`Decoded::Malformed`], which the store turns into a revocation of the key
 //! when the key is a valid session id (fail closed).
 
+mod cloud_events;
 mod debezium;
 mod event_json;
 
 use std::borrow::Cow;
 use std::fmt;
 
+pub use cloud_events::CloudEvents;
 pub use debezium::Debezium;
 pub use event_json::EventJson;
 

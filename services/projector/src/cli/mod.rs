@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use humantime::Duration as Span;
-use revocation_core::{Debezium, EventJson, FreshnessBarrier, FreshnessConfig, RecordFormat};
+use revocation_core::{CloudEvents, Debezium, EventJson, FreshnessBarrier, FreshnessConfig, RecordFormat};
 use revocation_http::Limits;
 use revocation_kafka::{JanitorOptions, SnapshotOptions};
 use revocation_projection::{KafkaConfig, LagPolicy, PgConfig, ProjectionConfig};
@@ -197,7 +197,8 @@ pub struct ProjectionArgs {
     /// Sessions to reserve memory for at start (avoids rehashing during replay).
     #[arg(long, env = "PROJECTOR_EXPECTED_SESSIONS", default_value_t = 0)]
     pub expected_sessions: usize,
-    /// How the topic's records are read: `events` (ours) or `debezium` (change events of user_sessions).
+    /// How the topic's records are read: `events` (ours), `debezium` (change events of
+    /// user_sessions) or `cloudevents` (ours in CloudEvents).
     #[arg(long, env = "PROJECTOR_FORMAT", value_enum, default_value_t = FormatArg::Events)]
     pub format: FormatArg,
     /// Caps every session's expiry at its created_at plus this, and keeps a
@@ -221,6 +222,8 @@ pub enum FormatArg {
     Events,
     /// Debezium change events of the user_sessions table (JSON converter, with or without schemas).
     Debezium,
+    /// Our session events in CloudEvents (Kafka binding, binary or structured mode).
+    Cloudevents,
 }
 
 impl FormatArg {
@@ -229,6 +232,7 @@ impl FormatArg {
         match self {
             FormatArg::Events => Arc::new(EventJson),
             FormatArg::Debezium => Arc::new(Debezium),
+            FormatArg::Cloudevents => Arc::new(CloudEvents),
         }
     }
 }

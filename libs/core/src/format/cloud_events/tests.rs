@@ -1,0 +1,92 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::format::Header;
+
+const CREATED_JSON: &[u8] =
+    br#"{"type":"session.created","sid":"s-1","user_id":"u","created_at":"2018-04-05T03:56:24Z","expires_at":"2018-04-06T03:56:24Z"}"#;
+const REVOKED_JSON: &[u8] = br#"{"type":"session.revoked","sid":"s-1","revoked_at":"2018-04-05T03:56:24Z"}"#;
+
+/// The binding's binary-mode example, with our attributes.
+fn binary(kind: &'static str, version: &'static str) -> Vec<Header<'static>> {
+    vec![
+        Header { name: "ce_specversion", value: Some(version.as_bytes()) },
+        Header { name: "ce_type", value: Some(kind.as_bytes()) },
+        Header { name: "ce_source", value: Some(b"/mycontext/subcontext") },
+        Header { name: "ce_id", value: Some(b"1234-1234-1234") },
+        Header { name: "ce_time", value: Some(b"2018-04-05T03:56:24Z") },
+        Header { name: "content-type", value: Some(b"application/json") },
+    ]
+}
+
+fn decode<'a>(value: Option<&'a [u8]>, headers: &'a [Header<'a>]) -> Decoded<'a> {
+    CloudEvents.decode(&RawRecord { key: Some(b"s-1"), value, headers })
+}
+
+fn structured(kind: &str, data: &str) -> Vec<u8> {
+    format!(
+        r#"{{"specversion":"1.0","type":"{kind}","source":"/mycontext/subcontext","id":"1234-1234-1234","time":"2018-04-05T03:56:24Z","datacontenttype":"application/json"{data}}}"#
+    )
+    .into_bytes()
+}
+
+const STRUCTURED_HEADERS: &[Header<'static>] =
+    &[Header { name: "Content-Type", value: Some(b"application/cloudevents+json; charset=UTF-8") }];
+
+#[test]
+fn binary_mode_carries_our_event_as_the_data() {
+    let headers = binary("session.created", "1.0");
+    assert!(matches!(decode(Some(CREATED_JSON), &headers), Decoded::Change { change: Change::Create { .. }, .. }));
+    let headers = binary("session.revoked", "1.0");
+    assert!(
+        matches!(decode(Some(REVOKED_JSON), &headers), Decoded::Change { change: Change::Merge(s), .. } if s.is_revoked())
+    );
+    // A tombstone stays a tombstone.
+    assert!(matches!(decode(None, &headers), Decoded::Change { change: Change::Forget, .. }));
+}
+
+#[test]
+fn structured_mode_carries_our_event_in_data() {
+    let value = structured("session.revoked", &format!(r#","data":{}"#, std::str::from_utf8(REVOKED_JSON).unwrap()));
+    assert!(
+        matches!(decode(Some(&value), STRUCTURED_HEADERS), Decoded::Change { change: Change::Merge(s), .. } if s.is_revoked())
+    );
+    let value = structured("session.created", &format!(r#","data":{}"#, std::str::from_utf8(CREATED_JSON).unwrap()));
+    assert!(matches!(decode(Some(&value), STRUCTURED_HEADERS), Decoded::Change { change: Change::Create { .. }, .. }));
+}
+
+#[test]
+fn other_types_are_unknown_and_unreadable_events_revoke_their_key() {
+    let other = binary("com.example.someevent", "1.0");
+    assert!(matches!(decode(Some(b"{}"), &other), Decoded::Unknown { .. }));
+    let value = structured("com.example.someevent", r#","data":{}"#);
+    assert!(matches!(decode(Some(&value), STRUCTURED_HEADERS), Decoded::Unknown { .. }));
+
+    let revoked_key = |d: Decoded<'_>| matches!(d, Decoded::Malformed { key: Some(_), .. });
+    // ce_type and the data disagree.
+    assert!(revoked_key(decode(Some(CREATED_JSON), &binary("session.revoked", "1.0"))));
+    let mismatched =
+        structured("session.created", &format!(r#","data":{}"#, std::str::from_utf8(REVOKED_JSON).unwrap()));
+    assert!(revoked_key(decode(Some(&mismatched), STRUCTURED_HEADERS)));
+    // Not CloudEvents 1.0, no data, not JSON.
+    assert!(revoked_key(decode(Some(REVOKED_JSON), &binary("session.revoked", "0.3"))));
+    assert!(revoked_key(decode(Some(&structured("session.revoked", "")), STRUCTURED_HEADERS)));
+    assert!(revoked_key(decode(Some(b"{oops"), STRUCTURED_HEADERS)));
+}
+
+#[test]
+fn a_record_without_cloud_event_attributes_is_plain_event_json() {
+    assert!(matches!(decode(Some(REVOKED_JSON), &[]), Decoded::Change { change: Change::Merge(_), .. }));
+}
+
+proptest! {
+    #[test]
+    fn never_panics(value in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..200)), kind in "[a-z.]{0,20}", mode in 0u8..3) {
+        let headers = match mode {
+            0 => vec![],
+            1 => vec![Header { name: "ce_specversion", value: Some(b"1.0") }, Header { name: "ce_type", value: Some(kind.as_bytes()) }],
+            _ => STRUCTURED_HEADERS.to_vec(),
+        };
+        let _ = CloudEvents.decode(&RawRecord { key: Some(b"s-1"), value: value.as_deref(), headers: &headers });
+    }
+}
