@@ -75,6 +75,7 @@
 mod barrier;
 mod check_counts;
 mod clock;
+mod confirm;
 mod current;
 mod event;
 mod format;
@@ -91,6 +92,7 @@ mod store;
 pub use barrier::{Barrier, BarrierTimeout, FreshnessBarrier, WatermarkProbe};
 pub use check_counts::{Answer, CheckCounts, Source};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use confirm::AbsentConfirmation;
 pub use event::{CREATED, REVOKED, SessionEvent};
 pub use format::{Change, CloudEvents, Debezium, Decoded, EventJson, Header, RawRecord, RecordFormat};
 pub use freshness::{Freshness, FreshnessConfig, FreshnessReport, FreshnessState, PartitionReport};

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | Live | live | `Ok` |
 //! | Live | revoked or expired | `Revoked` |
-//! | Live | absent | barrier, then look again: absent → `Revoked`; barrier timeout → `Transient` |
+//! | Live | absent | barrier, then look again: absent → `Revoked` (or, with [`AbsentConfirmation`], the fallback's answer, `Transient` past its rate); barrier timeout → `Transient` |
 //! | Cold | — | the fallback's answer, or `Transient` without one |
 //! | Lagging | — | `Transient`; the fallback's answer under [`LagPolicy::Fallback`] |
 //!
@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crate::barrier::Barrier;
 use crate::check_counts::{Answer, CheckCounts, Source};
 use crate::clock::{Clock, SystemClock, Timestamp};
+use crate::confirm::AbsentConfirmation;
 use crate::current::Current;
 use crate::freshness::{Freshness, FreshnessReport, FreshnessState};
 use crate::port::{CheckFuture, SessionLiveness, SessionLivenessError};
@@ -55,6 +56,7 @@ pub struct ProjectionStatus {
 pub struct ProjectedLiveness<C: Clock = SystemClock> {
     projection: Current,
     barrier: Option<Arc<dyn Barrier>>,
+    confirm: Option<AbsentConfirmation>,
     fallback: Option<Arc<dyn SessionLiveness>>,
     lag_policy: LagPolicy,
     clock: C,
@@ -66,6 +68,7 @@ pub struct ProjectedLiveness<C: Clock = SystemClock> {
 pub struct ProjectedLivenessBuilder<C: Clock = SystemClock> {
     projection: Arc<Projection>,
     barrier: Option<Arc<dyn Barrier>>,
+    confirm: Option<AbsentConfirmation>,
     fallback: Option<Arc<dyn SessionLiveness>>,
     lag_policy: LagPolicy,
     clock: C,
@@ -81,6 +84,7 @@ impl ProjectedLiveness<SystemClock> {
         ProjectedLivenessBuilder {
             projection,
             barrier: None,
+            confirm: None,
             fallback: None,
             lag_policy: LagPolicy::default(),
             clock: SystemClock,
@@ -92,6 +96,15 @@ impl<C: Clock> ProjectedLivenessBuilder<C> {
     /// The read-your-writes barrier for absent sessions.
     pub fn barrier(mut self, barrier: Arc<dyn Barrier>) -> Self {
         self.barrier = Some(barrier);
+        self
+    }
+
+    /// After the barrier, ask the fallback about a session still absent, at
+    /// most at `confirm`'s rate (past it: `Transient`). For sources whose
+    /// commits the broker's watermarks do not cover (change data capture).
+    /// Without a fallback it has no effect.
+    pub fn confirm_absent(mut self, confirm: AbsentConfirmation) -> Self {
+        self.confirm = Some(confirm);
         self
     }
 
@@ -112,6 +125,7 @@ impl<C: Clock> ProjectedLivenessBuilder<C> {
         ProjectedLivenessBuilder {
             projection: self.projection,
             barrier: self.barrier,
+            confirm: self.confirm,
             fallback: self.fallback,
             lag_policy: self.lag_policy,
             clock,
@@ -123,6 +137,7 @@ impl<C: Clock> ProjectedLivenessBuilder<C> {
         ProjectedLiveness {
             projection: Current::new(self.projection),
             barrier: self.barrier,
+            confirm: self.confirm,
             fallback: self.fallback,
             lag_policy: self.lag_policy,
             clock: self.clock,
@@ -228,9 +243,23 @@ impl<C: Clock> ProjectedLiveness<C> {
         }
         let answer = match projection.store.lookup(sid, self.clock.now()) {
             Lookup::Live => Ok(()),
-            Lookup::Revoked | Lookup::Expired | Lookup::Absent => Err(SessionLivenessError::Revoked),
+            Lookup::Revoked | Lookup::Expired => Err(SessionLivenessError::Revoked),
+            Lookup::Absent => return self.confirm_absent(sid).await,
         };
         (Source::Barrier, answer)
+    }
+
+    /// A session still absent after the barrier: `Revoked`, unless absent
+    /// sessions are confirmed with the fallback (see [`AbsentConfirmation`]).
+    async fn confirm_absent(&self, sid: &SessionId) -> (Source, Result<(), SessionLivenessError>) {
+        let (Some(confirm), Some(fallback)) = (&self.confirm, &self.fallback) else {
+            return (Source::Barrier, Err(SessionLivenessError::Revoked));
+        };
+        if !confirm.try_acquire() {
+            let why = format!("unknown session not confirmed: more than {} unknown sessions a second", confirm.limit());
+            return (Source::Unavailable, Err(SessionLivenessError::Transient(why)));
+        }
+        (Source::Fallback, fallback.check(sid).await)
     }
 }
 
@@ -335,6 +364,7 @@ impl<C: Clock> fmt::Debug for ProjectedLiveness<C> {
             .field("state", &self.state())
             .field("sessions", &self.projection.load_full().store.len())
             .field("barrier", &self.barrier.is_some())
+            .field("confirm", &self.confirm)
             .field("fallback", &self.fallback)
             .field("lag_policy", &self.lag_policy)
             .finish()

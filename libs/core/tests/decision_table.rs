@@ -2,14 +2,15 @@
 //! per row.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use revocation_core::{
-    Answer, Barrier, BarrierTimeout, Clock, Freshness, FreshnessConfig, LagPolicy, ManualClock, ProjectedLiveness,
-    Projection, SessionId, SessionLiveness, SessionLivenessError, Source, Timestamp,
+    AbsentConfirmation, Answer, Barrier, BarrierTimeout, Clock, Freshness, FreshnessConfig, LagPolicy, ManualClock,
+    ProjectedLiveness, Projection, SessionId, SessionLiveness, SessionLivenessError, Source, Timestamp,
 };
 use revocation_test_support::{created, revoked, sid};
 use time::macros::datetime;
@@ -163,6 +164,44 @@ async fn absent_session_is_transient_when_the_barrier_times_out() {
     let liveness = ProjectedLiveness::builder(f.projection.clone()).clock(f.clock.clone()).barrier(barrier).build();
     assert!(is_transient(&liveness.check(&sid("nobody")).await));
     assert_eq!(liveness.counts().barrier_timeouts(), 1);
+}
+
+#[tokio::test]
+async fn with_confirmation_an_absent_session_gets_the_fallbacks_answer_within_its_rate() {
+    let f = Fixture::new();
+    f.catch_up();
+    // The row exists in the source of truth; its change has not arrived.
+    let postgres = fixed(Ok(()));
+    let liveness = ProjectedLiveness::builder(f.projection.clone())
+        .clock(f.clock.clone())
+        .barrier(ScriptedBarrier::new(true, || {}))
+        .fallback(postgres.clone())
+        .confirm_absent(AbsentConfirmation::per_second(NonZeroU32::new(2).unwrap()))
+        .build();
+    assert_eq!(liveness.check(&sid("brand-new")).await, Ok(()));
+    assert_eq!(liveness.check(&sid("brand-new")).await, Ok(()));
+    // Past the rate: not guessed, not asked.
+    assert!(is_transient(&liveness.check(&sid("random")).await));
+    assert_eq!(postgres.1.load(Ordering::SeqCst), 2);
+    assert_eq!(liveness.counts().get(Source::Fallback, Answer::Live), 2);
+    assert_eq!(liveness.counts().get(Source::Unavailable, Answer::Transient), 1);
+    // A session the projection holds is never confirmed.
+    f.revoked("held");
+    assert_eq!(liveness.check(&sid("held")).await, Err(SessionLivenessError::Revoked));
+    assert_eq!(postgres.1.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn with_confirmation_an_absent_session_the_source_does_not_hold_is_revoked() {
+    let f = Fixture::new();
+    f.catch_up();
+    let liveness = ProjectedLiveness::builder(f.projection.clone())
+        .clock(f.clock.clone())
+        .barrier(ScriptedBarrier::new(true, || {}))
+        .fallback(fixed(Err(SessionLivenessError::Revoked)))
+        .confirm_absent(AbsentConfirmation::per_second(NonZeroU32::new(10).unwrap()))
+        .build();
+    assert_eq!(liveness.check(&sid("nobody")).await, Err(SessionLivenessError::Revoked));
 }
 
 #[tokio::test]

@@ -1,12 +1,13 @@
 //! [`KafkaProjection`]: a [`ProjectedLiveness`] kept fed from the topic, with
 //! rebuild.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use revocation_core::{
-    EventJson, FreshnessBarrier, FreshnessConfig, FreshnessState, LagPolicy, ProjectedLiveness, Projection,
-    RebuildReport, RecordFormat, SessionLiveness, SessionStore,
+    AbsentConfirmation, EventJson, FreshnessBarrier, FreshnessConfig, FreshnessState, LagPolicy, ProjectedLiveness,
+    Projection, RebuildReport, RecordFormat, SessionLiveness, SessionStore,
 };
 use thiserror::Error;
 
@@ -52,6 +53,10 @@ pub struct ProjectionOptions {
     /// Warm restarts from a snapshot in this directory. Default: none (every
     /// start replays the topic).
     pub snapshot: Option<SnapshotOptions>,
+    /// Ask the fallback about a session still absent after the barrier, at
+    /// most this many times a second (see [`AbsentConfirmation`]); for change
+    /// data capture. Default: none (absent after the barrier is revoked).
+    pub confirm_absent_per_sec: Option<NonZeroU32>,
 }
 
 impl Default for ProjectionOptions {
@@ -65,6 +70,7 @@ impl Default for ProjectionOptions {
             format: Arc::new(EventJson),
             max_session_lifetime: None,
             snapshot: None,
+            confirm_absent_per_sec: None,
         }
     }
 }
@@ -124,6 +130,9 @@ impl KafkaProjection {
             .lag_policy(options.lag_policy);
         if let Some(fallback) = &options.fallback {
             builder = builder.fallback(fallback.clone());
+            if let Some(rate) = options.confirm_absent_per_sec {
+                builder = builder.confirm_absent(AbsentConfirmation::per_second(rate));
+            }
         }
         let liveness = Arc::new(builder.build());
         let snapshots = match &options.snapshot {

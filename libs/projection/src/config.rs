@@ -115,11 +115,21 @@ pub struct ProjectionConfig {
     pub max_session_lifetime: Option<Duration>,
     /// Warm restarts from a snapshot. Default: none.
     pub snapshot: Option<SnapshotOptions>,
+    /// Confirm a session still absent after the barrier with Postgres, at
+    /// most this many a second (0: never). Default (`None`):
+    /// [`Self::DEFAULT_CONFIRM_UNKNOWN_PER_SEC`] when the format is
+    /// `debezium` and a database is configured — a row committed before the
+    /// check must not be answered revoked because its change is in flight —
+    /// else never.
+    pub confirm_unknown_per_sec: Option<u32>,
 }
 
 impl ProjectionConfig {
     /// Default of [`Self::sweep_interval`].
     pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+    /// Confirmations a second when [`Self::confirm_unknown_per_sec`] is
+    /// left to its default under change data capture.
+    pub const DEFAULT_CONFIRM_UNKNOWN_PER_SEC: u32 = 100;
     /// Default of [`Self::rebuild_timeout`].
     pub const DEFAULT_REBUILD_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -140,6 +150,7 @@ impl ProjectionConfig {
             rebuild_timeout: Self::DEFAULT_REBUILD_TIMEOUT,
             max_session_lifetime: None,
             snapshot: None,
+            confirm_unknown_per_sec: None,
         }
     }
 
@@ -189,6 +200,14 @@ impl ProjectionConfig {
             }
         }
         Ok(())
+    }
+
+    /// Confirmations of absent sessions a second, if any (see
+    /// [`Self::confirm_unknown_per_sec`]).
+    pub fn confirm_unknown_rate(&self) -> Option<std::num::NonZeroU32> {
+        let auto = self.format.name() == "debezium" && self.postgres.is_some();
+        let rate = self.confirm_unknown_per_sec.unwrap_or(if auto { Self::DEFAULT_CONFIRM_UNKNOWN_PER_SEC } else { 0 });
+        std::num::NonZeroU32::new(rate)
     }
 
     /// The freshness thresholds.

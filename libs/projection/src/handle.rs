@@ -96,6 +96,7 @@ impl ProjectionHandle {
             format: config.format.clone(),
             max_session_lifetime: config.max_session_lifetime,
             snapshot: config.snapshot.clone(),
+            confirm_absent_per_sec: config.confirm_unknown_rate(),
         };
         let kafka = Arc::new(KafkaProjection::start(config.kafka.clone(), options)?);
         tracing::info!(

@@ -146,3 +146,63 @@ async fn a_workload_run_in_postgres_reaches_the_projection_and_it_answers_as_the
         .unwrap();
     assert!(slots.is_empty(), "the test's replication slot is dropped");
 }
+
+/// Inserts `n` rows and checks each at once, before its change can have
+/// come through Debezium: how many were answered live.
+async fn insert_and_check_at_once(pool: &PgPool, table: &str, liveness: &dyn SessionLiveness, n: usize) -> usize {
+    let mut live = 0;
+    for i in 0..n {
+        let id = format!("fresh-{}-{i}", uuid::Uuid::new_v4().simple());
+        sql(
+            pool,
+            &format!("INSERT INTO {table} (id, user_id, expires_at) VALUES ('{id}', 'u', now() + interval '1 hour')"),
+        )
+        .await;
+        live += usize::from(liveness.check(&SessionId::new(id).unwrap()).await.is_ok());
+    }
+    live
+}
+
+#[tokio::test]
+async fn a_row_committed_before_the_check_is_not_answered_revoked_while_its_change_is_in_flight() {
+    let (config, postgres, _) = fresh_schema().await;
+    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
+    let table = config.qualified_table();
+    let pool = postgres.pool().clone();
+    let connector = CdcConnector::register(&schema, &[]);
+    let fallback: Arc<dyn SessionLiveness> = Arc::new(postgres.clone());
+    let start_with = |confirm: Option<std::num::NonZeroU32>| {
+        let options = ProjectionOptions {
+            format: Arc::new(Debezium),
+            fallback: Some(fallback.clone()),
+            confirm_absent_per_sec: confirm,
+            ..projection_options()
+        };
+        KafkaProjection::start(connector.topic.clone(), options).unwrap()
+    };
+    let live = async |projection: &KafkaProjection| {
+        let liveness = projection.liveness();
+        eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
+    };
+    // One row first, so the topic exists and the projection can be Live.
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('first', 'u')")).await;
+
+    // Without confirmation the barrier (the broker's watermarks) cannot see
+    // a commit Debezium has not carried yet: brand-new rows answer revoked.
+    let unconfirmed = start_with(None);
+    live(&unconfirmed).await;
+    let answered_live = insert_and_check_at_once(&pool, &table, &*unconfirmed.liveness(), 20).await;
+    assert!(answered_live < 20, "every brand-new row was already in the projection: the control shows nothing");
+    unconfirmed.shutdown().await;
+
+    let confirmed = start_with(std::num::NonZeroU32::new(100));
+    live(&confirmed).await;
+    let liveness = confirmed.liveness();
+    assert_eq!(insert_and_check_at_once(&pool, &table, &*liveness, 20).await, 20);
+    assert!(liveness.counts().get(revocation_core::Source::Fallback, revocation_core::Answer::Live) > 0);
+    // A session Postgres does not hold either is revoked.
+    let nobody = SessionId::new(format!("nobody-{}", uuid::Uuid::new_v4().simple())).unwrap();
+    assert_eq!(liveness.check(&nobody).await, Err(revocation_core::SessionLivenessError::Revoked));
+    confirmed.shutdown().await;
+    drop(connector);
+}

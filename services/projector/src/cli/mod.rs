@@ -201,6 +201,11 @@ pub struct ProjectionArgs {
     /// user_sessions) or `cloudevents` (ours in CloudEvents).
     #[arg(long, env = "PROJECTOR_FORMAT", value_enum, default_value_t = FormatArg::Events)]
     pub format: FormatArg,
+    /// Ask Postgres about a session still unknown after the barrier, at most
+    /// this many a second (past it: 503); 0 turns it off. Default: 100 with
+    /// `--format debezium` and a database, else off.
+    #[arg(long, env = "PROJECTOR_CONFIRM_UNKNOWN_PER_SEC")]
+    pub confirm_unknown_per_sec: Option<u32>,
     /// Caps every session's expiry at its created_at plus this, and keeps a
     /// revoked session that long after its revocation; needed by `janitor`
     /// (use the same value). Default: no cap.
@@ -422,6 +427,7 @@ pub fn projection_config(
     config.sweep_interval = p.sweep_interval.into();
     config.expected_sessions = p.expected_sessions;
     config.format = p.format.format();
+    config.confirm_unknown_per_sec = p.confirm_unknown_per_sec;
     config.max_session_lifetime = p.max_session_lifetime.map(Into::into);
     config.snapshot =
         p.snapshot_dir.as_ref().map(|dir| SnapshotOptions { dir: dir.clone(), interval: p.snapshot_interval.into() });
