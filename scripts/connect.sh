@@ -88,6 +88,13 @@ up() {
 # revocation.public.user_sessions); tests register connectors of their own.
 register_connector() {
   answers || fail "Connect is not up; start it with scripts/connect.sh up"
+  # The heartbeat rows the connector's heartbeat.action.query updates in one
+  # transaction (64 keys: every partition gets some); revoked, so today's
+  # query never admits them (docs/cdc.md).
+  PGPASSWORD=revocation psql -h 127.0.0.1 -U revocation -d revocation -qAt -v ON_ERROR_STOP=1 -c \
+    "INSERT INTO public.user_sessions (id, user_id, created_at, revoked_at)
+     SELECT '__heartbeat__' || g, '', now(), now() FROM generate_series(0, 63) g ON CONFLICT (id) DO NOTHING" \
+    >/dev/null || fail "could not write the heartbeat rows into public.user_sessions (run projector migrate first)"
   register
   wait_until 120 "the connector did not run" "$logs/connect.log" running
   say "connector $connector running: $rest/connectors/$connector/status"

@@ -94,7 +94,9 @@ pub use check_counts::{Answer, CheckCounts, Source};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use confirm::AbsentConfirmation;
 pub use event::{CREATED, REVOKED, SessionEvent};
-pub use format::{Change, CloudEvents, Debezium, Decoded, EventJson, Header, RawRecord, RecordFormat};
+pub use format::{
+    Change, CloudEvents, Debezium, Decoded, EventJson, HEARTBEAT_PREFIX, Header, RawRecord, RecordFormat,
+};
 pub use freshness::{Freshness, FreshnessConfig, FreshnessReport, FreshnessState, PartitionReport};
 pub use liveness::{LagPolicy, ProjectedLiveness, ProjectedLivenessBuilder, ProjectionStatus};
 pub use port::{CheckFuture, SessionLiveness, SessionLivenessError};

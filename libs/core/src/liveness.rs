@@ -214,7 +214,9 @@ impl<C: Clock> ProjectedLiveness<C> {
     #[inline(never)]
     fn route_slow(&self, projection: &Arc<Projection>, state: FreshnessState, now: Timestamp) -> Route {
         match state {
-            FreshnessState::Live if self.barrier.is_some() => Route::Barrier(projection.clone(), now),
+            FreshnessState::Live if self.barrier.is_some() || self.confirms() => {
+                Route::Barrier(projection.clone(), now)
+            }
             FreshnessState::Live => Route::Done(Source::Projection, Err(SessionLivenessError::Revoked)),
             FreshnessState::Cold => Route::Fallback("the projection is still catching up (cold start)".into()),
             FreshnessState::Lagging => {
@@ -233,13 +235,12 @@ impl<C: Clock> ProjectedLiveness<C> {
         sid: &SessionId,
         began: Timestamp,
     ) -> (Source, Result<(), SessionLivenessError>) {
-        let Some(barrier) = &self.barrier else {
-            return (Source::Projection, Err(SessionLivenessError::Revoked));
-        };
-        self.counts.barrier_wait_started();
-        if let Err(timeout) = barrier.wait_until_fresh(&projection.freshness, began).await {
-            self.counts.barrier_timed_out();
-            return (Source::Barrier, Err(SessionLivenessError::Transient(timeout.to_string())));
+        if let Some(barrier) = &self.barrier {
+            self.counts.barrier_wait_started();
+            if let Err(timeout) = barrier.wait_until_fresh(&projection.freshness, began).await {
+                self.counts.barrier_timed_out();
+                return (Source::Barrier, Err(SessionLivenessError::Transient(timeout.to_string())));
+            }
         }
         let answer = match projection.store.lookup(sid, self.clock.now()) {
             Lookup::Live => Ok(()),
@@ -247,6 +248,11 @@ impl<C: Clock> ProjectedLiveness<C> {
             Lookup::Absent => return self.confirm_absent(sid).await,
         };
         (Source::Barrier, answer)
+    }
+
+    /// Whether absent sessions are confirmed with the fallback.
+    fn confirms(&self) -> bool {
+        self.confirm.is_some() && self.fallback.is_some()
     }
 
     /// A session still absent after the barrier: `Revoked`, unless absent

@@ -71,6 +71,12 @@ pub struct LagReport {
     pub staleness_ms: Option<u64>,
     /// The limit beyond which the projection stops answering.
     pub max_staleness_ms: u64,
+    /// Staleness by the broker's watermarks alone.
+    pub broker_staleness_ms: Option<u64>,
+    /// Staleness by the source's heartbeats alone (change data capture: how
+    /// far behind the Postgres commit); absent when heartbeats do not bound
+    /// freshness or before every partition has read one.
+    pub source_staleness_ms: Option<u64>,
     /// Every record acknowledged before this instant is applied (RFC 3339).
     pub fresh_as_of: Option<String>,
     /// Records between the consumer and the high watermarks, all partitions.
@@ -206,6 +212,8 @@ impl<C: Clock> Health for ProjectedLiveness<C> {
             live: f.state == FreshnessState::Live,
             staleness_ms: f.staleness.map(|s| s.as_millis() as u64),
             max_staleness_ms: f.max_staleness.as_millis() as u64,
+            broker_staleness_ms: f.broker_staleness.map(|s| s.as_millis() as u64),
+            source_staleness_ms: f.source_staleness.map(|s| s.as_millis() as u64),
             fresh_as_of: f.fresh_as_of.map(|t| t.to_rfc3339()),
             offset_lag: f.offset_lag,
             partitions: f

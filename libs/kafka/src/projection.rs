@@ -125,9 +125,13 @@ impl KafkaProjection {
             warm,
             cold_reason,
         )?;
-        let mut builder = ProjectedLiveness::builder(projection)
-            .barrier(Arc::new(FreshnessBarrier::new(trigger.clone(), options.barrier_timeout)))
-            .lag_policy(options.lag_policy);
+        let mut builder = ProjectedLiveness::builder(projection).lag_policy(options.lag_policy);
+        // Bounded by source heartbeats, freshness advances once per
+        // heartbeat, too seldom for a barrier's wait; an absent session is
+        // confirmed with the source instead (`confirm_absent_per_sec`).
+        if !options.freshness.source_heartbeats {
+            builder = builder.barrier(Arc::new(FreshnessBarrier::new(trigger.clone(), options.barrier_timeout)));
+        }
         if let Some(fallback) = &options.fallback {
             builder = builder.fallback(fallback.clone());
             if let Some(rate) = options.confirm_absent_per_sec {

@@ -122,6 +122,10 @@ pub struct ProjectionConfig {
     /// check must not be answered revoked because its change is in flight —
     /// else never.
     pub confirm_unknown_per_sec: Option<u32>,
+    /// Bound freshness by the source's heartbeats too (the staleness from
+    /// the Postgres commit, `docs/cdc.md`). Default (`None`): on with the
+    /// `debezium` format, else off.
+    pub source_heartbeats: Option<bool>,
 }
 
 impl ProjectionConfig {
@@ -151,6 +155,7 @@ impl ProjectionConfig {
             max_session_lifetime: None,
             snapshot: None,
             confirm_unknown_per_sec: None,
+            source_heartbeats: None,
         }
     }
 
@@ -215,6 +220,7 @@ impl ProjectionConfig {
         FreshnessConfig {
             max_staleness: self.max_staleness,
             recover_below: self.recover_below.unwrap_or(self.max_staleness / 2),
+            source_heartbeats: self.source_heartbeats.unwrap_or(self.format.name() == "debezium"),
         }
     }
 }

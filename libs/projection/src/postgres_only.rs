@@ -24,6 +24,8 @@ impl Health for PostgresOnlyHealth {
             live: true,
             staleness_ms: Some(0),
             max_staleness_ms: 0,
+            broker_staleness_ms: None,
+            source_staleness_ms: None,
             fresh_as_of: None,
             offset_lag: 0,
             partitions: Vec::new(),

@@ -206,3 +206,48 @@ async fn a_row_committed_before_the_check_is_not_answered_revoked_while_its_chan
     confirmed.shutdown().await;
     drop(connector);
 }
+
+#[tokio::test]
+async fn a_paused_connector_makes_the_projection_fail_closed_and_it_recovers_with_nothing_lost() {
+    let (config, postgres, _) = fresh_schema().await;
+    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
+    let table = config.qualified_table();
+    let pool = postgres.pool().clone();
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')")).await;
+    let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
+    let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
+    options.freshness.source_heartbeats = true;
+    let projection = KafkaProjection::start(connector.topic.clone(), options).unwrap();
+    let liveness = projection.liveness();
+    let state = || liveness.state();
+    eventually(Duration::from_secs(60), "Live, bounded by the source's heartbeats", async || {
+        state() == FreshnessState::Live
+    })
+    .await;
+    let report = liveness.status().freshness;
+    assert!(report.source_staleness.is_some_and(|s| s < Duration::from_secs(2)), "{report:?}");
+    assert!(report.partitions.iter().all(|p| p.source_fresh_as_of.is_some()), "every partition read a heartbeat");
+
+    // The connector stops while the broker stays healthy: the broker bound
+    // stays fresh, the source bound ages, and the projection fails closed.
+    connector.set("pause");
+    sql(&pool, &format!("UPDATE {table} SET revoked_at = now() WHERE id = 'bob'")).await;
+    let waited = eventually(Duration::from_secs(15), "Lagging while the connector is paused", async || {
+        state() == FreshnessState::Lagging
+    })
+    .await;
+    let report = liveness.status().freshness;
+    assert!(report.broker_staleness.is_some_and(|s| s < Duration::from_secs(1)), "the broker is fresh: {report:?}");
+    assert!(report.source_staleness.is_some_and(|s| s > Duration::from_secs(2)), "{report:?}");
+    eprintln!("Lagging {waited:?} after the pause (max staleness 2 s, heartbeats every 200 ms)");
+    let bob = SessionId::new("bob").unwrap();
+    assert!(matches!(liveness.check(&bob).await, Err(revocation_core::SessionLivenessError::Transient(_))));
+
+    // Resumed: the revocation committed during the pause arrives, Live again.
+    connector.set("resume");
+    eventually(Duration::from_secs(30), "Live again after the resume", async || state() == FreshnessState::Live).await;
+    assert_eq!(liveness.check(&bob).await, Err(revocation_core::SessionLivenessError::Revoked));
+    assert_eq!(liveness.check(&SessionId::new("alice").unwrap()).await, Ok(()));
+    projection.shutdown().await;
+    drop(connector);
+}

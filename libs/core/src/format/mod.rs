@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 pub use cloud_events::CloudEvents;
-pub use debezium::Debezium;
+pub use debezium::{Debezium, HEARTBEAT_PREFIX};
 pub use event_json::EventJson;
 
 use crate::clock::Timestamp;
@@ -98,6 +98,13 @@ pub enum Decoded<'a> {
         sid: SidRef<'a>,
         /// The unknown kind, as the record names it.
         kind: Cow<'a, str>,
+    },
+    /// A source heartbeat (change data capture): every change the source
+    /// committed before `committed_at` and sent to this record's partition
+    /// precedes it there. Not a session; the feed hands it to the freshness.
+    Heartbeat {
+        /// When the heartbeat was committed, by the source's clock.
+        committed_at: Timestamp,
     },
     /// A record that cannot be read. When `key` is a valid session id, the
     /// store revokes it (fail closed); otherwise the record is only counted.

@@ -43,6 +43,11 @@ pub struct FreshnessConfig {
     /// this (hysteresis, so a projection near the limit does not flap).
     /// Default: half of `max_staleness`.
     pub recover_below: Duration,
+    /// Also bound freshness by the source's heartbeats (change data capture):
+    /// a partition is fresh only as of the older of its broker sample and
+    /// the newest source heartbeat read on it (see
+    /// [`Freshness::record_source_heartbeat`]). Default: false.
+    pub source_heartbeats: bool,
 }
 
 impl Default for FreshnessConfig {
@@ -57,7 +62,7 @@ impl FreshnessConfig {
 
     /// `max_staleness` as given, `recover_below` at half of it.
     pub fn with_max_staleness(max_staleness: Duration) -> Self {
-        Self { max_staleness, recover_below: max_staleness / 2 }
+        Self { max_staleness, recover_below: max_staleness / 2, source_heartbeats: false }
     }
 }
 
@@ -93,6 +98,15 @@ struct Partition {
     fresh_as_of: Option<Timestamp>,
     /// Samples not yet reached, oldest first, with increasing instants.
     pending: VecDeque<(i64, Timestamp)>,
+    /// Commit instant of the newest source heartbeat read on this partition.
+    source_fresh_as_of: Option<Timestamp>,
+}
+
+impl Partition {
+    /// Fresh as of this instant, by the bounds in force.
+    fn bound(&self, source_heartbeats: bool) -> Option<Timestamp> {
+        if source_heartbeats { self.fresh_as_of.min(self.source_fresh_as_of) } else { self.fresh_as_of }
+    }
 }
 
 impl Partition {
@@ -121,6 +135,8 @@ pub struct PartitionReport {
     pub offset_lag: Option<i64>,
     /// Instant of the latest sample the position has reached.
     pub fresh_as_of: Option<Timestamp>,
+    /// Commit instant of the newest source heartbeat read (change data capture).
+    pub source_fresh_as_of: Option<Timestamp>,
 }
 
 /// Everything the lag health endpoint reports about freshness.
@@ -136,6 +152,12 @@ pub struct FreshnessReport {
     pub fresh_as_of: Option<Timestamp>,
     /// Sum of the partitions' offset lags.
     pub offset_lag: i64,
+    /// Staleness by the broker's watermarks alone, once every partition has
+    /// reached a sample.
+    pub broker_staleness: Option<Duration>,
+    /// Staleness by the source's heartbeats alone, when they bound freshness
+    /// and every partition has read one.
+    pub source_staleness: Option<Duration>,
     /// Per partition, in partition order.
     pub partitions: Vec<PartitionReport>,
 }
@@ -242,6 +264,21 @@ impl Freshness {
         self.publish(&map);
     }
 
+    /// A source heartbeat committed at `committed_at` (the source's clock)
+    /// was read on `partition`: every change the source committed before it
+    /// and sent to this partition has been read (the source sends in commit
+    /// order and the partition keeps it). Used when
+    /// [`FreshnessConfig::source_heartbeats`] is on.
+    pub fn record_source_heartbeat(&self, partition: i32, committed_at: Timestamp) {
+        let mut map = self.lock();
+        let Some(p) = map.get_mut(&partition) else { return };
+        if p.source_fresh_as_of.is_some_and(|known| known >= committed_at) {
+            return;
+        }
+        p.source_fresh_as_of = Some(committed_at);
+        self.publish(&map);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Partition>> {
         // A panic while holding this lock cannot leave a partition half
         // updated in a way that overstates freshness, so poison is ignored.
@@ -253,7 +290,7 @@ impl Freshness {
             None
         } else {
             map.values()
-                .map(|p| p.fresh_as_of)
+                .map(|p| p.bound(self.config.source_heartbeats))
                 .try_fold(Timestamp::from_unix_micros(i64::MAX), |m, f| f.map(|f| m.min(f)))
         };
         let raw = min.map_or(UNKNOWN, Timestamp::as_unix_micros);
@@ -343,14 +380,26 @@ impl Freshness {
                 high_watermark: p.high_watermark,
                 offset_lag: p.high_watermark.map(|h| (h - p.position.unwrap_or(0)).max(0)),
                 fresh_as_of: p.fresh_as_of,
+                source_fresh_as_of: p.source_fresh_as_of,
             })
             .collect();
+        let oldest = |f: fn(&PartitionReport) -> Option<Timestamp>| {
+            if partitions.is_empty() { None } else { partitions.iter().map(f).min().flatten() }
+        };
+        let broker_staleness = oldest(|p| p.fresh_as_of).map(|f| now.saturating_since(f));
+        let source_staleness = self
+            .config
+            .source_heartbeats
+            .then(|| oldest(|p| p.source_fresh_as_of).map(|f| now.saturating_since(f)))
+            .flatten();
         FreshnessReport {
             state,
             staleness: self.staleness(now),
             max_staleness: self.config.max_staleness,
             fresh_as_of: self.fresh_as_of(),
             offset_lag: partitions.iter().filter_map(|p| p.offset_lag).sum(),
+            broker_staleness,
+            source_staleness,
             partitions,
         }
     }

@@ -63,6 +63,7 @@ fn limits_hold_to_the_microsecond() {
     let config = FreshnessConfig {
         max_staleness: Duration::from_nanos(1_000_000_500),
         recover_below: Duration::from_nanos(400_000_999),
+        source_heartbeats: false,
     };
     let f = Freshness::new(config);
     f.track_partitions([0]);
@@ -192,4 +193,41 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn with_source_heartbeats_a_partition_is_fresh_only_as_of_the_older_bound() {
+    let config =
+        FreshnessConfig { source_heartbeats: true, ..FreshnessConfig::with_max_staleness(Duration::from_secs(1)) };
+    let f = Freshness::new(config);
+    let t = |secs: i64| Timestamp::from_unix_secs(1_800_000_000 + secs);
+    f.track_partitions([0, 1]);
+    for p in [0, 1] {
+        f.record_position(p, 10);
+        f.record_high_watermark(p, 10, t(5));
+    }
+    // The broker is caught up, but no heartbeat was read: nothing proves the
+    // source's commits arrived.
+    assert_eq!(f.fresh_as_of(), None);
+    assert_eq!(f.state(t(5)), FreshnessState::Cold);
+    f.record_source_heartbeat(0, t(4));
+    assert_eq!(f.fresh_as_of(), None, "partition 1 has no heartbeat yet");
+    f.record_source_heartbeat(1, t(3));
+    assert_eq!(f.fresh_as_of(), Some(t(3)));
+    assert_eq!(f.state(t(4)), FreshnessState::Live);
+    // The connector stops: heartbeats stop, the broker stays fresh, staleness
+    // grows from the last heartbeat and the projection fails closed.
+    for p in [0, 1] {
+        f.record_high_watermark(p, 10, t(9));
+    }
+    assert_eq!(f.state(t(9)), FreshnessState::Lagging);
+    let report = f.report(t(9));
+    assert_eq!(report.broker_staleness, Some(Duration::ZERO));
+    assert_eq!(report.source_staleness, Some(Duration::from_secs(6)));
+    // An older heartbeat changes nothing; newer ones recover.
+    f.record_source_heartbeat(1, t(2));
+    assert_eq!(f.fresh_as_of(), Some(t(3)));
+    f.record_source_heartbeat(0, t(9));
+    f.record_source_heartbeat(1, t(9));
+    assert_eq!(f.state(t(9)), FreshnessState::Live);
 }

@@ -60,6 +60,12 @@ pub enum Applied {
     Event,
     /// A JSON object of an unknown `type`: counted, skipped.
     Unknown,
+    /// A source heartbeat: nothing stored; the caller records it with the
+    /// freshness of the record's partition.
+    Heartbeat {
+        /// When the heartbeat was committed, by the source's clock.
+        committed_at: Timestamp,
+    },
     /// A record that cannot be read: counted; its key revoked when valid.
     Malformed {
         /// Whether the key was a valid sid (and is now revoked).
@@ -233,6 +239,7 @@ impl SessionStore {
                 self.unknown.fetch_add(1, Ordering::Relaxed);
                 Applied::Unknown
             }
+            Decoded::Heartbeat { committed_at } => Applied::Heartbeat { committed_at },
             Decoded::Malformed { key, reason } => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
                 if let Some(sid) = &key {

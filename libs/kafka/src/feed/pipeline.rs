@@ -185,17 +185,24 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                         .timestamp_ms
                         .map(|ms| Timestamp::from_unix_micros(ms.saturating_mul(1_000)))
                         .unwrap_or_else(|| SystemClock.now());
-                    if let Applied::Malformed { revoked, reason } = store.apply(decoded, at) {
-                        shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
-                        rejects.warn(|| {
-                            format!(
-                                "partition {} offset {} key {}: {reason}; {}",
-                                record.partition,
-                                record.offset,
-                                key.map_or_else(|| "(none)".into(), log_tag),
-                                if revoked { "the session is treated as revoked" } else { "skipped" },
-                            )
-                        });
+                    match store.apply(decoded, at) {
+                        Applied::Malformed { revoked, reason } => {
+                            shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                            rejects.warn(|| {
+                                format!(
+                                    "partition {} offset {} key {}: {reason}; {}",
+                                    record.partition,
+                                    record.offset,
+                                    key.map_or_else(|| "(none)".into(), log_tag),
+                                    if revoked { "the session is treated as revoked" } else { "skipped" },
+                                )
+                            });
+                        }
+                        // Every earlier record of this partition is applied.
+                        Applied::Heartbeat { committed_at } => {
+                            freshness.record_source_heartbeat(record.partition, committed_at);
+                        }
+                        Applied::Event | Applied::Unknown => {}
                     }
                     let p = record.partition.max(0) as usize;
                     if pending.len() <= p {

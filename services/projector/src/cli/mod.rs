@@ -206,6 +206,11 @@ pub struct ProjectionArgs {
     /// `--format debezium` and a database, else off.
     #[arg(long, env = "PROJECTOR_CONFIRM_UNKNOWN_PER_SEC")]
     pub confirm_unknown_per_sec: Option<u32>,
+    /// Bound freshness by the source's heartbeat rows too (the staleness from
+    /// the Postgres commit; docs/cdc.md). Default: true with `--format
+    /// debezium`, else false.
+    #[arg(long, env = "PROJECTOR_SOURCE_HEARTBEATS")]
+    pub source_heartbeats: Option<bool>,
     /// Caps every session's expiry at its created_at plus this, and keeps a
     /// revoked session that long after its revocation; needed by `janitor`
     /// (use the same value). Default: no cap.
@@ -428,6 +433,7 @@ pub fn projection_config(
     config.expected_sessions = p.expected_sessions;
     config.format = p.format.format();
     config.confirm_unknown_per_sec = p.confirm_unknown_per_sec;
+    config.source_heartbeats = p.source_heartbeats;
     config.max_session_lifetime = p.max_session_lifetime.map(Into::into);
     config.snapshot =
         p.snapshot_dir.as_ref().map(|dir| SnapshotOptions { dir: dir.clone(), interval: p.snapshot_interval.into() });

@@ -36,6 +36,12 @@ use crate::format::{Change, Decoded, RawRecord, RecordFormat};
 use crate::session_id::SidRef;
 use crate::state::SessionState;
 
+/// Ids of the heartbeat rows in `user_sessions` (`__heartbeat__0`, …): the
+/// connector's `heartbeat.action.query` updates them all in one transaction,
+/// and their change events, spread over every partition, carry the commit
+/// instant (`source.ts_us`) through the pipeline (`docs/cdc.md`).
+pub const HEARTBEAT_PREFIX: &str = "__heartbeat__";
+
 /// Debezium change events of `user_sessions` (JSON converter).
 ///
 /// ```
@@ -73,6 +79,9 @@ impl RecordFormat for Debezium {
             Ok(value) => value,
             Err(e) => return malformed(Some(sid), format!("value is not JSON: {e}")),
         };
+        if sid.as_str().starts_with(HEARTBEAT_PREFIX) {
+            return heartbeat(&value, sid);
+        }
         match change(&value, sid.as_str()) {
             Ok(Some(change)) => Decoded::Change { sid, change },
             Ok(None) => {
@@ -103,6 +112,23 @@ fn key_sid(key: &[u8]) -> Result<SidRef<'_>, String> {
     let parsed: Key<'_> = serde_json::from_slice(key).map_err(|e| format!("record key is not a Debezium key: {e}"))?;
     let id = parsed.id.or(parsed.payload.and_then(|p| p.id)).ok_or("record key has no `id`")?;
     SidRef::new(id).map_err(|e| format!("record key's id is not a session id: {e}"))
+}
+
+/// A heartbeat row's change: the commit instant of its transaction. Only
+/// streamed changes count (`c`, `u`): a snapshot read (`r`) is stamped with
+/// the snapshot's time, not a commit's, and proves nothing about order.
+fn heartbeat<'a>(value: &Value, sid: SidRef<'a>) -> Decoded<'a> {
+    let envelope = unwrap(value);
+    let op = envelope.get("op").and_then(Value::as_str).unwrap_or("");
+    let source = envelope.get("source");
+    let micros = source
+        .and_then(|s| s.get("ts_us"))
+        .and_then(Value::as_i64)
+        .or_else(|| source.and_then(|s| s.get("ts_ms")).and_then(Value::as_i64).map(|ms| ms.saturating_mul(1000)));
+    match (op, micros) {
+        ("c" | "u", Some(micros)) => Decoded::Heartbeat { committed_at: Timestamp::from_unix_micros(micros) },
+        _ => Decoded::Unknown { sid, kind: Cow::Borrowed("heartbeat without a commit time") },
+    }
 }
 
 /// The envelope itself: the value, or its `payload` under the schema wrapper.

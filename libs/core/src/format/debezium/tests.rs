@@ -121,3 +121,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn heartbeat_rows_carry_their_commit_instant_and_are_not_sessions() {
+    let key = br#"{"id":"__heartbeat__3"}"#;
+    let update = br#"{"after":{"id":"__heartbeat__3","created_at":"2026-12-01T10:00:00Z","revoked_at":"2026-12-01T10:00:00Z"},"source":{"ts_ms":1796148458487,"ts_us":1796148458487302},"op":"u"}"#;
+    assert_eq!(
+        read(key, Some(update)),
+        Decoded::Heartbeat { committed_at: Timestamp::from_unix_micros(1_796_148_458_487_302) }
+    );
+    let millis_only = br#"{"after":{"id":"__heartbeat__3"},"source":{"ts_ms":1796148458487},"op":"c"}"#;
+    assert_eq!(
+        read(key, Some(millis_only)),
+        Decoded::Heartbeat { committed_at: Timestamp::from_unix_micros(1_796_148_458_487_000) }
+    );
+    // A snapshot read is not a commit.
+    let snapshot = br#"{"after":{"id":"__heartbeat__3"},"source":{"ts_ms":1796148458487},"op":"r"}"#;
+    assert!(matches!(read(key, Some(snapshot)), Decoded::Unknown { .. }));
+}
