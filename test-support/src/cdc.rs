@@ -46,6 +46,7 @@ pub fn require_connect() {
 pub struct CdcConnector {
     name: String,
     schema: String,
+    config: Value,
     /// The change-event topic, `<schema>.<schema>.user_sessions`.
     pub topic: KafkaConfig,
 }
@@ -77,8 +78,12 @@ impl CdcConnector {
         let (status, body) = http("PUT", &format!("/connectors/{name}/config"), Some(&config.to_string()))
             .unwrap_or_else(|e| panic!("Kafka Connect: {e}; start it with `scripts/servers.sh up`"));
         assert!(status == 200 || status == 201, "Connect refused the connector ({status}): {body}");
-        let connector =
-            Self { name, schema: schema.to_owned(), topic: topic_config(&format!("{schema}.{schema}.user_sessions")) };
+        let connector = Self {
+            name,
+            schema: schema.to_owned(),
+            config,
+            topic: topic_config(&format!("{schema}.{schema}.user_sessions")),
+        };
         for _ in 0..240 {
             if connector.state() == "RUNNING RUNNING" {
                 return connector;
@@ -86,6 +91,25 @@ impl CdcConnector {
             std::thread::sleep(Duration::from_millis(250));
         }
         panic!("the connector did not run: {}", connector.state());
+    }
+
+    /// Changes settings of the running connector (Connect restarts its task,
+    /// which goes on from its offsets) and waits until it runs again.
+    pub fn reconfigure(&mut self, overrides: &[(&str, &str)]) {
+        for (key, value) in overrides {
+            self.config[*key] = Value::String((*value).to_owned());
+        }
+        let (status, body) = http("PUT", &format!("/connectors/{}/config", self.name), Some(&self.config.to_string()))
+            .unwrap_or_default();
+        assert!(status == 200 || status == 201, "Connect refused the new configuration ({status}): {body}");
+        std::thread::sleep(Duration::from_secs(1));
+        for _ in 0..240 {
+            if self.state() == "RUNNING RUNNING" {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        panic!("the connector did not run again: {}", self.state());
     }
 
     /// `<connector state> <task state>`, as Connect reports them.
