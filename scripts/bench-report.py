@@ -150,12 +150,12 @@ def rows():
     if cdc:
         out.append((f"CDC propagation, Postgres commit → `check` says Revoked through Debezium, {cdc['revocations']:,} revocations "
                     f"(`poll.interval.ms={cdc['poll_interval_ms']}`, heartbeats every {cdc['heartbeat_interval_ms']} ms)",
-                    f"p50 {cdc['p50_ms']:.1} ms · p99 {cdc['p99_ms']:.1} ms · max {cdc['max_ms']:.1} ms",
+                    f"p50 {cdc['p50_ms']:.1f} ms · p99 {cdc['p99_ms']:.1f} ms · max {cdc['max_ms']:.1f} ms",
                     f"Debezium's default `poll.interval.ms=500` ({cdc['default_revocations']} revocations): p50 {cdc['default_p50_ms']:.0f} ms · "
                     f"p99 {cdc['default_p99_ms']:.0f} ms · max {cdc['default_max_ms']:.0f} ms", "",
                     "p99 ≤ 100 ms", verdict(cdc["p99_ms"] <= 100)))
         out.append((f"CDC initial snapshot of {cdc['rows']:,} rows → proven Live",
-                    f"{cdc['snapshot_s']:.1} s ({cdc['rows'] / cdc['snapshot_s'] / 1e3:.0f}k rows/s)", "", "", "", ""))
+                    f"{cdc['snapshot_s']:.1f} s ({cdc['rows'] / cdc['snapshot_s'] / 1e3:.0f}k rows/s)", "", "", "", ""))
         out.append(("CDC staleness behind the Postgres commit (source bound), quiet table (heartbeats only) · during the revocations",
                     f"p50 {cdc['quiet_staleness_p50_ms']:.0f} ms, max {cdc['quiet_staleness_max_ms']:.0f} ms · "
                     f"p50 {cdc['loaded_staleness_p50_ms']:.0f} ms, max {cdc['loaded_staleness_max_ms']:.0f} ms",
