@@ -1,0 +1,66 @@
+//! Change data capture under faults, against real servers (`scripts/servers.sh
+//! up`). A binary of its own: it kills the shared Connect worker, which the
+//! other CDC tests must not see (test binaries run one at a time).
+#![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use revocation_core::{Debezium, FreshnessState, SessionId, SessionLiveness, SessionLivenessError};
+use revocation_kafka::{KafkaProjection, ProjectionOptions};
+use revocation_test_support::*;
+
+fn run(name: &str, action: &str) {
+    let out = Command::new(script(name)).arg(action).output().unwrap();
+    assert!(out.status.success(), "scripts/{name} {action} failed: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Whatever the test breaks, the servers are up when it ends.
+struct Heal;
+
+impl Drop for Heal {
+    fn drop(&mut self) {
+        let _ = Command::new(script("servers.sh")).arg("up").output();
+    }
+}
+
+#[tokio::test]
+async fn a_killed_connect_worker_fails_closed_and_after_its_restart_nothing_is_lost() {
+    let _heal = Heal;
+    let (config, postgres, _) = fresh_schema().await;
+    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
+    let table = config.qualified_table();
+    let pool = postgres.pool().clone();
+    sqlx::query(&format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
+    let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
+    options.freshness.source_heartbeats = true;
+    let projection = KafkaProjection::start(connector.topic.clone(), options).unwrap();
+    let liveness = projection.liveness();
+    eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
+
+    run("connect.sh", "kill");
+    sqlx::query(&format!("UPDATE {table} SET revoked_at = now() WHERE id = 'bob'")).execute(&pool).await.unwrap();
+    eventually(Duration::from_secs(15), "Lagging with the worker dead", async || {
+        liveness.state() == FreshnessState::Lagging
+    })
+    .await;
+    let bob = SessionId::new("bob").unwrap();
+    assert!(matches!(liveness.check(&bob).await, Err(SessionLivenessError::Transient(_))));
+
+    // A standalone worker keeps its offsets in a file but not its
+    // connectors: restart it and register the connector again; it goes on
+    // from its offsets (the slot kept the WAL meanwhile).
+    run("connect.sh", "up");
+    connector.reconfigure(&[]);
+    eventually(Duration::from_secs(60), "Live after the restart", async || liveness.state() == FreshnessState::Live)
+        .await;
+    assert_eq!(liveness.check(&bob).await, Err(SessionLivenessError::Revoked), "the revocation made while down");
+    assert_eq!(liveness.check(&SessionId::new("alice").unwrap()).await, Ok(()));
+    projection.shutdown().await;
+    drop(connector);
+}
