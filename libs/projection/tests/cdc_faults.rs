@@ -1,6 +1,7 @@
 //! Change data capture under faults, against real servers (`scripts/servers.sh
-//! up`). A binary of its own: it kills the shared Connect worker, which the
-//! other CDC tests must not see (test binaries run one at a time).
+//! up`). A binary of its own: it kills shared servers (the Connect worker,
+//! PostgreSQL), which the other tests must not see (test binaries run one at
+//! a time; the tests here take turns).
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 use std::process::Command;
@@ -16,6 +17,9 @@ fn run(name: &str, action: &str) {
     assert!(out.status.success(), "scripts/{name} {action} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// One fault at a time: the tests share the servers.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Whatever the test breaks, the servers are up when it ends.
 struct Heal;
 
@@ -27,6 +31,7 @@ impl Drop for Heal {
 
 #[tokio::test]
 async fn a_killed_connect_worker_fails_closed_and_after_its_restart_nothing_is_lost() {
+    let _serial = SERIAL.lock().await;
     let _heal = Heal;
     let (config, postgres, _) = fresh_schema().await;
     let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
@@ -60,6 +65,57 @@ async fn a_killed_connect_worker_fails_closed_and_after_its_restart_nothing_is_l
     eventually(Duration::from_secs(60), "Live after the restart", async || liveness.state() == FreshnessState::Live)
         .await;
     assert_eq!(liveness.check(&bob).await, Err(SessionLivenessError::Revoked), "the revocation made while down");
+    assert_eq!(liveness.check(&SessionId::new("alice").unwrap()).await, Ok(()));
+    projection.shutdown().await;
+    drop(connector);
+}
+
+#[tokio::test]
+async fn postgres_restarted_under_the_connector_fails_closed_then_recovers_with_nothing_lost() {
+    let _serial = SERIAL.lock().await;
+    let _heal = Heal;
+    let (config, postgres, _) = fresh_schema().await;
+    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
+    let table = config.qualified_table();
+    let pool = postgres.pool().clone();
+    sqlx::query(&format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
+    let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
+    options.freshness.source_heartbeats = true;
+    let projection = KafkaProjection::start(connector.topic.clone(), options).unwrap();
+    let liveness = projection.liveness();
+    eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
+
+    run("postgres.sh", "kill");
+    eventually(Duration::from_secs(15), "Lagging with Postgres down", async || {
+        liveness.state() == FreshnessState::Lagging
+    })
+    .await;
+    run("postgres.sh", "up");
+    // Debezium restarts its task after a retriable error (by default within
+    // about ten seconds); a revocation committed now must then arrive.
+    let mut revoked = false;
+    for _ in 0..60 {
+        if sqlx::query(&format!("UPDATE {table} SET revoked_at = now() WHERE id = 'bob'")).execute(&pool).await.is_ok()
+        {
+            revoked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(revoked, "Postgres did not take the revocation after its restart");
+    eventually(Duration::from_secs(90), "Live after Postgres is back", async || {
+        liveness.state() == FreshnessState::Live
+    })
+    .await;
+    let bob = SessionId::new("bob").unwrap();
+    eventually(Duration::from_secs(10), "the revocation made after the restart arrives", async || {
+        liveness.check(&bob).await == Err(SessionLivenessError::Revoked)
+    })
+    .await;
     assert_eq!(liveness.check(&SessionId::new("alice").unwrap()).await, Ok(()));
     projection.shutdown().await;
     drop(connector);
