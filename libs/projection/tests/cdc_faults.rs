@@ -120,3 +120,56 @@ async fn postgres_restarted_under_the_connector_fails_closed_then_recovers_with_
     projection.shutdown().await;
     drop(connector);
 }
+
+#[tokio::test]
+async fn a_dropped_replication_slot_stops_the_stream_and_the_projection_fails_closed() {
+    let _serial = SERIAL.lock().await;
+    let _heal = Heal;
+    let (config, postgres, _) = fresh_schema().await;
+    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
+    let table = config.qualified_table();
+    let pool = postgres.pool().clone();
+    sqlx::query(&format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).execute(&pool).await.unwrap();
+    let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
+    let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
+    options.freshness.source_heartbeats = true;
+    let projection = KafkaProjection::start(connector.topic.clone(), options).unwrap();
+    let liveness = projection.liveness();
+    eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
+
+    // The slot is lost (here: dropped under the connector; in production also
+    // invalidated by max_slot_wal_keep_size). Changes committed meanwhile are
+    // gone from the stream for good.
+    let mut dropped = false;
+    for _ in 0..40 {
+        let _ = sqlx::query("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL")
+            .bind(&schema)
+            .execute(&pool)
+            .await;
+        if sqlx::query("SELECT pg_drop_replication_slot($1)").bind(&schema).execute(&pool).await.is_ok() {
+            dropped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(dropped, "could not drop the slot");
+    sqlx::query(&format!("UPDATE {table} SET revoked_at = now() WHERE id = 'alice'")).execute(&pool).await.unwrap();
+    // Debezium refuses to stream from a position the server no longer has
+    // (snapshot.mode=initial): the task fails, heartbeats stop, and the
+    // projection fails closed instead of answering from an incomplete stream.
+    eventually(Duration::from_secs(15), "Lagging once the stream stopped", async || {
+        liveness.state() == FreshnessState::Lagging
+    })
+    .await;
+    eventually(Duration::from_secs(30), "the connector's task failed", async || connector.state().ends_with("FAILED"))
+        .await;
+    assert!(matches!(liveness.check(&SessionId::new("alice").unwrap()).await, Err(SessionLivenessError::Transient(_))));
+    let slots: Vec<(String,)> = sqlx::query_as("SELECT slot_name::text FROM pg_replication_slots WHERE slot_name = $1")
+        .bind(&schema)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(slots.is_empty(), "Debezium did not quietly make a new slot and stream on over the gap");
+    projection.shutdown().await;
+    drop(connector);
+}
