@@ -188,6 +188,11 @@ def rows():
         out.append(("a check (lookup of a held session) while a snapshot is being written",
                     f"{st['check_during_snapshot_ns']:.0f} ns", f"idle {st['check_idle_ns']:.0f} ns",
                     f"{st['check_during_snapshot_ns'] / st['check_idle_ns']:.2f}×", "", ""))
+    for r in load("restore.json") or []:
+        out.append((f"snapshot restore in-process, {r['sessions']:,} sessions (read + checksum + merge into a store of the written seed; medians of 5 interleaved rounds)",
+                    f"{r['ours_s']:.2f} s ({r['ours_s'] * 1e9 / r['sessions']:.0f} ns/session)",
+                    f"into a store of another seed {r['other_seed_s']:.2f} s; bare `DashMap::insert`, 2 threads {r['bare_s']:.2f} s",
+                    f"{r['other_seed_s'] / r['ours_s']:.1f}× faster", "", ""))
     return out
 
 

@@ -269,7 +269,10 @@ fn new_projection(options: &ProjectionOptions, capacity: usize) -> Arc<Projectio
 }
 
 fn new_store(options: &ProjectionOptions, capacity: usize) -> SessionStore {
-    let store = SessionStore::with_capacity(capacity);
+    configured(options, SessionStore::with_capacity(capacity))
+}
+
+fn configured(options: &ProjectionOptions, store: SessionStore) -> SessionStore {
     match options.max_session_lifetime {
         Some(lifetime) => store.with_max_session_lifetime(lifetime),
         None => store,
@@ -290,7 +293,10 @@ fn load_snapshot(
         format: options.format.name(),
         max_session_lifetime_secs: options.max_session_lifetime.map(|d| d.as_secs()),
     };
-    let room = |sessions: usize| new_store(options, sessions.max(options.expected_sessions));
+    // The written store's seed: its sessions then fill the map front to back.
+    let room = |sessions: usize, seed| {
+        configured(options, SessionStore::with_layout(sessions.max(options.expected_sessions), seed))
+    };
     match file.load(&expected, room) {
         Ok(Some((store, loaded))) => {
             tracing::info!(

@@ -188,9 +188,50 @@ fn a_damaged_snapshot_is_refused_with_its_reason() {
     assert!(matches!(read(&bytes[..10]), Err(SnapshotError::Truncated)));
 
     let mut other_version = bytes.clone();
-    other_version[8..12].copy_from_slice(&2u32.to_le_bytes());
-    assert!(matches!(read(&other_version), Err(SnapshotError::Version { found: 2 })));
+    other_version[8..12].copy_from_slice(&(SNAPSHOT_VERSION + 1).to_le_bytes());
+    assert!(matches!(read(&other_version), Err(SnapshotError::Version { found }) if found == SNAPSHOT_VERSION + 1));
 
     assert!(matches!(read(b"{\"topic\":1}"), Err(SnapshotError::NotASnapshot)));
     assert!(read(&bytes).is_ok());
+}
+
+/// Many sessions restored into a store laid out as the written one (the warm
+/// start), into one of another seed that must grow, and into one that
+/// already holds some: each ends up with exactly what was written, merged
+/// with what it held.
+#[test]
+fn a_large_snapshot_restores_every_session_in_whatever_store_it_meets() {
+    let store = SessionStore::with_capacity(300_000);
+    let now = time::macros::datetime!(2027-01-01 0:00 UTC);
+    let uuid = |i: u64| uuid::Uuid::from_u64_pair(i.wrapping_mul(0x9e37_79b9_7f4a_7c15), i).to_string();
+    for i in 0..300_000u64 {
+        let sid = SessionId::new(uuid(i)).unwrap();
+        let event = if i % 7 == 0 {
+            SessionEvent::Revoked { sid, revoked_at: now, reason: None }
+        } else {
+            SessionEvent::Created { sid, user_id: "u".into(), created_at: now, expires_at: None }
+        };
+        store.apply(&event, Timestamp::EPOCH);
+    }
+    let mut bytes = Vec::new();
+    write_snapshot(&store, &meta([(0, 300_000)].into()), &mut bytes).unwrap();
+    let snapshot = Snapshot::read(bytes.as_slice()).unwrap();
+
+    let sized = snapshot.new_store();
+    assert_eq!(sized.hash_seed(), store.hash_seed());
+    let growing = SessionStore::new();
+    let holding = SessionStore::new();
+    let revoked_before = SessionId::new(uuid(1)).unwrap();
+    holding.apply(&SessionEvent::Revoked { sid: revoked_before, revoked_at: now, reason: None }, Timestamp::EPOCH);
+    for into in [&sized, &growing, &holding] {
+        assert_eq!(snapshot.restore(into).unwrap().sessions, 300_000);
+    }
+    let expected = contents(&store);
+    assert_eq!(contents(&sized), expected);
+    assert_eq!(contents(&growing), expected);
+    let mut expected_holding = expected.clone();
+    let one = expected_holding.get_mut(&uuid(1)).unwrap();
+    *one = one.merge(SessionState::revoked(now));
+    assert_eq!(contents(&holding), expected_holding);
+    assert_eq!(holding.counts().revoked, store.counts().revoked + 1);
 }

@@ -87,12 +87,13 @@ impl SnapshotFile {
     }
 
     /// Reads the snapshot, checks it is of what this projection reads, and
-    /// restores it into a store from `new_store` (given the room to reserve).
+    /// restores it into a store from `new_store` (given the room to reserve
+    /// and the written store's hash seed, so it can be laid out the same).
     /// `Ok(None)`: there is none. `Err`: why it cannot be used.
     pub(crate) fn load(
         &self,
         expected: &Expected<'_>,
-        new_store: impl FnOnce(usize) -> SessionStore,
+        new_store: impl FnOnce(usize, u64) -> SessionStore,
     ) -> Result<Option<(SessionStore, Loaded)>, String> {
         let started = Instant::now();
         let file = match File::open(&self.path) {
@@ -118,7 +119,7 @@ impl SnapshotFile {
                 meta.max_session_lifetime_secs, expected.max_session_lifetime_secs
             ));
         }
-        let store = new_store(usize::try_from(meta.sessions).unwrap_or(0));
+        let store = new_store(usize::try_from(meta.sessions).unwrap_or(0), snapshot.hash_seed());
         let counts = snapshot.restore(&store).map_err(|e| format!("{}: {e}", self.path.display()))?;
         Ok(Some((store, Loaded { meta: meta.clone(), counts, took: started.elapsed() })))
     }
@@ -207,22 +208,22 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(fs::metadata(file.path()).unwrap().permissions().mode() & 0o777, 0o600);
         }
-        let (store, loaded) = file.load(&expected(), |_| SessionStore::new()).unwrap().unwrap();
+        let (store, loaded) = file.load(&expected(), |_, _| SessionStore::new()).unwrap().unwrap();
         assert_eq!(loaded.meta.positions, [(0, 7)].into());
         assert_eq!(loaded.meta.partitions, 2);
         assert_eq!(store.len(), 1);
 
         let other_topic = Expected { topic: "u", ..expected() };
-        assert!(file.load(&other_topic, |_| SessionStore::new()).unwrap_err().contains("topic"));
+        assert!(file.load(&other_topic, |_, _| SessionStore::new()).unwrap_err().contains("topic"));
         let other_format = Expected { format: "debezium", ..expected() };
-        assert!(file.load(&other_format, |_| SessionStore::new()).unwrap_err().contains("format"));
+        assert!(file.load(&other_format, |_, _| SessionStore::new()).unwrap_err().contains("format"));
         let capped = Expected { max_session_lifetime_secs: Some(60), ..expected() };
-        assert!(file.load(&capped, |_| SessionStore::new()).unwrap_err().contains("lifetime"));
+        assert!(file.load(&capped, |_, _| SessionStore::new()).unwrap_err().contains("lifetime"));
 
         let bytes = fs::read(file.path()).unwrap();
         fs::write(file.path(), &bytes[..bytes.len() / 2]).unwrap();
-        assert!(file.load(&expected(), |_| SessionStore::new()).is_err());
+        assert!(file.load(&expected(), |_, _| SessionStore::new()).is_err());
         fs::remove_dir_all(&dir).unwrap();
-        assert!(file.load(&expected(), |_| SessionStore::new()).unwrap().is_none());
+        assert!(file.load(&expected(), |_, _| SessionStore::new()).unwrap().is_none());
     }
 }
