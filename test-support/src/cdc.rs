@@ -61,11 +61,9 @@ impl CdcConnector {
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut config: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         write_heartbeat_rows(schema);
+        let heartbeat = config["heartbeat.action.query"].as_str().unwrap_or_default();
         let fields = [
-            (
-                "heartbeat.action.query",
-                format!("UPDATE {schema}.user_sessions SET created_at = now() WHERE starts_with(id, '__heartbeat__')"),
-            ),
+            ("heartbeat.action.query", heartbeat.replace("public.user_sessions", &format!("{schema}.user_sessions"))),
             ("topic.prefix", schema.to_owned()),
             ("table.include.list", format!("{schema}.user_sessions")),
             ("slot.name", schema.to_owned()),

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 pub use cdc::{CdcConnector, require_connect};
 pub use fixtures::{created, revoked, sid};
 pub use kafka::{create_topic, projection_options, require_broker, topic, topic_config, topic_with};
-pub use postgres::fresh_schema;
+pub use postgres::{fresh_schema, statement_pool};
 pub use produce::produce_fast;
 pub use secured::{SASL_PASSWORD, SASL_USER, Security, require_tls_listeners, tls_dir, tls_file};
 pub use servers::{bootstrap, database_url, repo_root, script};

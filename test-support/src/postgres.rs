@@ -17,3 +17,16 @@ pub async fn fresh_schema() -> (PgConfig, PgSessionLiveness, PgSessionTable) {
     let table = PgSessionTable::new(liveness.pool().clone(), &config);
     (config, liveness, table)
 }
+
+/// A pool for a test's own statements (inserts, updates, DDL): patient, so a
+/// statement on a busy machine waits for a connection instead of failing the
+/// test. The adapter's pool answers within its 250 ms fallback budget, which
+/// is right for checks and wrong for a test's writes.
+pub async fn statement_pool() -> sqlx::PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(std::time::Duration::from_secs(30))
+        .connect(&database_url())
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is not reachable ({e}); start it with `scripts/servers.sh up`"))
+}

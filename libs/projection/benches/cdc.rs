@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use revocation_core::{Clock, Debezium, FreshnessState, Lookup, SessionId, SystemClock};
 use revocation_kafka::{KafkaProjection, ProjectionOptions};
-use revocation_test_support::{CdcConnector, fresh_schema, projection_options};
+use revocation_test_support::{CdcConnector, fresh_schema, projection_options, statement_pool};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -40,10 +40,10 @@ fn main() {
 }
 
 async fn run(revocations: usize, rows: usize) {
-    let (config, postgres, _) = fresh_schema().await;
+    let (config, _, _) = fresh_schema().await;
     let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
     let table = config.qualified_table();
-    let pool = postgres.pool().clone();
+    let pool = statement_pool().await;
     // The table before the connector's first start: its initial snapshot.
     let started = Instant::now();
     // The adapter's pool has a short statement timeout; a bulk load needs none.

@@ -41,7 +41,7 @@ async fn a_workload_run_in_postgres_reaches_the_projection_and_it_answers_as_the
     let (config, postgres, _) = fresh_schema().await;
     let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
     let table = config.qualified_table();
-    let pool = postgres.pool().clone();
+    let pool = statement_pool().await;
     // Rows that exist before the connector's first start: its initial snapshot (op r).
     for i in 0..150 {
         let revoked = if i % 7 == 0 { "now()" } else { "NULL" };
@@ -168,7 +168,7 @@ async fn a_row_committed_before_the_check_is_not_answered_revoked_while_its_chan
     let (config, postgres, _) = fresh_schema().await;
     let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
     let table = config.qualified_table();
-    let pool = postgres.pool().clone();
+    let pool = statement_pool().await;
     let connector = CdcConnector::register(&schema, &[]);
     let fallback: Arc<dyn SessionLiveness> = Arc::new(postgres.clone());
     let start_with = |confirm: Option<std::num::NonZeroU32>| {
@@ -209,10 +209,10 @@ async fn a_row_committed_before_the_check_is_not_answered_revoked_while_its_chan
 
 #[tokio::test]
 async fn a_paused_connector_makes_the_projection_fail_closed_and_it_recovers_with_nothing_lost() {
-    let (config, postgres, _) = fresh_schema().await;
+    let (config, _, _) = fresh_schema().await;
     let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
     let table = config.qualified_table();
-    let pool = postgres.pool().clone();
+    let pool = statement_pool().await;
     sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')")).await;
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
     let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };

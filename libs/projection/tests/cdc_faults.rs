@@ -33,10 +33,10 @@ impl Drop for Heal {
 async fn a_killed_connect_worker_fails_closed_and_after_its_restart_nothing_is_lost() {
     let _serial = SERIAL.lock().await;
     let _heal = Heal;
-    let (config, postgres, _) = fresh_schema().await;
+    let (config, _, _) = fresh_schema().await;
     let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
     let table = config.qualified_table();
-    let pool = postgres.pool().clone();
+    let pool = statement_pool().await;
     sqlx::query(&format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')"))
         .execute(&pool)
         .await
@@ -74,10 +74,10 @@ async fn a_killed_connect_worker_fails_closed_and_after_its_restart_nothing_is_l
 async fn postgres_restarted_under_the_connector_fails_closed_then_recovers_with_nothing_lost() {
     let _serial = SERIAL.lock().await;
     let _heal = Heal;
-    let (config, postgres, _) = fresh_schema().await;
+    let (config, _, _) = fresh_schema().await;
     let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
     let table = config.qualified_table();
-    let pool = postgres.pool().clone();
+    let pool = statement_pool().await;
     sqlx::query(&format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')"))
         .execute(&pool)
         .await
@@ -125,10 +125,10 @@ async fn postgres_restarted_under_the_connector_fails_closed_then_recovers_with_
 async fn a_dropped_replication_slot_stops_the_stream_and_the_projection_fails_closed() {
     let _serial = SERIAL.lock().await;
     let _heal = Heal;
-    let (config, postgres, _) = fresh_schema().await;
+    let (config, _, _) = fresh_schema().await;
     let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
     let table = config.qualified_table();
-    let pool = postgres.pool().clone();
+    let pool = statement_pool().await;
     sqlx::query(&format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).execute(&pool).await.unwrap();
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
     let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
