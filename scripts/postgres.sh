@@ -32,6 +32,14 @@ tls="${TLS_DIR:-$root/.local/tls}"
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 ctl() { pg_ctlcluster --skip-systemctl-redirect "$version" "$cluster" "$@"; }
 accepts() { pg_isready -q -h 127.0.0.1 -p 5432 -t 2; }
+# Starts the server unless its postmaster is alive, then asks whether it
+# accepts. Retried by `up`: after a kill, the old server's children may hold
+# its shared memory for a moment and a start is refused until they are gone.
+start_if_down() {
+  local p
+  p="$(postmaster)" && [ -d "/proc/$p" ] && [ "$(ps -o stat= -p "$p" | cut -c1)" != Z ] || ctl start >/dev/null 2>&1 || true
+  accepts
+}
 pids() { pgrep -u postgres -f "postgres" || true; }
 postmaster() { local f="/var/lib/postgresql/$version/$cluster/postmaster.pid"; [ -f "$f" ] && head -1 "$f"; }
 
@@ -48,10 +56,7 @@ up() {
     || { pg_createcluster "$version" "$cluster" >/dev/null || fail "could not create cluster $version/$cluster"; }
   # Resume if paused, start if down.
   for p in $(pids); do kill -CONT "$p" 2>/dev/null || true; done
-  if ! accepts; then
-    ctl status >/dev/null 2>&1 || ctl start || fail "pg_ctlcluster could not start $version/$cluster" "$log"
-    wait_until 60 "PostgreSQL did not accept connections" "$log" accepts
-  fi
+  accepts || wait_until 60 "PostgreSQL did not accept connections" "$log" start_if_down
   as_postgres psql -qAt -v ON_ERROR_STOP=1 <<SQL >/dev/null || fail "could not create role $role / database $database"
 SELECT 'CREATE ROLE $role LOGIN PASSWORD ''$password'' CREATEDB'
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') \gexec
