@@ -187,7 +187,7 @@ impl SessionStore {
     /// maps hash with `hash_seed`. A snapshot is written in its map's memory
     /// order; restored into a store of the same seed and size, its sessions
     /// fill memory front to back instead of at random, which measured about
-    /// twice as fast at 10M sessions (`docs/benchmarks-notes.md`). Any seed
+    /// four times as fast at 10M sessions (`docs/benchmarks-notes.md`). Any seed
     /// gives the same answers; only that speed depends on it.
     ///
     /// ```
