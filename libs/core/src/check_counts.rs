@@ -24,7 +24,7 @@ pub enum Source {
     Projection,
     /// The store, after a read-your-writes barrier.
     Barrier,
-    /// The fallback (cold start, or lag under [`LagPolicy::Fallback`]).
+    /// The fallback (cold start, or lag under [`LagPolicy::Fallback`](crate::LagPolicy::Fallback)).
     Fallback,
     /// Nobody: the projection could not answer and had no fallback.
     Unavailable,
