@@ -148,9 +148,14 @@ async fn a_workload_run_in_postgres_reaches_the_projection_and_it_answers_as_the
 }
 
 /// Inserts `n` rows and checks each at once, before its change can have
-/// come through Debezium: how many were answered live.
-async fn insert_and_check_at_once(pool: &PgPool, table: &str, liveness: &dyn SessionLiveness, n: usize) -> usize {
-    let mut live = 0;
+/// come through Debezium: how many were answered live, and how many revoked.
+async fn insert_and_check_at_once(
+    pool: &PgPool,
+    table: &str,
+    liveness: &dyn SessionLiveness,
+    n: usize,
+) -> (usize, usize) {
+    let (mut live, mut revoked) = (0, 0);
     for i in 0..n {
         let id = format!("fresh-{}-{i}", uuid::Uuid::new_v4().simple());
         sql(
@@ -158,9 +163,11 @@ async fn insert_and_check_at_once(pool: &PgPool, table: &str, liveness: &dyn Ses
             &format!("INSERT INTO {table} (id, user_id, expires_at) VALUES ('{id}', 'u', now() + interval '1 hour')"),
         )
         .await;
-        live += usize::from(liveness.check(&SessionId::new(id).unwrap()).await.is_ok());
+        let answer = liveness.check(&SessionId::new(id).unwrap()).await;
+        live += usize::from(answer.is_ok());
+        revoked += usize::from(answer == Err(revocation_core::SessionLivenessError::Revoked));
     }
-    live
+    (live, revoked)
 }
 
 #[tokio::test]
@@ -191,14 +198,19 @@ async fn a_row_committed_before_the_check_is_not_answered_revoked_while_its_chan
     // a commit Debezium has not carried yet: brand-new rows answer revoked.
     let unconfirmed = start_with(None);
     live(&unconfirmed).await;
-    let answered_live = insert_and_check_at_once(&pool, &table, &*unconfirmed.liveness(), 20).await;
+    let (answered_live, _) = insert_and_check_at_once(&pool, &table, &*unconfirmed.liveness(), 20).await;
     assert!(answered_live < 20, "every brand-new row was already in the projection: the control shows nothing");
     unconfirmed.shutdown().await;
 
     let confirmed = start_with(std::num::NonZeroU32::new(100));
     live(&confirmed).await;
     let liveness = confirmed.liveness();
-    assert_eq!(insert_and_check_at_once(&pool, &table, &*liveness, 20).await, 20);
+    // None is answered revoked. A fallback query past its 250 ms budget on a
+    // loaded machine answers Transient (fail closed), which is allowed; most
+    // are answered live by Postgres.
+    let (live, revoked) = insert_and_check_at_once(&pool, &table, &*liveness, 20).await;
+    assert_eq!(revoked, 0, "a brand-new row was answered revoked");
+    assert!(live >= 15, "only {live} of 20 brand-new rows answered live");
     assert!(liveness.counts().get(revocation_core::Source::Fallback, revocation_core::Answer::Live) > 0);
     // A session Postgres does not hold either is revoked.
     let nobody = SessionId::new(format!("nobody-{}", uuid::Uuid::new_v4().simple())).unwrap();
