@@ -96,6 +96,7 @@ pub use confirm::AbsentConfirmation;
 pub use event::{CREATED, REVOKED, SessionEvent};
 pub use format::{
     Change, CloudEvents, Debezium, Decoded, EventJson, HEARTBEAT_PREFIX, Header, RawRecord, RecordFormat,
+    TRUNCATE_MARKER_ID,
 };
 pub use freshness::{Freshness, FreshnessConfig, FreshnessReport, FreshnessState, PartitionReport};
 pub use liveness::{LagPolicy, ProjectedLiveness, ProjectedLivenessBuilder, ProjectionStatus};

@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 pub use cloud_events::CloudEvents;
-pub use debezium::{Debezium, HEARTBEAT_PREFIX};
+pub use debezium::{Debezium, HEARTBEAT_PREFIX, TRUNCATE_MARKER_ID};
 pub use event_json::EventJson;
 
 use crate::clock::Timestamp;
@@ -105,6 +105,13 @@ pub enum Decoded<'a> {
     Heartbeat {
         /// When the heartbeat was committed, by the source's clock.
         committed_at: Timestamp,
+    },
+    /// The source's table was truncated (change data capture): the stream
+    /// no longer says which sessions exist. Not a session; the feed caps the
+    /// projection's freshness at `truncated_at` for good.
+    SourceTruncated {
+        /// When the table was truncated, by the source's clock.
+        truncated_at: Timestamp,
     },
     /// A record that cannot be read. When `key` is a valid session id, the
     /// store revokes it (fail closed); otherwise the record is only counted.

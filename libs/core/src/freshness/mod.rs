@@ -190,6 +190,9 @@ pub struct Freshness {
     /// Hysteresis memory: set when staleness exceeds the limit, cleared when
     /// it falls to `recover_below`.
     lagging: AtomicBool,
+    /// Set once a truncate of the source's table is read: `fresh_as_of`
+    /// never passes it (see [`Self::record_source_truncate`]).
+    source_truncated_at: Mutex<Option<Timestamp>>,
     /// Wakes barrier waiters whenever `fresh_as_of` advances.
     advanced: watch::Sender<Option<Timestamp>>,
     /// The config's thresholds in whole microseconds (`fresh_as_of`'s unit),
@@ -209,6 +212,7 @@ impl Freshness {
             fresh_as_of: AtomicI64::new(UNKNOWN),
             caught_up: AtomicBool::new(false),
             lagging: AtomicBool::new(false),
+            source_truncated_at: Mutex::new(None),
             advanced: watch::Sender::new(None),
             max_staleness_us: duration_micros(config.max_staleness),
             recover_below_us: duration_micros(config.recover_below),
@@ -265,11 +269,19 @@ impl Freshness {
     }
 
     /// A source heartbeat committed at `committed_at` (the source's clock)
-    /// was read on `partition`: every change the source committed before it
-    /// and sent to this partition has been read (the source sends in commit
-    /// order and the partition keeps it). Used when
+    /// was read on `partition` at `read_at` (ours): every change the source
+    /// committed before it and sent to this partition has been read (the
+    /// source sends in commit order and the partition keeps it). Used when
     /// [`FreshnessConfig::source_heartbeats`] is on.
-    pub fn record_source_heartbeat(&self, partition: i32, committed_at: Timestamp) {
+    ///
+    /// The commit instant is clamped to `read_at`: a source clock stepped
+    /// ahead of ours must not pin a partition's freshness in the future,
+    /// where a connector that died would look fresh until our clock caught
+    /// up. What stays trusted is a source clock ahead of ours by less than
+    /// the pipeline's own delay (commit to read); the bound's promise
+    /// assumes the two clocks agree to well within `max_staleness`.
+    pub fn record_source_heartbeat(&self, partition: i32, committed_at: Timestamp, read_at: Timestamp) {
+        let committed_at = committed_at.min(read_at);
         let mut map = self.lock();
         let Some(p) = map.get_mut(&partition) else { return };
         if p.source_fresh_as_of.is_some_and(|known| known >= committed_at) {
@@ -279,6 +291,28 @@ impl Freshness {
         self.publish(&map);
     }
 
+    /// The source's table was emptied at `committed_at` without a change
+    /// per row (a truncate): the stream no longer says which sessions
+    /// exist, so the projection is fresh as of that instant at most, for
+    /// good. It turns Lagging within `max_staleness` (or stays Cold) until
+    /// it reads another topic; the first instant reported is kept.
+    pub fn record_source_truncate(&self, committed_at: Timestamp, read_at: Timestamp) {
+        let committed_at = committed_at.min(read_at);
+        let map = self.lock();
+        let mut cut = self.source_truncated_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cut.is_some_and(|known| known <= committed_at) {
+            return;
+        }
+        *cut = Some(committed_at);
+        drop(cut);
+        self.publish(&map);
+    }
+
+    /// When the source's table was truncated, if a truncate was read.
+    pub fn source_truncated_at(&self) -> Option<Timestamp> {
+        *self.source_truncated_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Partition>> {
         // A panic while holding this lock cannot leave a partition half
         // updated in a way that overstates freshness, so poison is ignored.
@@ -286,12 +320,14 @@ impl Freshness {
     }
 
     fn publish(&self, map: &BTreeMap<i32, Partition>) {
+        let cut = self.source_truncated_at();
         let min = if map.is_empty() {
             None
         } else {
             map.values()
                 .map(|p| p.bound(self.config.source_heartbeats))
                 .try_fold(Timestamp::from_unix_micros(i64::MAX), |m, f| f.map(|f| m.min(f)))
+                .map(|min| cut.map_or(min, |cut| min.min(cut)))
         };
         let raw = min.map_or(UNKNOWN, Timestamp::as_unix_micros);
         if self.fresh_as_of.swap(raw, Ordering::AcqRel) != raw {

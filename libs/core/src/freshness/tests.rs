@@ -210,9 +210,9 @@ fn with_source_heartbeats_a_partition_is_fresh_only_as_of_the_older_bound() {
     // source's commits arrived.
     assert_eq!(f.fresh_as_of(), None);
     assert_eq!(f.state(t(5)), FreshnessState::Cold);
-    f.record_source_heartbeat(0, t(4));
+    f.record_source_heartbeat(0, t(4), t(9));
     assert_eq!(f.fresh_as_of(), None, "partition 1 has no heartbeat yet");
-    f.record_source_heartbeat(1, t(3));
+    f.record_source_heartbeat(1, t(3), t(9));
     assert_eq!(f.fresh_as_of(), Some(t(3)));
     assert_eq!(f.state(t(4)), FreshnessState::Live);
     // The connector stops: heartbeats stop, the broker stays fresh, staleness
@@ -225,9 +225,59 @@ fn with_source_heartbeats_a_partition_is_fresh_only_as_of_the_older_bound() {
     assert_eq!(report.broker_staleness, Some(Duration::ZERO));
     assert_eq!(report.source_staleness, Some(Duration::from_secs(6)));
     // An older heartbeat changes nothing; newer ones recover.
-    f.record_source_heartbeat(1, t(2));
+    f.record_source_heartbeat(1, t(2), t(9));
     assert_eq!(f.fresh_as_of(), Some(t(3)));
-    f.record_source_heartbeat(0, t(9));
-    f.record_source_heartbeat(1, t(9));
+    f.record_source_heartbeat(0, t(9), t(9));
+    f.record_source_heartbeat(1, t(9), t(9));
     assert_eq!(f.state(t(9)), FreshnessState::Live);
+}
+
+#[test]
+fn a_source_clock_ahead_of_ours_cannot_pin_freshness_in_the_future() {
+    let config =
+        FreshnessConfig { source_heartbeats: true, ..FreshnessConfig::with_max_staleness(Duration::from_secs(1)) };
+    let f = Freshness::new(config);
+    let t = |secs: i64| Timestamp::from_unix_secs(1_800_000_000 + secs);
+    f.track_partitions([0]);
+    f.record_position(0, 10);
+    f.record_high_watermark(0, 10, t(5));
+    // Postgres' clock stepped an hour ahead: its heartbeat says t(3605),
+    // read at t(5). Then the connector dies.
+    f.record_source_heartbeat(0, t(3605), t(5));
+    assert_eq!(f.fresh_as_of(), Some(t(5)));
+    assert_eq!(f.state(t(5)), FreshnessState::Live);
+    f.record_high_watermark(0, 10, t(8));
+    assert_eq!(f.state(t(8)), FreshnessState::Lagging, "a dead connector shows within the bound");
+}
+
+#[test]
+fn after_a_truncate_of_the_source_the_projection_is_never_fresh_past_it() {
+    let config =
+        FreshnessConfig { source_heartbeats: true, ..FreshnessConfig::with_max_staleness(Duration::from_secs(1)) };
+    let f = Freshness::new(config);
+    let t = |secs: i64| Timestamp::from_unix_secs(1_800_000_000 + secs);
+    f.track_partitions([0, 1]);
+    for p in [0, 1] {
+        f.record_position(p, 10);
+        f.record_high_watermark(p, 10, t(5));
+        f.record_source_heartbeat(p, t(5), t(5));
+    }
+    assert_eq!(f.state(t(5)), FreshnessState::Live);
+    f.record_source_truncate(t(6), t(6));
+    // Heartbeats and samples go on; freshness stays at the truncate.
+    for p in [0, 1] {
+        f.record_high_watermark(p, 10, t(9));
+        f.record_source_heartbeat(p, t(9), t(9));
+    }
+    assert_eq!(f.fresh_as_of(), Some(t(6)));
+    assert_eq!(f.source_truncated_at(), Some(t(6)));
+    assert_eq!(f.state(t(9)), FreshnessState::Lagging);
+    // A projection that had not caught up stays Cold (its fallback answers).
+    let cold = Freshness::new(config);
+    cold.track_partitions([0]);
+    cold.record_source_truncate(t(1), t(1));
+    cold.record_position(0, 10);
+    cold.record_high_watermark(0, 10, t(9));
+    cold.record_source_heartbeat(0, t(9), t(9));
+    assert_eq!(cold.state(t(9)), FreshnessState::Cold);
 }

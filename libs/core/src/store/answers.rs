@@ -17,6 +17,12 @@ pub enum Applied {
         /// When the heartbeat was committed, by the source's clock.
         committed_at: Timestamp,
     },
+    /// A truncate of the source's table: nothing stored; the caller caps the
+    /// freshness at it.
+    SourceTruncated {
+        /// When the table was truncated, by the source's clock.
+        truncated_at: Timestamp,
+    },
     /// A record that cannot be read: counted; its key revoked when valid.
     Malformed {
         /// Whether the key was a valid sid (and is now revoked).

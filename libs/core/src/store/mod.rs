@@ -230,6 +230,7 @@ impl SessionStore {
                 Applied::Unknown
             }
             Decoded::Heartbeat { committed_at } => Applied::Heartbeat { committed_at },
+            Decoded::SourceTruncated { truncated_at } => Applied::SourceTruncated { truncated_at },
             Decoded::Malformed { key, reason } => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
                 if let Some(sid) = &key {

@@ -200,7 +200,20 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                         }
                         // Every earlier record of this partition is applied.
                         Applied::Heartbeat { committed_at } => {
-                            freshness.record_source_heartbeat(record.partition, committed_at);
+                            freshness.record_source_heartbeat(record.partition, committed_at, SystemClock.now());
+                        }
+                        Applied::SourceTruncated { truncated_at } => {
+                            if freshness.source_truncated_at().is_none() {
+                                tracing::error!(
+                                    topic = %shared.config.topic,
+                                    partition = record.partition,
+                                    offset = record.offset,
+                                    truncated_at = %truncated_at.to_rfc3339(),
+                                    "the source table was truncated: this topic still holds rows that are gone, so \
+                                     the projection is never fresh on it again; follow docs/cdc.md#truncate (a new topic)"
+                                );
+                            }
+                            freshness.record_source_truncate(truncated_at, SystemClock.now());
                         }
                         Applied::Event | Applied::Unknown => {}
                     }

@@ -87,7 +87,7 @@ fn binary_event<'a>(record: &RawRecord<'a>, kind: &'a [u8], version: Option<&'a 
             None => malformed("record key is not a session id".into()),
         };
     }
-    agreeing(EventJson.decode(record), kind)
+    agreeing(EventJson.decode(record), kind, key_of(record))
 }
 
 fn structured_event<'a>(record: &RawRecord<'a>) -> Decoded<'a> {
@@ -119,14 +119,23 @@ fn structured_event<'a>(record: &RawRecord<'a>) -> Decoded<'a> {
     }
     let Some(data) = envelope.data else { return malformed(format!("CloudEvent {kind} has no data")) };
     let data = RawRecord { key: record.key, value: Some(data.get().as_bytes()), headers: &[] };
-    agreeing(EventJson.decode(&data), &kind)
+    agreeing(EventJson.decode(&data), &kind, key_of(record))
 }
 
-/// The decoded data, if its kind is the CloudEvent's `type`.
-fn agreeing<'a>(decoded: Decoded<'a>, kind: &str) -> Decoded<'a> {
+/// The decoded data, if its kind is the CloudEvent's `type`. An envelope that
+/// says revoked revokes the record's key whatever its data says: data that
+/// cannot be read, or reads as something else, is malformed with that key.
+fn agreeing<'a>(decoded: Decoded<'a>, kind: &str, key: Option<SidRef<'a>>) -> Decoded<'a> {
     let data_kind = match &decoded {
         Decoded::Change { change: Change::Create { .. }, .. } => CREATED,
-        Decoded::Change { change: Change::Merge(_), .. } => REVOKED,
+        Decoded::Change { change: Change::Merge(_) | Change::Forget, .. } => REVOKED,
+        Decoded::Malformed { key: None, reason } if kind == REVOKED && key.is_some() => {
+            return Decoded::Malformed { key, reason: reason.clone() };
+        }
+        Decoded::Unknown { kind: data_kind, .. } if kind == REVOKED => {
+            let reason = format!("the CloudEvent's type {kind} differs from its data's {data_kind}");
+            return Decoded::Malformed { key, reason };
+        }
         _ => return decoded,
     };
     match decoded {

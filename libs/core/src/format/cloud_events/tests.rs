@@ -90,3 +90,32 @@ proptest! {
         let _ = CloudEvents.decode(&RawRecord { key: Some(b"s-1"), value: value.as_deref(), headers: &headers });
     }
 }
+
+#[test]
+fn an_envelope_that_says_revoked_revokes_its_key_whatever_its_data() {
+    let revokes = |decoded: Decoded<'_>| match decoded {
+        Decoded::Malformed { key: Some(sid), .. } => sid.as_str() == "s-1",
+        Decoded::Change { change: Change::Merge(state), .. } => state.is_revoked(),
+        Decoded::Change { change: Change::Forget, .. } => true,
+        _ => false,
+    };
+    let headers = binary("session.revoked", "1.0");
+    for data in [
+        &b"{oops"[..],
+        b"null",
+        b"{}",
+        br#"{"type":"session.revoked"}"#,
+        br#"{"type":"session.revoked","sid":"s-2","revoked_at":"2018-04-05T03:56:24Z"}"#,
+        br#"{"type":"session.renamed","sid":"s-1"}"#,
+        CREATED_JSON,
+    ] {
+        assert!(revokes(decode(Some(data), &headers)), "binary {}", String::from_utf8_lossy(data));
+        let value = structured("session.revoked", &format!(r#","data":{}"#, String::from_utf8_lossy(data)));
+        if serde_json::from_slice::<serde_json::Value>(&value).is_ok() {
+            let value = Box::leak(value.into_boxed_slice());
+            assert!(revokes(decode(Some(value), STRUCTURED_HEADERS)), "structured {}", String::from_utf8_lossy(data));
+        }
+    }
+    let no_data = structured("session.revoked", "");
+    assert!(revokes(decode(Some(&no_data), STRUCTURED_HEADERS)));
+}

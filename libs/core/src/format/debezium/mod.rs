@@ -6,7 +6,9 @@
 //! change-event envelope: `op` `c` (insert), `r` (snapshot read), `u`
 //! (update) carry the row as it is now in `after`; `d` (delete) means the row
 //! is gone; a null value is the tombstone that follows a delete. Columns read:
-//! `id`, `created_at`, `expires_at`, `revoked_at`; others are ignored.
+//! `id`, `created_at`, `expires_at`, `revoked_at`; others are ignored. A row
+//! without one of them (a column the connector does not capture) is
+//! malformed: its key is revoked, never read as live.
 //!
 //! What a row says: `revoked_at` set → revoked (as of it); otherwise created,
 //! expiring at `expires_at` (or never). A deleted row is forgotten — absent,
@@ -41,6 +43,15 @@ use crate::state::SessionState;
 /// and their change events, spread over every partition, carry the commit
 /// instant (`source.ts_us`) through the pipeline (`docs/cdc.md`).
 pub const HEARTBEAT_PREFIX: &str = "__heartbeat__";
+
+/// Id of the row the `user_sessions_truncated` trigger writes when the table
+/// is truncated (`migrations/`): a truncate has no change event per row,
+/// so this row's streamed change is how the projection learns that the
+/// topic no longer says which sessions exist (`docs/cdc.md`).
+pub const TRUNCATE_MARKER_ID: &str = "__truncated__";
+
+/// The columns a row must carry (each may be null, none may be missing).
+const READ_COLUMNS: [&str; 3] = ["created_at", "expires_at", "revoked_at"];
 
 /// Debezium change events of `user_sessions` (JSON converter).
 ///
@@ -81,6 +92,9 @@ impl RecordFormat for Debezium {
         };
         if sid.as_str().starts_with(HEARTBEAT_PREFIX) {
             return heartbeat(&value, sid);
+        }
+        if sid.as_str() == TRUNCATE_MARKER_ID {
+            return truncate_marker(&value, sid);
         }
         match change(&value, sid.as_str()) {
             Ok(Some(change)) => Decoded::Change { sid, change },
@@ -131,6 +145,27 @@ fn heartbeat<'a>(value: &Value, sid: SidRef<'a>) -> Decoded<'a> {
     }
 }
 
+/// The truncate marker's change: the instant the table was truncated (the
+/// row's `created_at`, which the trigger sets in the truncating
+/// transaction). Only a streamed change counts: a snapshot read (`r`) of the
+/// marker is of a table whose truncate came before the snapshot, which the
+/// snapshot already reflects.
+fn truncate_marker<'a>(value: &Value, sid: SidRef<'a>) -> Decoded<'a> {
+    let envelope = unwrap(value);
+    let op = envelope.get("op").and_then(Value::as_str).unwrap_or("");
+    if !matches!(op, "c" | "u") {
+        return Decoded::Unknown { sid, kind: Cow::Borrowed("truncate marker, not streamed") };
+    }
+    let units = time_units(value);
+    let created_at = envelope.get("after").and_then(|row| row.get("created_at"));
+    match read_time(created_at, units.get("created_at").copied(), "created_at") {
+        Ok(Some(at)) => Decoded::SourceTruncated { truncated_at: Timestamp::from_datetime(at) },
+        // Unreadable, the truncate still happened: as of the epoch, which
+        // keeps the projection from ever being fresh on this topic.
+        _ => Decoded::SourceTruncated { truncated_at: Timestamp::from_unix_micros(0) },
+    }
+}
+
 /// The envelope itself: the value, or its `payload` under the schema wrapper.
 fn unwrap(value: &Value) -> &Value {
     match (value.get("schema"), value.get("payload")) {
@@ -156,9 +191,18 @@ fn change(value: &Value, sid: &str) -> Result<Option<Change>, String> {
     if row.get("id").and_then(Value::as_str) != Some(sid) {
         return Err("the row's id differs from the record key".into());
     }
+    // A column missing from the row was not captured: it is not a NULL, and
+    // reading it as one would admit a revoked session.
+    if let Some(column) = READ_COLUMNS.iter().find(|c| row.get(**c).is_none()) {
+        return Err(format!(
+            "the row has no `{column}` column: the connector does not capture it (check column.exclude.list, \
+             column.include.list, the publication's column list, or a renamed column); the session is treated \
+             as revoked until its rows arrive whole"
+        ));
+    }
     let units = time_units(value);
     let time = |column: &str| read_time(row.get(column), units.get(column).copied(), column);
-    let created_at = time("created_at")?.ok_or("the row has no created_at")?;
+    let created_at = time("created_at")?.ok_or("the row's created_at is null")?;
     let mut state = SessionState::created(time("expires_at")?);
     if let Some(revoked_at) = time("revoked_at")? {
         state = state.merge(SessionState::revoked(revoked_at));

@@ -88,13 +88,43 @@ fn what_cannot_be_read_revokes_its_key_and_says_why() {
     assert!(malformed(br#"{"after":{"id":"s-1"}}"#).contains("no `op`"));
     assert!(malformed(br#"{"op":"c","after":null}"#).contains("without `after`"));
     assert!(malformed(br#"{"op":"c","after":{"id":"s-2","created_at":"2026-12-01T10:00:00Z"}}"#).contains("differs"));
-    assert!(malformed(br#"{"op":"c","after":{"id":"s-1","created_at":1796205600000}}"#).contains("without a schema"));
-    assert!(malformed(br#"{"op":"c","after":{"id":"s-1","created_at":"yesterday"}}"#).contains("ISO-8601"));
+    let with = |created_at: &str| {
+        format!(r#"{{"op":"c","after":{{"id":"s-1","created_at":{created_at},"expires_at":null,"revoked_at":null}}}}"#)
+    };
+    assert!(malformed(with("1796205600000").as_bytes()).contains("without a schema"));
+    assert!(malformed(with(r#""yesterday""#).as_bytes()).contains("ISO-8601"));
+    assert!(malformed(with("null").as_bytes()).contains("created_at"));
     assert!(malformed(br#"{"op":"c","after":{"id":"s-1"}}"#).contains("created_at"));
     let no_key = |key: &[u8]| matches!(read(key, Some(&row("c", "null"))), Decoded::Malformed { key: None, .. });
     assert!(
         no_key(b"s-1") && no_key(br#"{"user":"s-1"}"#) && no_key(br#"{"id":""}"#) && no_key(br#"{"id":"a\u0041"}"#)
     );
+}
+
+#[test]
+fn a_row_without_a_column_the_format_reads_is_not_a_live_row() {
+    // The connector left `revoked_at` out (column.exclude.list, a publication
+    // column list, a renamed column): the update that revoked the session
+    // arrives without it.
+    for column in ["revoked_at", "expires_at", "created_at"] {
+        let mut value: serde_json::Value = serde_json::from_slice(&row("u", r#""2026-12-01T11:00:00Z""#)).unwrap();
+        value["after"].as_object_mut().unwrap().remove(column);
+        match read(KEY, Some(value.to_string().as_bytes())) {
+            Decoded::Malformed { key: Some(sid), reason } => {
+                assert_eq!(sid.as_str(), "s-1");
+                assert!(reason.contains(&format!("no `{column}` column")), "{reason}");
+                assert!(reason.contains("column.exclude.list"), "{reason}");
+            }
+            other => panic!("{column}: {other:?}"),
+        }
+    }
+    // The store revokes the key.
+    let store = SessionStore::new();
+    let sid = SessionId::new("s-1").unwrap();
+    store.apply(read(KEY, Some(&row("c", "null"))), NOW);
+    assert!(matches!(store.lookup(&sid, NOW), Lookup::Live));
+    store.apply(read(KEY, Some(br#"{"op":"u","after":{"id":"s-1","created_at":"2026-12-01T10:00:00Z","expires_at":null}}"#)), NOW);
+    assert!(matches!(store.lookup(&sid, NOW), Lookup::Revoked));
 }
 
 #[test]
@@ -111,7 +141,7 @@ proptest! {
 
     #[test]
     fn never_reads_a_malformed_row_as_live(op in "[cru]", id in "[a-z0-9-]{1,12}", junk in "[a-z\":{}0-9]{0,20}") {
-        let value = format!(r#"{{"op":"{op}","after":{{"id":"{id}","created_at":{junk}}}}}"#);
+        let value = format!(r#"{{"op":"{op}","after":{{"id":"{id}","created_at":{junk},"expires_at":null,"revoked_at":null}}}}"#);
         let key = format!(r#"{{"id":"{id}"}}"#);
         if let Decoded::Change { change: Change::Create { .. }, .. } =
             Debezium.decode(&RawRecord::new(Some(key.as_bytes()), Some(value.as_bytes())))
@@ -138,4 +168,20 @@ fn heartbeat_rows_carry_their_commit_instant_and_are_not_sessions() {
     // A snapshot read is not a commit.
     let snapshot = br#"{"after":{"id":"__heartbeat__3"},"source":{"ts_ms":1796148458487},"op":"r"}"#;
     assert!(matches!(read(key, Some(snapshot)), Decoded::Unknown { .. }));
+}
+
+#[test]
+fn a_streamed_truncate_marker_says_when_the_table_was_truncated() {
+    let key = br#"{"id":"__truncated__"}"#;
+    let marker = |op: &str| {
+        format!(r#"{{"after":{{"id":"__truncated__","user_id":"__truncated__","created_at":"2026-12-01T10:00:00Z","expires_at":null,"revoked_at":"2026-12-01T10:00:00Z"}},"source":{{"ts_ms":1796148458487}},"op":"{op}"}}"#)
+    };
+    for op in ["c", "u"] {
+        assert_eq!(
+            read(key, Some(marker(op).as_bytes())),
+            Decoded::SourceTruncated { truncated_at: Timestamp::from_unix_secs(1_796_119_200) }
+        );
+    }
+    // A snapshot of a table truncated before it is that table as it is.
+    assert!(matches!(read(key, Some(marker("r").as_bytes())), Decoded::Unknown { .. }));
 }
