@@ -60,10 +60,22 @@ impl CdcConnector {
         let path = repo_root().join("deploy/debezium-connector.json");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut config: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        write_heartbeat_rows(schema);
-        let heartbeat = config["heartbeat.action.query"].as_str().unwrap_or_default();
+        // One heartbeat row per partition of the topic the connector creates.
+        let partitions = overrides
+            .iter()
+            .chain(
+                [(
+                    "topic.creation.default.partitions",
+                    config["topic.creation.default.partitions"].as_str().unwrap_or("1"),
+                )]
+                .iter(),
+            )
+            .find(|(k, _)| *k == "topic.creation.default.partitions")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(1);
+        let heartbeat = revocation_kafka::heartbeat_action_query(&format!("{schema}.user_sessions"), partitions);
         let fields = [
-            ("heartbeat.action.query", heartbeat.replace("public.user_sessions", &format!("{schema}.user_sessions"))),
+            ("heartbeat.action.query", heartbeat),
             ("topic.prefix", schema.to_owned()),
             ("table.include.list", format!("{schema}.user_sessions")),
             ("slot.name", schema.to_owned()),
@@ -125,20 +137,6 @@ impl CdcConnector {
         let (status, body) = http("PUT", &format!("/connectors/{}/{action}", self.name), None).unwrap_or_default();
         assert!(status == 202 || status == 204, "{action} refused ({status}): {body}");
     }
-}
-
-/// The heartbeat rows of `<schema>.user_sessions`: 64 keys, so every
-/// partition gets some; revoked, so no check admits them.
-fn write_heartbeat_rows(schema: &str) {
-    let output = Command::new("psql")
-        .args([&crate::servers::database_url(), "-qAt", "-v", "ON_ERROR_STOP=1", "-c"])
-        .arg(format!(
-            "INSERT INTO {schema}.user_sessions (id, user_id, created_at, revoked_at)
-             SELECT '__heartbeat__' || g, '', now(), now() FROM generate_series(0, 63) g ON CONFLICT (id) DO NOTHING"
-        ))
-        .output()
-        .unwrap_or_else(|e| panic!("psql: {e}"));
-    assert!(output.status.success(), "heartbeat rows: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 impl Drop for CdcConnector {

@@ -39,7 +39,6 @@ pub fn topic_config(name: &str) -> KafkaConfig {
     require_broker();
     let mut config = KafkaConfig::new(bootstrap(), name);
     config.sample_interval = Duration::from_millis(100);
-    config.metadata_interval = Duration::from_millis(500);
     config
 }
 

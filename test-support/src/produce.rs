@@ -21,7 +21,8 @@ pub fn produce_fast(
         .set("bootstrap.servers", &config.bootstrap_servers)
         .set("linger.ms", "20")
         .set("batch.size", "1000000")
-        .set("queue.buffering.max.messages", "1000000");
+        .set("queue.buffering.max.messages", "1000000")
+        .set("partitioner", revocation_kafka::JAVA_COMPATIBLE_PARTITIONER);
     for (key, value) in options {
         client.set(*key, *value);
     }

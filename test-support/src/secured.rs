@@ -83,7 +83,6 @@ impl Security {
     pub fn config(self, topic: &str) -> KafkaConfig {
         let mut config = KafkaConfig::new(self.bootstrap(), topic);
         config.sample_interval = Duration::from_millis(100);
-        config.metadata_interval = Duration::from_millis(500);
         config.librdkafka_options = self.options().into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         config
     }

@@ -48,6 +48,8 @@ fn snapshot_bytes(n: usize) -> Vec<u8> {
         positions: [(0, n as i64)].into(),
         max_session_lifetime_secs: None,
         written_at_micros: 0,
+        cluster_id: None,
+        fresh_as_of_micros: None,
         sessions: n as u64,
     };
     let mut bytes = Vec::with_capacity(n * 25);

@@ -81,6 +81,18 @@ pub struct LagReport {
     pub fresh_as_of: Option<String>,
     /// Records between the consumer and the high watermarks, all partitions.
     pub offset_lag: i64,
+    /// Partitions no source heartbeat has been read on (change data
+    /// capture): the projection cannot be Live until each has one — the
+    /// connector's heartbeat rows do not reach them (docs/cdc.md).
+    pub partitions_without_source_heartbeat: Vec<i32>,
+    /// Set when the topic stopped being a faithful copy of its source (the
+    /// table was truncated, partitions were added under CDC, the feed stalled
+    /// past compaction): the projection fails closed on it for good; the log
+    /// says why and what to do (RFC 3339).
+    pub distrusted_after: Option<String>,
+    /// The last record rejected as malformed, without its key: what is
+    /// wrong (e.g. a column the connector does not capture).
+    pub last_rejected: Option<String>,
     /// Per partition.
     pub partitions: Vec<PartitionLag>,
     /// Sessions held.
@@ -182,6 +194,8 @@ pub struct PartitionLag {
     pub offset_lag: Option<i64>,
     /// Instant of the latest sample the position reached (RFC 3339).
     pub fresh_as_of: Option<String>,
+    /// Commit instant of the newest source heartbeat read (RFC 3339).
+    pub source_fresh_as_of: Option<String>,
 }
 
 /// Checks answered, for one source and answer.
@@ -216,6 +230,9 @@ impl<C: Clock> Health for ProjectedLiveness<C> {
             source_staleness_ms: f.source_staleness.map(|s| s.as_millis() as u64),
             fresh_as_of: f.fresh_as_of.map(|t| t.to_rfc3339()),
             offset_lag: f.offset_lag,
+            partitions_without_source_heartbeat: f.partitions_without_source_heartbeat.clone(),
+            distrusted_after: f.distrusted_after.map(|t| t.to_rfc3339()),
+            last_rejected: None,
             partitions: f
                 .partitions
                 .iter()
@@ -225,6 +242,7 @@ impl<C: Clock> Health for ProjectedLiveness<C> {
                     high_watermark: p.high_watermark,
                     offset_lag: p.offset_lag,
                     fresh_as_of: p.fresh_as_of.map(|t| t.to_rfc3339()),
+                    source_fresh_as_of: p.source_fresh_as_of.map(|t| t.to_rfc3339()),
                 })
                 .collect(),
             sessions: status.store.sessions,

@@ -55,6 +55,9 @@ pub fn export(report: &LagReport) {
     gauge!("projection_staleness_seconds").set(report.staleness_ms.map_or(f64::INFINITY, |ms| ms as f64 / 1e3));
     gauge!("projection_max_staleness_seconds").set(report.max_staleness_ms as f64 / 1e3);
     gauge!("projection_offset_lag").set(report.offset_lag as f64);
+    gauge!("projection_partitions_without_source_heartbeat")
+        .set(report.partitions_without_source_heartbeat.len() as f64);
+    gauge!("projection_topic_distrusted").set(f64::from(u8::from(report.distrusted_after.is_some())));
     for p in &report.partitions {
         let partition = p.partition.to_string();
         gauge!("projection_partition_offset_lag", "partition" => partition.clone())

@@ -186,7 +186,6 @@ async fn replay(events: usize) {
     let mut secured = Vec::new();
     let mut secured_config = Security::Scram512.config(&config.topic);
     secured_config.sample_interval = config.sample_interval;
-    secured_config.metadata_interval = config.metadata_interval;
     let mut best_progress = Vec::new();
     for _ in 0..REPLAY_ROUNDS {
         base.push(raw_base(&config, events));

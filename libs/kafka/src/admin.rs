@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
@@ -80,6 +80,27 @@ pub async fn add_partitions(config: &KafkaConfig, total: usize) -> Result<(), Ka
         }
     }
     Ok(())
+}
+
+/// How long `config.topic` keeps a tombstone once compaction has reached it
+/// (`delete.retention.ms`), when the topic is compacted; `None` when it is
+/// not (a reader then loses nothing to compaction). A reader whose position
+/// is older than this may have missed a tombstone and the records it erased.
+pub async fn tombstone_retention(config: &KafkaConfig) -> Result<Option<Duration>, KafkaError> {
+    let admin = admin(config)?;
+    let results = admin.describe_configs([&ResourceSpecifier::Topic(&config.topic)], &options()).await?;
+    let resource = match results.into_iter().next() {
+        Some(Ok(resource)) => resource,
+        Some(Err(code)) => return Err(KafkaError::AdminOp(code)),
+        None => return Err(KafkaError::AdminOp(RDKafkaErrorCode::UnknownTopicOrPartition)),
+    };
+    let value = |name: &str| resource.get(name).and_then(|entry| entry.value.clone());
+    if !value("cleanup.policy").is_some_and(|policy| policy.contains("compact")) {
+        return Ok(None);
+    }
+    // The broker's default (one day) when the topic does not set it.
+    let millis = value("delete.retention.ms").and_then(|v| v.parse::<u64>().ok()).unwrap_or(86_400_000);
+    Ok(Some(Duration::from_millis(millis)))
 }
 
 /// Deletes `config.topic` (tests clean up with it).

@@ -46,9 +46,6 @@ pub struct KafkaConfig {
     pub sample_interval: Duration,
     /// Timeout of one watermark query. Default: 1 s.
     pub sample_timeout: Duration,
-    /// How often the topic's partition count is checked, to pick up added
-    /// partitions. Default: 5 s.
-    pub metadata_interval: Duration,
     /// Extra librdkafka properties (`security.protocol`, `sasl.*`,
     /// `fetch.wait.max.ms`, …), applied after our defaults. Properties the
     /// source depends on (`enable.auto.commit`, `enable.partition.eof`,
@@ -74,7 +71,6 @@ impl std::fmt::Debug for KafkaConfig {
             .field("topic", &self.topic)
             .field("sample_interval", &self.sample_interval)
             .field("sample_timeout", &self.sample_timeout)
-            .field("metadata_interval", &self.metadata_interval)
             .field("librdkafka_options", &options)
             .finish()
     }
@@ -90,7 +86,6 @@ impl Default for KafkaConfig {
             topic: Self::DEFAULT_TOPIC.into(),
             sample_interval: Self::DEFAULT_SAMPLE_INTERVAL,
             sample_timeout: Self::DEFAULT_SAMPLE_TIMEOUT,
-            metadata_interval: Self::DEFAULT_METADATA_INTERVAL,
             librdkafka_options: BTreeMap::new(),
         }
     }
@@ -105,8 +100,6 @@ impl KafkaConfig {
     pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(200);
     /// Default of [`Self::sample_timeout`].
     pub const DEFAULT_SAMPLE_TIMEOUT: Duration = Duration::from_secs(1);
-    /// Default of [`Self::metadata_interval`].
-    pub const DEFAULT_METADATA_INTERVAL: Duration = Duration::from_secs(5);
 
     /// Defaults, with these brokers and topic.
     pub fn new(bootstrap_servers: impl Into<String>, topic: impl Into<String>) -> Self {
@@ -126,7 +119,6 @@ impl KafkaConfig {
         };
         range("sample_interval", self.sample_interval, Duration::from_millis(10), Duration::from_secs(60))?;
         range("sample_timeout", self.sample_timeout, Duration::from_millis(10), Duration::from_secs(60))?;
-        range("metadata_interval", self.metadata_interval, Duration::from_millis(100), Duration::from_secs(3600))?;
         if let Some(key) = self.librdkafka_options.keys().find(|k| RESERVED.contains(&k.as_str())) {
             return Err(ConfigError::Reserved(key.clone()));
         }
@@ -169,7 +161,10 @@ impl KafkaConfig {
         config
     }
 
-    /// The publisher's librdkafka configuration: idempotent, `acks=all`.
+    /// The publisher's librdkafka configuration: idempotent, `acks=all`,
+    /// and Kafka's default partitioner (murmur2), so a key's records land
+    /// where a Java producer (Debezium, Kafka Streams, …) puts the same key,
+    /// not where librdkafka's own default (crc32) would.
     pub(crate) fn producer(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
         config
@@ -177,6 +172,7 @@ impl KafkaConfig {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "1")
+            .set("partitioner", crate::partitioner::JAVA_COMPATIBLE_PARTITIONER)
             .set("client.id", "revocation-projection-publisher");
         for (k, v) in self.librdkafka_options.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())) {
             config.set(k, v);

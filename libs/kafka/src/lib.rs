@@ -19,6 +19,12 @@
 //! - `publisher`: [`EventPublisher`], an idempotent `acks=all` producer
 //!   of session events, so nobody hand-writes the JSON.
 //! - `admin`: topic creation and growth (for the demo, tests and operators).
+//! - `partitioner`: [`default_partition`], Kafka's default partitioner
+//!   (murmur2), which our producers match and the feed checks keys against.
+//! - `heartbeat_rows`: [`heartbeat_ids`] and [`heartbeat_action_query`],
+//!   CDC heartbeat rows that reach every partition.
+//! - `janitor`: [`run_janitor`], tombstones for sessions that can be forgotten.
+//! - `snapshots`: the snapshot file and its writer thread (warm restarts).
 //! - `refused`: [`ClientRefused`], librdkafka's refusal of a client
 //!   configuration, said once and without the value (it may be a secret).
 //!
@@ -35,7 +41,9 @@
 mod admin;
 mod config;
 mod feed;
+mod heartbeat_rows;
 mod janitor;
+mod partitioner;
 mod projection;
 mod publisher;
 mod refused;
@@ -45,7 +53,9 @@ mod trigger;
 pub use admin::{TopicSpec, add_partitions, delete_topic, ensure_topic, ensure_topic_with};
 pub use config::{ConfigError, KafkaConfig, is_secret_option};
 pub use feed::{FaultSource, Feed, FeedError, FeedFault, FeedStats, StartInfo, WarmStart};
+pub use heartbeat_rows::{debezium_key, heartbeat_action_query, heartbeat_ids};
 pub use janitor::{JanitorError, JanitorOptions, JanitorReport, run_janitor};
+pub use partitioner::{JAVA_COMPATIBLE_PARTITIONER, default_partition};
 pub use projection::{FeedStatsSnapshot, KafkaProjection, ProjectionOptions, RebuildError};
 pub use publisher::{Acknowledged, EventPublisher, PublishError};
 pub use refused::ClientRefused;

@@ -142,8 +142,13 @@ impl KafkaProjection {
         let snapshots = match &options.snapshot {
             Some(snapshot) => {
                 let file = SnapshotFile::in_dir(&snapshot.dir, &config.topic);
-                let writer =
-                    Arc::new(SnapshotWriter::new(file, &config.topic, options.format.name(), liveness.clone()));
+                let writer = Arc::new(SnapshotWriter::new(
+                    file,
+                    &config.topic,
+                    options.format.name(),
+                    liveness.clone(),
+                    feed.stats().cluster_id.clone(),
+                ));
                 writer.start(snapshot.interval).map_err(FeedError::Spawn)?;
                 Some(writer)
             }
@@ -340,6 +345,8 @@ pub struct FeedStatsSnapshot {
     pub fault: Option<FeedFault>,
     /// How the feed started, and its replay rate.
     pub start: StartInfo,
+    /// Why the last malformed record was rejected (never its key).
+    pub last_rejected: Option<String>,
 }
 
 impl FeedStatsSnapshot {
@@ -354,6 +361,7 @@ impl FeedStatsSnapshot {
             partitions: stats.partitions.load(Relaxed),
             fault: stats.fault(),
             start: stats.start_info(),
+            last_rejected: stats.last_rejected(),
         }
     }
 }

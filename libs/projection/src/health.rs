@@ -24,6 +24,7 @@ impl Health for ProjectionHealth {
         if let Some(stats) = self.kafka.feed_stats() {
             report.feed_error = stats.fault.map(feed_error_report);
             report.start = Some(start_report(stats.start));
+            report.last_rejected = stats.last_rejected;
         }
         report.snapshot = self.kafka.snapshot_status().map(|(last, failures)| SnapshotReport {
             written_at: last.as_ref().map(|l| l.written_at.to_rfc3339()),

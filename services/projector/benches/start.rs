@@ -319,6 +319,8 @@ fn checks_during_snapshot(sessions: usize) -> Checks {
         positions: Default::default(),
         max_session_lifetime_secs: None,
         written_at_micros: Timestamp::EPOCH.as_unix_micros(),
+        cluster_id: None,
+        fresh_as_of_micros: None,
         sessions: 0,
     };
     let (during_ns, write_s) = std::thread::scope(|s| {

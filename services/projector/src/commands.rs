@@ -13,7 +13,10 @@ use revocation_postgres::{PgSessionLiveness, PgSessionTable};
 use revocation_projection::ProjectionHandle;
 use time::OffsetDateTime;
 
-use crate::cli::{CreateTopicArgs, DemoArgs, EventKind, JanitorArgs, PgArgs, PublishArgs, ReplayArgs, ServeArgs};
+use crate::cli::{
+    CdcHeartbeatQueryArgs, CreateTopicArgs, DemoArgs, EventKind, JanitorArgs, PgArgs, PublishArgs, ReplayArgs,
+    ServeArgs,
+};
 
 /// Shortest admin token accepted: a guessable token guards nothing.
 const MIN_ADMIN_TOKEN: usize = 16;
@@ -27,7 +30,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_in_flight: args.max_in_flight,
         ..Limits::default()
     });
-    if let Some(token) = args.admin_token {
+    if let Some(token) = args.admin_token().context("invalid configuration")? {
         if token.len() < MIN_ADMIN_TOKEN {
             bail!("invalid configuration: --admin-token must be at least {MIN_ADMIN_TOKEN} characters");
         }
@@ -106,12 +109,20 @@ pub async fn janitor(args: JanitorArgs) -> anyhow::Result<()> {
     if args.max_session_lifetime.is_zero() {
         bail!("invalid configuration: --max-session-lifetime must be greater than zero");
     }
+    if args.format.format().deletes_live_sessions() {
+        bail!(
+            "invalid configuration: --format {} reads change events of user_sessions, where Postgres is the source \
+             of truth: clean up with the DELETE in docs/lifecycle.md (the connector turns it into tombstones), not \
+             with the janitor",
+            args.format.format().name()
+        );
+    }
     let options = JanitorOptions {
+        format: args.format.format(),
         max_session_lifetime: args.max_session_lifetime.into(),
         grace: args.grace.into(),
         dry_run: args.dry_run,
         timeout: args.timeout.into(),
-        ..JanitorOptions::new(args.max_session_lifetime.into())
     };
     let report = run_janitor(&config, options).await.context("janitor failed")?;
     let verb = if args.dry_run { "would tombstone" } else { "tombstoned" };
@@ -270,5 +281,17 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     println!("  demo-alice  live");
     println!("  demo-bob    revoked");
     println!("  demo-carol  expired");
+    Ok(())
+}
+
+pub fn cdc_heartbeat_query(args: CdcHeartbeatQueryArgs) -> anyhow::Result<()> {
+    if args.partitions == 0 || args.partitions > 100_000 {
+        bail!("invalid configuration: --partitions must be between 1 and 100000");
+    }
+    let valid = |part: &str| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !args.table.split('.').all(valid) || args.table.split('.').count() > 2 {
+        bail!("invalid configuration: --table must be a plain [schema.]table name, e.g. public.user_sessions");
+    }
+    println!("{}", revocation_kafka::heartbeat_action_query(&args.table, args.partitions));
     Ok(())
 }

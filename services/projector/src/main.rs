@@ -34,6 +34,7 @@ fn main() -> std::process::ExitCode {
             Command::CreateTopic(args) => commands::create_topic(args).await,
             Command::Demo(args) => commands::demo(args).await,
             Command::Janitor(args) => commands::janitor(args).await,
+            Command::CdcHeartbeatQuery(args) => commands::cdc_heartbeat_query(args),
         }
     });
     match result {

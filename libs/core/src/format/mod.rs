@@ -161,6 +161,16 @@ pub trait RecordFormat: fmt::Debug + Send + Sync {
         false
     }
 
+    /// Whether a delete in this format can forget a session that is still
+    /// live (a Debezium delete of a row), rather than only one that is dead
+    /// for good (our tombstones, by contract). Such deletes are not monotone:
+    /// the order of a key's records matters, so the feed refuses to trust a
+    /// topic where a key's records may sit on two partitions (partitions
+    /// were added).
+    fn deletes_live_sessions(&self) -> bool {
+        false
+    }
+
     /// Classifies one record.
     fn decode<'a>(&self, record: &RawRecord<'a>) -> Decoded<'a>;
 }

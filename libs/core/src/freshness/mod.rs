@@ -160,6 +160,11 @@ pub struct FreshnessReport {
     pub source_staleness: Option<Duration>,
     /// Per partition, in partition order.
     pub partitions: Vec<PartitionReport>,
+    /// Partitions no source heartbeat has been read on yet, when heartbeats
+    /// bound freshness: until each has one, the projection cannot be Live.
+    pub partitions_without_source_heartbeat: Vec<i32>,
+    /// Since when the topic is distrusted (see [`Freshness::distrust_after`]).
+    pub distrusted_after: Option<Timestamp>,
 }
 
 /// Freshness bookkeeping of one projection.
@@ -190,9 +195,9 @@ pub struct Freshness {
     /// Hysteresis memory: set when staleness exceeds the limit, cleared when
     /// it falls to `recover_below`.
     lagging: AtomicBool,
-    /// Set once a truncate of the source's table is read: `fresh_as_of`
-    /// never passes it (see [`Self::record_source_truncate`]).
-    source_truncated_at: Mutex<Option<Timestamp>>,
+    /// Set once the topic stops being a faithful copy of its source:
+    /// `fresh_as_of` never passes it (see [`Self::distrust_after`]).
+    distrusted_after: Mutex<Option<Timestamp>>,
     /// Wakes barrier waiters whenever `fresh_as_of` advances.
     advanced: watch::Sender<Option<Timestamp>>,
     /// The config's thresholds in whole microseconds (`fresh_as_of`'s unit),
@@ -212,7 +217,7 @@ impl Freshness {
             fresh_as_of: AtomicI64::new(UNKNOWN),
             caught_up: AtomicBool::new(false),
             lagging: AtomicBool::new(false),
-            source_truncated_at: Mutex::new(None),
+            distrusted_after: Mutex::new(None),
             advanced: watch::Sender::new(None),
             max_staleness_us: duration_micros(config.max_staleness),
             recover_below_us: duration_micros(config.recover_below),
@@ -291,26 +296,28 @@ impl Freshness {
         self.publish(&map);
     }
 
-    /// The source's table was emptied at `committed_at` without a change
-    /// per row (a truncate): the stream no longer says which sessions
-    /// exist, so the projection is fresh as of that instant at most, for
-    /// good. It turns Lagging within `max_staleness` (or stays Cold) until
-    /// it reads another topic; the first instant reported is kept.
-    pub fn record_source_truncate(&self, committed_at: Timestamp, read_at: Timestamp) {
-        let committed_at = committed_at.min(read_at);
+    /// The topic stopped being a faithful copy of its source at `since`
+    /// (the source's table was truncated; a partition was added to a topic
+    /// whose deletes forget live sessions): it no longer says which sessions
+    /// exist, so the projection is fresh as of `since` at most, for good. It
+    /// turns Lagging within `max_staleness` (or stays Cold, asking its
+    /// fallback) until it reads another topic. The earliest instant reported
+    /// is kept; `since` is clamped to `read_at`, our clock.
+    pub fn distrust_after(&self, since: Timestamp, read_at: Timestamp) {
+        let since = since.min(read_at);
         let map = self.lock();
-        let mut cut = self.source_truncated_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cut.is_some_and(|known| known <= committed_at) {
+        let mut cut = self.distrusted_after.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cut.is_some_and(|known| known <= since) {
             return;
         }
-        *cut = Some(committed_at);
+        *cut = Some(since);
         drop(cut);
         self.publish(&map);
     }
 
-    /// When the source's table was truncated, if a truncate was read.
-    pub fn source_truncated_at(&self) -> Option<Timestamp> {
-        *self.source_truncated_at.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Since when the topic is distrusted, if it is (see [`Self::distrust_after`]).
+    pub fn distrusted_after(&self) -> Option<Timestamp> {
+        *self.distrusted_after.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Partition>> {
@@ -320,7 +327,7 @@ impl Freshness {
     }
 
     fn publish(&self, map: &BTreeMap<i32, Partition>) {
-        let cut = self.source_truncated_at();
+        let cut = self.distrusted_after();
         let min = if map.is_empty() {
             None
         } else {
@@ -428,7 +435,14 @@ impl Freshness {
             .source_heartbeats
             .then(|| oldest(|p| p.source_fresh_as_of).map(|f| now.saturating_since(f)))
             .flatten();
+        let partitions_without_source_heartbeat = if self.config.source_heartbeats {
+            partitions.iter().filter(|p| p.source_fresh_as_of.is_none()).map(|p| p.partition).collect()
+        } else {
+            Vec::new()
+        };
         FreshnessReport {
+            partitions_without_source_heartbeat,
+            distrusted_after: self.distrusted_after(),
             state,
             staleness: self.staleness(now),
             max_staleness: self.config.max_staleness,

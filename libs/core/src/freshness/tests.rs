@@ -263,19 +263,19 @@ fn after_a_truncate_of_the_source_the_projection_is_never_fresh_past_it() {
         f.record_source_heartbeat(p, t(5), t(5));
     }
     assert_eq!(f.state(t(5)), FreshnessState::Live);
-    f.record_source_truncate(t(6), t(6));
+    f.distrust_after(t(6), t(6));
     // Heartbeats and samples go on; freshness stays at the truncate.
     for p in [0, 1] {
         f.record_high_watermark(p, 10, t(9));
         f.record_source_heartbeat(p, t(9), t(9));
     }
     assert_eq!(f.fresh_as_of(), Some(t(6)));
-    assert_eq!(f.source_truncated_at(), Some(t(6)));
+    assert_eq!(f.distrusted_after(), Some(t(6)));
     assert_eq!(f.state(t(9)), FreshnessState::Lagging);
     // A projection that had not caught up stays Cold (its fallback answers).
     let cold = Freshness::new(config);
     cold.track_partitions([0]);
-    cold.record_source_truncate(t(1), t(1));
+    cold.distrust_after(t(1), t(1));
     cold.record_position(0, 10);
     cold.record_high_watermark(0, 10, t(9));
     cold.record_source_heartbeat(0, t(9), t(9));

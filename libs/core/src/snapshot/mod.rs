@@ -53,8 +53,20 @@ pub struct SnapshotMeta {
     /// The store's maximum session lifetime in seconds, if it had one: a
     /// store capped differently must not be reused.
     pub max_session_lifetime_secs: Option<u64>,
-    /// When the snapshot was taken, microseconds since the epoch.
+    /// When the snapshot was taken, microseconds since the epoch (before
+    /// its positions were read, so the positions are at least this fresh).
     pub written_at_micros: i64,
+    /// The id of the Kafka cluster the topic is on, when known: a
+    /// same-named topic on another cluster (a disaster-recovery copy) has
+    /// other offsets, and a snapshot of it must not be resumed.
+    #[serde(default)]
+    pub cluster_id: Option<String>,
+    /// The projection's `fresh_as_of` when the positions were read
+    /// (microseconds since the epoch): how old the positions really are. A
+    /// feed that had stalled writes recent snapshots of old positions, and
+    /// compaction may since have removed tombstones it never read.
+    #[serde(default)]
+    pub fresh_as_of_micros: Option<i64>,
     /// Sessions held when the positions were taken (the store may have
     /// grown while it was written): room to reserve before restoring.
     pub sessions: u64,
@@ -126,6 +138,8 @@ pub struct SnapshotCounts {
 ///     positions: [(0, 42)].into(),
 ///     max_session_lifetime_secs: None,
 ///     written_at_micros: 0,
+///     cluster_id: None,
+///     fresh_as_of_micros: None,
 ///     sessions: 0,
 /// };
 /// let mut bytes = Vec::new();
@@ -273,6 +287,8 @@ impl Snapshot {
     ///     positions: [(0, 1)].into(),
     ///     max_session_lifetime_secs: None,
     ///     written_at_micros: 0,
+    ///     cluster_id: None,
+    ///     fresh_as_of_micros: None,
     ///     sessions: store.len() as u64,
     /// };
     /// let mut bytes = Vec::new();

@@ -64,6 +64,8 @@ fn meta(positions: BTreeMap<i32, i64>) -> SnapshotMeta {
         positions,
         max_session_lifetime_secs: None,
         written_at_micros: 0,
+        cluster_id: None,
+        fresh_as_of_micros: None,
         sessions: 0,
     }
 }

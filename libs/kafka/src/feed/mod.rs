@@ -21,7 +21,7 @@ mod partitions;
 mod pipeline;
 mod start;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
@@ -73,6 +73,15 @@ pub struct FeedStats {
     faults: Arc<FeedFaults>,
     /// How the feed started, and its replay's progress.
     start: start::Start,
+    /// Why the last malformed record was rejected, with its partition and
+    /// offset (never its key).
+    last_rejected: std::sync::Mutex<Option<String>>,
+    /// The Kafka cluster's id, once learned (snapshots record it).
+    pub(crate) cluster_id: Arc<std::sync::OnceLock<String>>,
+    /// How long the topic keeps tombstones (`delete.retention.ms`) when it
+    /// is compacted, once learned: positions older than half of it are
+    /// not trusted (see `start`).
+    pub(crate) tombstone_retention: std::sync::OnceLock<Result<Option<std::time::Duration>, String>>,
 }
 
 impl FeedStats {
@@ -84,6 +93,11 @@ impl FeedStats {
     /// What keeps the feed from reading the topic now, if anything.
     pub fn fault(&self) -> Option<FeedFault> {
         self.faults.current()
+    }
+
+    /// Why the last malformed record was rejected, if one was.
+    pub fn last_rejected(&self) -> Option<String> {
+        self.last_rejected.lock().ok().and_then(|l| l.clone())
     }
 }
 
@@ -117,6 +131,9 @@ struct Shared {
     trigger: Arc<SampleTrigger>,
     /// Partitions assigned, in order (only the controller writes it).
     assigned: std::sync::Mutex<Vec<i32>>,
+    /// The topic's partition count as last read from metadata (0 until
+    /// known): where the default partitioner puts each key today.
+    partition_count: AtomicU32,
 }
 
 impl Feed {
@@ -171,6 +188,7 @@ impl Feed {
             stop: stop.clone(),
             trigger: trigger.clone(),
             assigned: std::sync::Mutex::new(Vec::new()),
+            partition_count: AtomicU32::new(0),
         });
         let spawn = |name: &str, body: Box<dyn FnOnce(&Shared) + Send>| {
             let shared = shared.clone();

@@ -23,26 +23,31 @@ use super::faults::{FaultSource, kind_of};
 /// Replay progress is logged this often until the projection is Live.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
+/// The smallest budget for a metadata query, whatever `sample_timeout` is.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The controller thread: metadata, assignment, watermark samples, progress.
+///
+/// Each round reads the topic's partition set *before* sampling, and stamps
+/// the samples with an instant taken before both: a sample proves
+/// freshness only for the partitions it saw, so a partition added while we
+/// run must be known (and read) before any sample can vouch for the
+/// instant it was added. A round whose metadata query fails samples
+/// nothing, and freshness waits.
 pub(super) fn control(shared: &Shared) {
     let freshness = shared.projection.freshness();
-    let mut next_metadata = Instant::now();
     let mut served = shared.trigger.generation();
     let mut progress = Progress::new();
     while !shared.stop.load(Ordering::Relaxed) {
-        if Instant::now() >= next_metadata {
-            match discover(shared) {
-                Ok(()) => next_metadata = Instant::now() + shared.config.metadata_interval,
-                Err(why) => {
-                    shared.stats.faults.record(FaultSource::Sampler, None, &why);
-                    // Until the topic is known, look again soon.
-                    next_metadata = Instant::now() + shared.config.sample_interval.max(Duration::from_millis(500));
-                }
+        let sampled_at = SystemClock.now();
+        let partitions = match discover(shared) {
+            Ok(()) => shared.assigned.lock().map(|a| a.clone()).unwrap_or_default(),
+            Err(why) => {
+                shared.stats.faults.record(FaultSource::Sampler, None, &why);
+                Vec::new()
             }
-        }
-        let partitions = shared.assigned.lock().map(|a| a.clone()).unwrap_or_default();
+        };
         for p in partitions {
-            let sampled_at = SystemClock.now();
             match shared.sampler.fetch_watermarks(&shared.config.topic, p, shared.config.sample_timeout) {
                 Ok((low, high)) => {
                     freshness.record_high_watermark(p, high, sampled_at);
@@ -66,16 +71,43 @@ pub(super) fn control(shared: &Shared) {
                 return;
             }
         }
+        distrust_a_position_compaction_may_have_passed(shared);
         progress.log(shared);
         served = shared.trigger.wait(served, shared.config.sample_interval);
     }
+}
+
+/// A feed that stalled (paused, partitioned from the broker) for more than
+/// half the topic's `delete.retention.ms` may have missed tombstones, and the
+/// records they erased, to compaction: reading on from its positions would
+/// never learn of those deletes. It fails closed for good; a rebuild or a
+/// restart replays the topic afresh.
+fn distrust_a_position_compaction_may_have_passed(shared: &Shared) {
+    let Some(Ok(Some(retention))) = shared.stats.tombstone_retention.get() else { return };
+    let freshness = shared.projection.freshness();
+    if !freshness.has_caught_up() || freshness.distrusted_after().is_some() {
+        return;
+    }
+    let now = SystemClock.now();
+    let Some(fresh_as_of) = freshness.fresh_as_of() else { return };
+    if now.saturating_since(fresh_as_of) <= *retention / 2 {
+        return;
+    }
+    freshness.distrust_after(fresh_as_of, now);
+    tracing::error!(
+        topic = %shared.config.topic,
+        stalled_secs = now.saturating_since(fresh_as_of).as_secs(),
+        delete_retention_ms = retention.as_millis() as u64,
+        "the feed was stalled for more than half the topic's delete.retention.ms: compaction may have removed \
+         tombstones it never read, so it fails closed for good; rebuild (POST /admin/rebuild) or restart"
+    );
 }
 
 /// Learns the partition count and assigns partitions not yet assigned.
 fn discover(shared: &Shared) -> Result<(), String> {
     let topic = &shared.config.topic;
     let metadata =
-        shared.sampler.fetch_metadata(Some(topic), shared.config.sample_timeout.max(Duration::from_secs(2))).map_err(
+        shared.sampler.fetch_metadata(Some(topic), shared.config.sample_timeout.max(METADATA_TIMEOUT)).map_err(
             |e| format!("cannot read metadata of topic {topic:?} from {}: {e}", shared.config.bootstrap_servers),
         )?;
     let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
@@ -115,7 +147,22 @@ fn discover(shared: &Shared) -> Result<(), String> {
     result.map_err(|e| format!("cannot assign partitions {new:?} of {topic:?}: {e}"))?;
     if !assigned.is_empty() {
         tracing::info!(topic = %topic, partitions = ?new, "new partitions found; reading them from the beginning");
+        if shared.format.deletes_live_sessions() {
+            // A key's later records (its delete, its tombstone) may now land
+            // on a new partition while its insert stays on the old one; a
+            // replay could apply them in either order and resurrect it.
+            shared.projection.freshness().distrust_after(SystemClock.now(), SystemClock.now());
+            tracing::error!(
+                topic = %topic,
+                format = shared.format.name(),
+                "partitions were added to a topic whose deletes forget live sessions: a row's delete may now sit \
+                 on another partition than its insert, so this topic can no longer prove a session gone; the \
+                 projection fails closed on it for good. Move to a new topic created with the partitions you \
+                 need (docs/cdc.md#repartitioning)"
+            );
+        }
     }
+    shared.partition_count.store(found.partitions().len() as u32, Ordering::Relaxed);
     assigned.extend(new);
     assigned.sort_unstable();
     shared.stats.partitions.store(assigned.len() as u64, Ordering::Relaxed);
@@ -180,6 +227,23 @@ impl Progress {
             offset_lag = report.offset_lag,
             "replaying"
         );
+        if !report.partitions_without_source_heartbeat.is_empty() {
+            tracing::warn!(
+                topic = %shared.config.topic,
+                partitions = ?report.partitions_without_source_heartbeat,
+                of = report.partitions.len(),
+                "waiting for source heartbeats on these partitions: the connector's heartbeat rows do not reach \
+                 them, so the projection cannot be Live; set the connector's heartbeat.action.query to the output \
+                 of `projector cdc-heartbeat-query --partitions N` (docs/cdc.md)"
+            );
+        }
+        if let Some(since) = report.distrusted_after {
+            tracing::warn!(
+                topic = %shared.config.topic,
+                distrusted_after = %since.to_rfc3339(),
+                "this topic is distrusted for good (see the error logged when it happened): the fallback answers"
+            );
+        }
         self.last = Instant::now();
         self.last_records = records;
     }

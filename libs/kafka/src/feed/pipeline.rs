@@ -28,6 +28,7 @@ use revocation_core::{Applied, Clock, Header, RawRecord, SystemClock, Timestamp,
 use super::Shared;
 use super::faults::{FaultSource, is_connection, kind_of};
 use super::log_bridge::LogLimiter;
+use crate::partitioner::default_partition;
 
 /// How long one consumer poll blocks when nothing is pending.
 const POLL_WAIT: Duration = Duration::from_millis(50);
@@ -166,6 +167,10 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
     let freshness = shared.projection.freshness();
     let format = &*shared.format;
     let mut rejects = LogLimiter::new("malformed session record");
+    // Under a format whose deletes forget live sessions, a key on a
+    // partition the default partitioner would not choose today was written
+    // before partitions were added: its delete may sit elsewhere.
+    let check_placement = format.deletes_live_sessions();
     let mut pending: Vec<Option<i64>> = Vec::new();
     // Ends when the consumer thread drops its sender (it has stopped).
     for work in from_consumer {
@@ -179,6 +184,9 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                         name: std::str::from_utf8(&batch.bytes[name.clone()]).unwrap_or(""),
                         value: batch.slice(value),
                     }));
+                    if check_placement {
+                        check_placed(shared, key, record.partition, record.offset);
+                    }
                     let decoded = format.decode(&RawRecord { key, value, headers: &headers });
                     // The record's own time stamps the revocation of a malformed record.
                     let at = record
@@ -188,6 +196,10 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                     match store.apply(decoded, at) {
                         Applied::Malformed { revoked, reason } => {
                             shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                            if let Ok(mut last) = shared.stats.last_rejected.lock() {
+                                *last =
+                                    Some(format!("partition {} offset {}: {reason}", record.partition, record.offset));
+                            }
                             rejects.warn(|| {
                                 format!(
                                     "partition {} offset {} key {}: {reason}; {}",
@@ -203,7 +215,7 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                             freshness.record_source_heartbeat(record.partition, committed_at, SystemClock.now());
                         }
                         Applied::SourceTruncated { truncated_at } => {
-                            if freshness.source_truncated_at().is_none() {
+                            if freshness.distrusted_after().is_none() {
                                 tracing::error!(
                                     topic = %shared.config.topic,
                                     partition = record.partition,
@@ -213,7 +225,7 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                                      the projection is never fresh on it again; follow docs/cdc.md#truncate (a new topic)"
                                 );
                             }
-                            freshness.record_source_truncate(truncated_at, SystemClock.now());
+                            freshness.distrust_after(truncated_at, SystemClock.now());
                         }
                         Applied::Event | Applied::Unknown => {}
                     }
@@ -253,4 +265,29 @@ fn positions(shared: &Shared) -> Vec<(i32, i64)> {
             _ => None,
         })
         .collect()
+}
+
+/// Distrusts the topic for good when `key` sits on a partition Kafka's
+/// default partitioner would not put it on with today's partition count.
+fn check_placed(shared: &Shared, key: Option<&[u8]>, partition: i32, offset: i64) {
+    let count = shared.partition_count.load(Ordering::Relaxed);
+    let Some(key) = key else { return };
+    if count == 0 || default_partition(key, count) as i32 == partition {
+        return;
+    }
+    let freshness = shared.projection.freshness();
+    if freshness.distrusted_after().is_none() {
+        tracing::error!(
+            topic = %shared.config.topic,
+            partition,
+            offset,
+            key = %log_tag(key),
+            partitions = count,
+            "a key sits on another partition than Kafka's default partitioner puts it on today: the topic was \
+             repartitioned (or its producer uses another partitioner), so a row's delete may sit on another \
+             partition than its insert and this topic can no longer prove a session gone; the projection fails \
+             closed on it for good. Move to a new topic (docs/cdc.md#repartitioning)"
+        );
+    }
+    freshness.distrust_after(Timestamp::from_unix_micros(0), SystemClock.now());
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rdkafka::Offset;
 use rdkafka::consumer::Consumer;
-use revocation_core::SnapshotMeta;
+use revocation_core::{Clock, SnapshotMeta, SystemClock};
 
 use super::Shared;
 
@@ -66,6 +66,7 @@ impl Start {
 /// the store is emptied and every partition starts from the beginning.
 /// `Err` when the broker could not be asked (the caller retries).
 pub(super) fn first_offsets(shared: &Shared, partitions: &[i32]) -> Result<Vec<(i32, Offset)>, String> {
+    learn_topic(shared)?;
     let from_beginning = || partitions.iter().map(|&p| (p, Offset::Beginning)).collect::<Vec<_>>();
     let Some(warm) = shared.stats.start.pending.lock().map_err(|_| "start lock poisoned")?.clone() else {
         return Ok(from_beginning());
@@ -82,7 +83,12 @@ pub(super) fn first_offsets(shared: &Shared, partitions: &[i32]) -> Result<Vec<(
         pending.take();
     }
     let store = shared.projection.store();
-    match usable_positions(&warm.meta, &watermarks) {
+    let topic = TopicNow {
+        cluster_id: shared.stats.cluster_id.get().map(String::as_str),
+        tombstone_retention: shared.stats.tombstone_retention.get().cloned().unwrap_or(Ok(None)),
+        now: SystemClock.now(),
+    };
+    match usable_positions(&warm.meta, &watermarks, &topic) {
         Ok(to_replay) => {
             let freshness = shared.projection.freshness();
             let offsets = partitions
@@ -125,11 +131,83 @@ pub(super) fn first_offsets(shared: &Shared, partitions: &[i32]) -> Result<Vec<(
     }
 }
 
-/// Whether the broker still holds every record after the snapshot's
-/// positions: the same partition count, and each position between the
+/// Learns, once per feed, the cluster's id and how long the topic keeps
+/// tombstones. `Err` when the cluster's id cannot be read (the caller
+/// retries); a topic configuration that cannot be read (an ACL without
+/// DescribeConfigs, say) is remembered as such, and no snapshot is trusted.
+fn learn_topic(shared: &Shared) -> Result<(), String> {
+    if shared.stats.cluster_id.get().is_none() {
+        let id = shared
+            .sampler
+            .client()
+            .fetch_cluster_id(shared.config.sample_timeout.max(Duration::from_secs(2)))
+            .ok_or_else(|| "cannot read the Kafka cluster's id".to_owned())?;
+        let _ = shared.stats.cluster_id.set(id);
+    }
+    if shared.stats.tombstone_retention.get().is_none() {
+        let retention = futures::executor::block_on(crate::admin::tombstone_retention(&shared.config))
+            .map_err(|e| format!("cannot read the topic's delete.retention.ms ({e})"));
+        if let Err(why) = &retention {
+            tracing::warn!(topic = %shared.config.topic, reason = %why, "snapshots cannot be trusted on this topic");
+        }
+        let _ = shared.stats.tombstone_retention.set(retention);
+    }
+    Ok(())
+}
+
+/// What the broker says of the topic now, against which a snapshot is judged.
+#[derive(Debug, Clone)]
+pub(super) struct TopicNow<'a> {
+    /// The cluster's id.
+    pub(super) cluster_id: Option<&'a str>,
+    /// `delete.retention.ms` when compacted (`Ok(None)`: not compacted).
+    pub(super) tombstone_retention: Result<Option<Duration>, String>,
+    /// Our clock, now.
+    pub(super) now: revocation_core::Timestamp,
+}
+
+/// Positions older than this share of `delete.retention.ms` are not
+/// resumed: the replay from them must also reach a tombstone before
+/// compaction removes it, so half is left for the replay and for clocks.
+const RETENTION_SHARE: u32 = 2;
+
+/// Whether the snapshot's positions can be resumed: written on this
+/// cluster; younger than half the topic's `delete.retention.ms` (older
+/// positions may have missed a tombstone, and the records it erased, to
+/// compaction); the same partition count; and each position between the
 /// partition's log start and its high watermark. Returns the records to
 /// replay, or why the snapshot cannot be used.
-pub(super) fn usable_positions(meta: &SnapshotMeta, watermarks: &BTreeMap<i32, (i64, i64)>) -> Result<u64, String> {
+pub(super) fn usable_positions(
+    meta: &SnapshotMeta,
+    watermarks: &BTreeMap<i32, (i64, i64)>,
+    topic: &TopicNow<'_>,
+) -> Result<u64, String> {
+    match (meta.cluster_id.as_deref(), topic.cluster_id) {
+        (Some(then), Some(now)) if then == now => {}
+        (Some(then), Some(now)) => {
+            return Err(format!("it was written on Kafka cluster {then:?}; the topic is on cluster {now:?}"));
+        }
+        (None, _) => return Err("it does not say which Kafka cluster it was written on (an older version's)".into()),
+        (_, None) => return Err("the Kafka cluster's id is not known".into()),
+    }
+    match &topic.tombstone_retention {
+        Ok(None) => {}
+        Ok(Some(retention)) => {
+            let Some(fresh_as_of) = meta.fresh_as_of_micros else {
+                return Err("it does not say how fresh its positions were (an older version's)".into());
+            };
+            let age = topic.now.saturating_since(revocation_core::Timestamp::from_unix_micros(fresh_as_of));
+            if age > *retention / RETENTION_SHARE {
+                return Err(format!(
+                    "its positions are {} s old, more than half the topic's delete.retention.ms ({} ms): compaction \
+                     may have removed tombstones after them",
+                    age.as_secs(),
+                    retention.as_millis()
+                ));
+            }
+        }
+        Err(why) => return Err(format!("{why}, so compaction may have removed tombstones after its positions")),
+    }
     if meta.partitions as usize != watermarks.len() {
         return Err(format!("it has {} partitions, the topic has {}", meta.partitions, watermarks.len()));
     }
@@ -158,6 +236,12 @@ pub(super) fn usable_positions(meta: &SnapshotMeta, watermarks: &BTreeMap<i32, (
 mod tests {
     use super::*;
 
+    const NOW: revocation_core::Timestamp = revocation_core::Timestamp::from_unix_secs(1_800_000_000);
+
+    fn topic(retention: Option<Duration>) -> TopicNow<'static> {
+        TopicNow { cluster_id: Some("cluster-a"), tombstone_retention: Ok(retention), now: NOW }
+    }
+
     fn meta(partitions: u32, positions: &[(i32, i64)]) -> SnapshotMeta {
         SnapshotMeta {
             topic: "t".into(),
@@ -166,6 +250,8 @@ mod tests {
             positions: positions.iter().copied().collect(),
             max_session_lifetime_secs: None,
             written_at_micros: 0,
+            cluster_id: Some("cluster-a".into()),
+            fresh_as_of_micros: Some(NOW.as_unix_micros() - 60_000_000),
             sessions: 0,
         }
     }
@@ -174,10 +260,27 @@ mod tests {
     fn positions_are_usable_only_where_the_broker_still_holds_what_follows() {
         let marks = |m: &[(i32, (i64, i64))]| m.iter().copied().collect::<BTreeMap<_, _>>();
         let two = marks(&[(0, (0, 100)), (1, (10, 50))]);
-        assert_eq!(usable_positions(&meta(2, &[(0, 90), (1, 50)]), &two), Ok(10));
-        assert_eq!(usable_positions(&meta(2, &[(0, 90)]), &two), Ok(10 + 40));
-        assert!(usable_positions(&meta(3, &[(0, 90)]), &two).unwrap_err().contains("partitions"));
-        assert!(usable_positions(&meta(2, &[(1, 5)]), &two).unwrap_err().contains("log start"));
-        assert!(usable_positions(&meta(2, &[(0, 101)]), &two).unwrap_err().contains("recreated"));
+        assert_eq!(usable_positions(&meta(2, &[(0, 90), (1, 50)]), &two, &topic(None)), Ok(10));
+        assert_eq!(usable_positions(&meta(2, &[(0, 90)]), &two, &topic(None)), Ok(10 + 40));
+        assert!(usable_positions(&meta(3, &[(0, 90)]), &two, &topic(None)).unwrap_err().contains("partitions"));
+        assert!(usable_positions(&meta(2, &[(1, 5)]), &two, &topic(None)).unwrap_err().contains("log start"));
+        assert!(usable_positions(&meta(2, &[(0, 101)]), &two, &topic(None)).unwrap_err().contains("recreated"));
+    }
+
+    #[test]
+    fn positions_older_than_half_the_tombstone_retention_or_of_another_cluster_are_refused() {
+        let marks: BTreeMap<_, _> = [(0, (0, 100))].into_iter().collect();
+        let snapshot = meta(1, &[(0, 90)]); // positions a minute old
+        assert_eq!(usable_positions(&snapshot, &marks, &topic(Some(Duration::from_secs(3600)))), Ok(10));
+        let why = usable_positions(&snapshot, &marks, &topic(Some(Duration::from_secs(100)))).unwrap_err();
+        assert!(why.contains("delete.retention.ms"), "{why}");
+        let unknown = TopicNow { tombstone_retention: Err("denied".into()), ..topic(None) };
+        assert!(usable_positions(&snapshot, &marks, &unknown).unwrap_err().contains("denied"));
+        let elsewhere = TopicNow { cluster_id: Some("cluster-b"), ..topic(None) };
+        assert!(usable_positions(&snapshot, &marks, &elsewhere).unwrap_err().contains("cluster"));
+        let old = SnapshotMeta { cluster_id: None, ..snapshot.clone() };
+        assert!(usable_positions(&old, &marks, &topic(None)).unwrap_err().contains("cluster"));
+        let ageless = SnapshotMeta { fresh_as_of_micros: None, ..snapshot };
+        assert!(usable_positions(&ageless, &marks, &topic(Some(Duration::from_secs(3600)))).is_err());
     }
 }

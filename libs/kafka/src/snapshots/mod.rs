@@ -125,7 +125,13 @@ impl SnapshotFile {
     }
 
     /// Writes `projection`'s snapshot, positions first (see the module docs).
-    pub(crate) fn save(&self, projection: &Projection, topic: &str, format: &str) -> io::Result<Written> {
+    pub(crate) fn save(
+        &self,
+        projection: &Projection,
+        topic: &str,
+        format: &str,
+        cluster_id: Option<String>,
+    ) -> io::Result<Written> {
         let started = Instant::now();
         let now = SystemClock.now();
         let report = projection.freshness().report(now);
@@ -136,6 +142,8 @@ impl SnapshotFile {
             positions: report.partitions.iter().filter_map(|p| Some((p.partition, p.position?))).collect(),
             max_session_lifetime_secs: SnapshotMeta::lifetime_of(projection.store()),
             written_at_micros: now.as_unix_micros(),
+            cluster_id,
+            fresh_as_of_micros: report.fresh_as_of.map(|f| f.as_unix_micros()),
             sessions: projection.store().len() as u64,
         };
         if let Some(dir) = self.path.parent() {
@@ -201,7 +209,7 @@ mod tests {
     fn a_snapshot_is_written_privately_and_read_back() {
         let dir = std::env::temp_dir().join(format!("snapshot-test-{}", std::process::id()));
         let file = SnapshotFile::in_dir(&dir, "t");
-        let written = file.save(&projection(), "t", "events").unwrap();
+        let written = file.save(&projection(), "t", "events", Some("cluster-a".into())).unwrap();
         assert_eq!(written.counts.sessions, 1);
         #[cfg(unix)]
         {

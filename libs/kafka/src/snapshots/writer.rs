@@ -1,7 +1,7 @@
 //! The thread that writes the serving projection's snapshot every interval.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -46,18 +46,27 @@ pub(crate) struct SnapshotWriter {
     topic: String,
     format: &'static str,
     liveness: Arc<ProjectedLiveness>,
+    /// The Kafka cluster's id, once the feed has learned it.
+    cluster_id: Arc<OnceLock<String>>,
     pub(crate) status: Arc<WriterStatus>,
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl SnapshotWriter {
-    pub(crate) fn new(file: SnapshotFile, topic: &str, format: &'static str, liveness: Arc<ProjectedLiveness>) -> Self {
+    pub(crate) fn new(
+        file: SnapshotFile,
+        topic: &str,
+        format: &'static str,
+        liveness: Arc<ProjectedLiveness>,
+        cluster_id: Arc<OnceLock<String>>,
+    ) -> Self {
         Self {
             file,
             topic: topic.to_owned(),
             format,
             liveness,
+            cluster_id,
             status: Arc::default(),
             stop: Arc::default(),
             thread: Mutex::new(None),
@@ -109,7 +118,7 @@ impl SnapshotWriter {
             tracing::info!(why, "snapshot not written: the projection has not caught up since it started");
             return;
         }
-        match self.file.save(&projection, &self.topic, self.format) {
+        match self.file.save(&projection, &self.topic, self.format, self.cluster_id.get().cloned()) {
             Ok(written) => {
                 tracing::info!(
                     why,

@@ -54,6 +54,22 @@ pub enum Command {
     /// Tombstone sessions that can be forgotten (expired, or revoked a lifetime ago), so the
     /// compacted topic shrinks to the sessions still needed. One-shot, for a cron job.
     Janitor(JanitorArgs),
+    /// Print the Debezium connector's heartbeat.action.query for a change-event topic of N
+    /// partitions: one heartbeat row per partition, upserted, so every partition proves the
+    /// Postgres commit it has reached (docs/cdc.md).
+    CdcHeartbeatQuery(CdcHeartbeatQueryArgs),
+}
+
+/// `projector cdc-heartbeat-query`.
+#[derive(Debug, Clone, Args)]
+pub struct CdcHeartbeatQueryArgs {
+    /// Partitions of the change-event topic (as `topic.creation.default.partitions`, or the
+    /// topic's count after growing it).
+    #[arg(long)]
+    pub partitions: u32,
+    /// The sessions table, schema-qualified.
+    #[arg(long, default_value = "public.user_sessions")]
+    pub table: String,
 }
 
 /// Where the events are.
@@ -71,13 +87,18 @@ pub struct KafkaArgs {
     /// Timeout of one watermark query.
     #[arg(long, env = "PROJECTOR_SAMPLE_TIMEOUT", default_value_t = KafkaConfig::DEFAULT_SAMPLE_TIMEOUT.into(), value_parser = duration)]
     pub sample_timeout: Span,
-    /// How often the topic is checked for added partitions.
-    #[arg(long, env = "PROJECTOR_METADATA_INTERVAL", default_value_t = KafkaConfig::DEFAULT_METADATA_INTERVAL.into(), value_parser = duration)]
-    pub metadata_interval: Span,
     /// librdkafka property passed through, as KEY=VALUE (repeatable; e.g.
     /// -X security.protocol=SASL_SSL). In the environment: comma-separated.
-    #[arg(short = 'X', long = "librdkafka", env = "PROJECTOR_LIBRDKAFKA", value_delimiter = ',', value_parser = key_value)]
-    pub librdkafka: Vec<(String, String)>,
+    /// (Parsed after clap, so a bad one is reported by position, never
+    /// shown: it may hold a password.)
+    #[arg(
+        short = 'X',
+        long = "librdkafka",
+        env = "PROJECTOR_LIBRDKAFKA",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub librdkafka: Vec<String>,
     /// A file of librdkafka properties, KEY=VALUE per line (# starts a
     /// comment): the place for secrets (sasl.password, …), which a flag
     /// would show to anyone running `ps`. -X options override it.
@@ -90,11 +111,13 @@ impl KafkaArgs {
         let mut config = KafkaConfig::new(self.bootstrap_servers.clone(), self.topic.clone());
         config.sample_interval = self.sample_interval.into();
         config.sample_timeout = self.sample_timeout.into();
-        config.metadata_interval = self.metadata_interval.into();
         if let Some(path) = &self.librdkafka_file {
             config.librdkafka_options = properties(path)?;
         }
-        config.librdkafka_options.extend(self.librdkafka.iter().cloned());
+        for (n, option) in self.librdkafka.iter().enumerate() {
+            let (key, value) = key_value(option).map_err(|_| ArgsError::NotKeyValueOption(n + 1))?;
+            config.librdkafka_options.insert(key, value);
+        }
         Ok(config)
     }
 }
@@ -124,6 +147,14 @@ pub enum ArgsError {
     /// A line of a properties file is not KEY=VALUE.
     #[error("{0}, line {1}: not KEY=VALUE")]
     NotKeyValue(PathBuf, usize),
+    /// A -X option (or an item of PROJECTOR_LIBRDKAFKA) is not KEY=VALUE.
+    #[error(
+        "librdkafka option number {0} (-X or PROJECTOR_LIBRDKAFKA) is not KEY=VALUE (its text is not shown: it may hold a secret)"
+    )]
+    NotKeyValueOption(usize),
+    /// The admin token file is empty.
+    #[error("{0} is empty; it should hold the admin token")]
+    EmptyTokenFile(PathBuf),
     /// The database URL file is empty.
     #[error("{0} is empty; it should hold the database URL")]
     EmptyUrlFile(PathBuf),
@@ -280,6 +311,10 @@ pub struct ServeArgs {
     /// Enables POST /admin/rebuild, guarded by this bearer token. Off when unset.
     #[arg(long, env = "PROJECTOR_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// A file holding the admin token (a flag's value shows in `ps`). Takes
+    /// precedence over --admin-token.
+    #[arg(long, env = "PROJECTOR_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// Requests taking longer are answered 503.
     #[arg(long, env = "PROJECTOR_REQUEST_TIMEOUT", default_value_t = Limits::default().request_timeout.into(), value_parser = duration)]
     pub request_timeout: Span,
@@ -307,6 +342,18 @@ impl ServeArgs {
 
     pub fn projection_config(&self) -> Result<ProjectionConfig, ArgsError> {
         projection_config(&self.kafka, &self.pg, &self.projection, self.migrate, self.mode)
+    }
+
+    /// The admin token: from --admin-token-file when given (trimmed), else
+    /// --admin-token.
+    pub fn admin_token(&self) -> Result<Option<String>, ArgsError> {
+        let Some(path) = &self.admin_token_file else { return Ok(self.admin_token.clone()) };
+        let text = std::fs::read_to_string(path).map_err(|e| ArgsError::File(path.clone(), e))?;
+        let token = text.trim();
+        if token.is_empty() {
+            return Err(ArgsError::EmptyTokenFile(path.clone()));
+        }
+        Ok(Some(token.to_owned()))
     }
 }
 
@@ -345,6 +392,11 @@ pub struct JanitorArgs {
     /// Give up when the replay has not caught up after this long.
     #[arg(long, default_value_t = ProjectionConfig::DEFAULT_REBUILD_TIMEOUT.into(), value_parser = duration)]
     pub timeout: Span,
+    /// How the topic's records are read (as `serve --format`). Under
+    /// `debezium`, Postgres is the source of truth and the cleanup is a
+    /// DELETE of rows (docs/lifecycle.md); the janitor refuses it.
+    #[arg(long, env = "PROJECTOR_FORMAT", value_enum, default_value_t = FormatArg::Events)]
+    pub format: FormatArg,
     #[command(flatten)]
     pub kafka: KafkaArgs,
 }

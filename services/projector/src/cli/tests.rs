@@ -12,8 +12,10 @@ fn the_cli_is_well_formed() {
 fn bad_values_say_which_option_and_why() {
     let err = Cli::try_parse_from(["projector", "serve", "--max-staleness", "soon"]).unwrap_err().to_string();
     assert!(err.contains("--max-staleness") && err.contains("write durations like"), "{err}");
-    let err = Cli::try_parse_from(["projector", "serve", "-X", "novalue"]).unwrap_err().to_string();
-    assert!(err.contains("is not KEY=VALUE"), "{err}");
+    let cli = Cli::try_parse_from(["projector", "serve", "-X", "a=1", "-X", "hunter2"]).unwrap();
+    let Some(Command::Serve(serve)) = cli.command else { panic!() };
+    let err = serve.kafka.config().unwrap_err().to_string();
+    assert!(err.contains("number 2") && err.contains("is not KEY=VALUE"), "{err}");
     let err = Cli::try_parse_from(["projector", "serve", "--lag-policy", "maybe"]).unwrap_err().to_string();
     assert!(err.contains("--lag-policy"), "{err}");
 }
@@ -95,4 +97,42 @@ fn the_readme_table_states_the_defaults_the_code_uses() {
         }
         assert!(documented.iter().any(|d| d == long), "--{long} is missing from README's configuration table");
     }
+}
+
+#[test]
+fn librdkafka_values_are_never_shown_by_help_or_errors() {
+    let help = {
+        let mut command = Cli::command();
+        let serve = command.find_subcommand_mut("serve").unwrap();
+        let x = serve.get_arguments().find(|a| a.get_long() == Some("librdkafka")).unwrap();
+        assert!(x.is_hide_env_values_set(), "-X's environment value would show in --help");
+        serve.render_long_help().to_string()
+    };
+    assert!(help.contains("PROJECTOR_LIBRDKAFKA"), "{help}");
+    let cli = Cli::try_parse_from(["projector", "serve", "-X", "sasl.password"]).unwrap();
+    let Some(Command::Serve(serve)) = cli.command else { panic!() };
+    let err = serve.kafka.config().unwrap_err().to_string();
+    assert!(!err.contains("sasl.password"), "{err}");
+}
+
+#[test]
+fn the_admin_token_can_come_from_a_file() {
+    let dir = std::env::temp_dir().join(format!("projector-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("token");
+    std::fs::write(&file, "0123456789abcdef0123\n").unwrap();
+    let cli = Cli::try_parse_from([
+        "projector".as_ref(),
+        "serve".as_ref(),
+        "--admin-token".as_ref(),
+        "ignored-when-a-file-is-given".as_ref(),
+        "--admin-token-file".as_ref(),
+        file.as_os_str(),
+    ])
+    .unwrap();
+    let Some(Command::Serve(serve)) = cli.command else { panic!() };
+    assert_eq!(serve.admin_token().unwrap().as_deref(), Some("0123456789abcdef0123"));
+    std::fs::write(&file, "\n").unwrap();
+    assert!(serve.admin_token().unwrap_err().to_string().contains("is empty"));
+    std::fs::remove_dir_all(&dir).ok();
 }

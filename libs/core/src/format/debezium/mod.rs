@@ -73,6 +73,10 @@ impl RecordFormat for Debezium {
         "debezium"
     }
 
+    fn deletes_live_sessions(&self) -> bool {
+        true
+    }
+
     fn decode<'a>(&self, record: &RawRecord<'a>) -> Decoded<'a> {
         let malformed = |key, reason: String| Decoded::Malformed { key, reason };
         let Some(key_bytes) = record.key else {

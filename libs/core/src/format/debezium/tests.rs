@@ -123,7 +123,10 @@ fn a_row_without_a_column_the_format_reads_is_not_a_live_row() {
     let sid = SessionId::new("s-1").unwrap();
     store.apply(read(KEY, Some(&row("c", "null"))), NOW);
     assert!(matches!(store.lookup(&sid, NOW), Lookup::Live));
-    store.apply(read(KEY, Some(br#"{"op":"u","after":{"id":"s-1","created_at":"2026-12-01T10:00:00Z","expires_at":null}}"#)), NOW);
+    store.apply(
+        read(KEY, Some(br#"{"op":"u","after":{"id":"s-1","created_at":"2026-12-01T10:00:00Z","expires_at":null}}"#)),
+        NOW,
+    );
     assert!(matches!(store.lookup(&sid, NOW), Lookup::Revoked));
 }
 
@@ -174,7 +177,9 @@ fn heartbeat_rows_carry_their_commit_instant_and_are_not_sessions() {
 fn a_streamed_truncate_marker_says_when_the_table_was_truncated() {
     let key = br#"{"id":"__truncated__"}"#;
     let marker = |op: &str| {
-        format!(r#"{{"after":{{"id":"__truncated__","user_id":"__truncated__","created_at":"2026-12-01T10:00:00Z","expires_at":null,"revoked_at":"2026-12-01T10:00:00Z"}},"source":{{"ts_ms":1796148458487}},"op":"{op}"}}"#)
+        format!(
+            r#"{{"after":{{"id":"__truncated__","user_id":"__truncated__","created_at":"2026-12-01T10:00:00Z","expires_at":null,"revoked_at":"2026-12-01T10:00:00Z"}},"source":{{"ts_ms":1796148458487}},"op":"{op}"}}"#
+        )
     };
     for op in ["c", "u"] {
         assert_eq!(
