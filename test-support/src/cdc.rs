@@ -45,7 +45,8 @@ pub fn require_connect() {
 #[derive(Debug)]
 pub struct CdcConnector {
     name: String,
-    schema: String,
+    /// The replication slot and publication (named alike).
+    slot: String,
     config: Value,
     /// The change-event topic, `<schema>.<schema>.user_sessions`.
     pub topic: KafkaConfig,
@@ -56,6 +57,14 @@ impl CdcConnector {
     /// test's schema (its own topic prefix, slot and publication), with
     /// `overrides` on top, and waits until its task runs.
     pub fn register(schema: &str, overrides: &[(&str, &str)]) -> Self {
+        Self::register_as(schema, schema, overrides)
+    }
+
+    /// [`Self::register`] under another `name` (its topic prefix, slot and
+    /// publication): a second connector of the same table, writing to a
+    /// topic of its own (`<name>.<schema>.user_sessions`), as the procedure
+    /// after a truncate does.
+    pub fn register_as(schema: &str, name: &str, overrides: &[(&str, &str)]) -> Self {
         require_connect();
         let path = repo_root().join("deploy/debezium-connector.json");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -76,23 +85,23 @@ impl CdcConnector {
         let heartbeat = revocation_kafka::heartbeat_action_query(&format!("{schema}.user_sessions"), partitions);
         let fields = [
             ("heartbeat.action.query", heartbeat),
-            ("topic.prefix", schema.to_owned()),
+            ("topic.prefix", name.to_owned()),
             ("table.include.list", format!("{schema}.user_sessions")),
-            ("slot.name", schema.to_owned()),
-            ("publication.name", schema.to_owned()),
+            ("slot.name", name.to_owned()),
+            ("publication.name", name.to_owned()),
         ];
         for (key, value) in fields.iter().map(|(k, v)| (*k, v.as_str())).chain(overrides.iter().copied()) {
             config[key] = Value::String(value.to_owned());
         }
-        let name = format!("cdc-{schema}");
-        let (status, body) = http("PUT", &format!("/connectors/{name}/config"), Some(&config.to_string()))
+        let connector_name = format!("cdc-{name}");
+        let (status, body) = http("PUT", &format!("/connectors/{connector_name}/config"), Some(&config.to_string()))
             .unwrap_or_else(|e| panic!("Kafka Connect: {e}; start it with `scripts/servers.sh up`"));
         assert!(status == 200 || status == 201, "Connect refused the connector ({status}): {body}");
         let connector = Self {
-            name,
-            schema: schema.to_owned(),
+            name: connector_name,
+            slot: name.to_owned(),
             config,
-            topic: topic_config(&format!("{schema}.{schema}.user_sessions")),
+            topic: topic_config(&format!("{name}.{schema}.user_sessions")),
         };
         for _ in 0..240 {
             if connector.state() == "RUNNING RUNNING" {
@@ -149,7 +158,7 @@ impl Drop for CdcConnector {
                 .arg(format!(
                     "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = '{0}';
                      DROP PUBLICATION IF EXISTS {0};",
-                    self.schema
+                    self.slot
                 ))
                 .output()
                 .is_ok_and(|o| o.status.success());

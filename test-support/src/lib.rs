@@ -1,7 +1,8 @@
 //! What every integration test of the workspace shares: where the local
 //! servers are and the scripts that drive them (`servers`), a topic or a
 //! schema of the test's own (`kafka`, `postgres`), the broker's TLS and SASL
-//! listeners (`secured`), a Debezium connector of the test's own (`cdc`), filling a topic fast (`produce`), session fixtures
+//! listeners (`secured`), a Debezium connector of the test's own (`cdc`), filling a topic fast (`produce`), the
+//! projector binary as a process (`process`), faults on the shared servers (`faults`), session fixtures
 //! (`fixtures`), and polling with a deadline (`eventually`).
 //!
 //! A test that needs a server fails — never skips — naming the command that
@@ -9,9 +10,11 @@
 #![forbid(unsafe_code)]
 
 mod cdc;
+mod faults;
 mod fixtures;
 mod kafka;
 mod postgres;
+mod process;
 mod produce;
 mod secured;
 mod servers;
@@ -19,9 +22,11 @@ mod servers;
 use std::time::{Duration, Instant};
 
 pub use cdc::{CdcConnector, require_connect};
+pub use faults::{Heal, SERIAL, run_script};
 pub use fixtures::{created, revoked, sid};
 pub use kafka::{create_topic, projection_options, require_broker, topic, topic_config, topic_with};
 pub use postgres::{fresh_schema, statement_pool};
+pub use process::{ProjectorProcess, free_port};
 pub use produce::produce_fast;
 pub use secured::{SASL_PASSWORD, SASL_USER, Security, require_tls_listeners, tls_dir, tls_file};
 pub use servers::{bootstrap, database_url, repo_root, script};

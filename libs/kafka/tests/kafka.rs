@@ -294,3 +294,52 @@ async fn a_missing_topic_keeps_the_projection_cold_until_it_exists() {
     projection.shutdown().await;
     delete_topic(&config).await.ok();
 }
+
+#[tokio::test]
+async fn a_revocation_acknowledged_on_a_partition_added_while_running_is_never_answered_live_past_the_bound() {
+    let config = topic("grow-bound", 1).await;
+    let mut options = projection_options();
+    options.freshness = revocation_core::FreshnessConfig::with_max_staleness(Duration::from_millis(400));
+    let bound = options.freshness.max_staleness;
+    let publisher = EventPublisher::new(&config).unwrap();
+    // Sessions whose key Kafka's partitioner puts on a partition other than
+    // 0 once the topic has 4: their revocations land on added partitions.
+    let moved: Vec<String> = (0..400)
+        .map(|i| format!("moving-{i}"))
+        .filter(|s| revocation_kafka::default_partition(s.as_bytes(), 4) != 0)
+        .take(20)
+        .collect();
+    for s in &moved {
+        publisher.publish(&created(s, None)).await.unwrap();
+    }
+    let projection = KafkaProjection::start(config.clone(), options).unwrap();
+    live(&projection).await;
+    add_partitions(&config, 4).await.unwrap();
+    // A new producer knows the new partitions at once.
+    let publisher = EventPublisher::new(&config).unwrap();
+    let liveness = projection.liveness();
+    let mut violations = Vec::new();
+    for s in &moved {
+        let ack = publisher.publish(&revoked(s)).await.unwrap();
+        assert!(ack.partition > 0, "{s} was revoked on partition {}", ack.partition);
+        let acked = std::time::Instant::now();
+        // Check until the bound has passed twice over; a live answer to a
+        // check that began past the bound breaks promise 1.
+        while acked.elapsed() < bound * 2 {
+            let began = acked.elapsed();
+            if liveness.check(&sid(s)).await == Ok(()) && began > bound {
+                violations.push((s.clone(), began));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert!(violations.is_empty(), "live past the bound after the ack: {violations:?}");
+    for s in &moved {
+        assert_ne!(liveness.check(&sid(s)).await, Ok(()));
+    }
+    eventually(Duration::from_secs(10), "Live on 4 partitions", async || liveness.state() == FreshnessState::Live)
+        .await;
+    assert_eq!(liveness.status().freshness.partitions.len(), 4);
+    projection.shutdown().await;
+    delete_topic(&config).await.ok();
+}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::{Offset, TopicPartitionList};
-use revocation_core::{FreshnessState, SessionEvent, SessionState};
+use revocation_core::{FreshnessState, SessionEvent, SessionLiveness, SessionLivenessError, SessionState};
 use revocation_kafka::{
     EventPublisher, KafkaConfig, KafkaProjection, ProjectionOptions, SnapshotOptions, add_partitions, delete_topic,
 };
@@ -230,6 +230,72 @@ async fn the_snapshot_holds_no_secret_and_only_its_owner_reads_it() {
     let text = String::from_utf8_lossy(&bytes);
     assert!(!text.contains(&config.bootstrap_servers), "no broker address");
     assert!(!text.contains("password"));
+    delete_topic(&config).await.ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// How many records of `key` the topic (one partition) holds now.
+fn records_of(config: &KafkaConfig, key: &str) -> usize {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::error::KafkaError;
+    use rdkafka::message::Message;
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("enable.partition.eof", "true")
+        .set("group.id", "snapshot-test-count")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut list = rdkafka::TopicPartitionList::new();
+    list.add_partition_offset(&config.topic, 0, rdkafka::Offset::Beginning).unwrap();
+    consumer.assign(&list).unwrap();
+    let mut found = 0;
+    loop {
+        match consumer.poll(Duration::from_secs(5)) {
+            Some(Ok(m)) if m.key() == Some(key.as_bytes()) => found += 1,
+            Some(Ok(_)) => {}
+            Some(Err(KafkaError::PartitionEOF(_))) => return found,
+            Some(Err(e)) => panic!("{e}"),
+            None => panic!("no end of partition within 5 s"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_older_than_the_topics_tombstone_retention_is_not_resumed() {
+    // Aggressive compaction (as the janitor's test): tombstones dropped
+    // 100 ms after a cleaning.
+    let compaction = [
+        ("segment.ms", "200"),
+        ("min.cleanable.dirty.ratio", "0.01"),
+        ("delete.retention.ms", "100"),
+        ("min.compaction.lag.ms", "0"),
+        ("max.compaction.lag.ms", "1000"),
+    ];
+    let config = topic_with("retention", 1, &compaction).await;
+    let dir = snapshot_dir("retention");
+    publish(&config, &[created("gone", None)]).await;
+    run_and_stop(&config, &dir).await;
+    // While no projection runs, the session is revoked and forgotten, and
+    // compaction removes every record of it (fillers roll the segments).
+    publish(&config, &[revoked("gone"), SessionEvent::Tombstone { sid: sid("gone") }]).await;
+    let mut filler = 0;
+    eventually(Duration::from_secs(120), "compaction removes every record of the session", async || {
+        filler += 1;
+        publish(&config, &[created(&format!("filler-{}", filler % 3), None)]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        records_of(&config, "gone") == 0
+    })
+    .await;
+    // The snapshot still holds the session live; resuming it would never
+    // learn it is gone.
+    let projection = KafkaProjection::start(config.clone(), options(&dir)).unwrap();
+    live(&projection).await;
+    assert_eq!(projection.liveness().check(&sid("gone")).await, Err(SessionLivenessError::Revoked));
+    let start = projection.feed_stats().unwrap().start;
+    assert!(!start.warm, "{start:?}");
+    assert!(start.reason.unwrap_or_default().contains("delete.retention.ms"));
+    projection.shutdown().await;
     delete_topic(&config).await.ok();
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -4,30 +4,12 @@
 //! a time; the tests here take turns).
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use revocation_core::{Debezium, FreshnessState, SessionId, SessionLiveness, SessionLivenessError};
 use revocation_kafka::{KafkaProjection, ProjectionOptions};
 use revocation_test_support::*;
-
-fn run(name: &str, action: &str) {
-    let out = Command::new(script(name)).arg(action).output().unwrap();
-    assert!(out.status.success(), "scripts/{name} {action} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// One fault at a time: the tests share the servers.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Whatever the test breaks, the servers are up when it ends.
-struct Heal;
-
-impl Drop for Heal {
-    fn drop(&mut self) {
-        let _ = Command::new(script("servers.sh")).arg("up").output();
-    }
-}
 
 #[tokio::test]
 async fn a_killed_connect_worker_fails_closed_and_after_its_restart_nothing_is_lost() {
@@ -48,7 +30,7 @@ async fn a_killed_connect_worker_fails_closed_and_after_its_restart_nothing_is_l
     let liveness = projection.liveness();
     eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
 
-    run("connect.sh", "kill");
+    run_script("connect.sh", "kill");
     sqlx::query(&format!("UPDATE {table} SET revoked_at = now() WHERE id = 'bob'")).execute(&pool).await.unwrap();
     eventually(Duration::from_secs(15), "Lagging with the worker dead", async || {
         liveness.state() == FreshnessState::Lagging
@@ -60,7 +42,7 @@ async fn a_killed_connect_worker_fails_closed_and_after_its_restart_nothing_is_l
     // A standalone worker keeps its offsets in a file but not its
     // connectors: restart it and register the connector again; it goes on
     // from its offsets (the slot kept the WAL meanwhile).
-    run("connect.sh", "up");
+    run_script("connect.sh", "up");
     connector.reconfigure(&[]);
     eventually(Duration::from_secs(60), "Live after the restart", async || liveness.state() == FreshnessState::Live)
         .await;
@@ -89,12 +71,12 @@ async fn postgres_restarted_under_the_connector_fails_closed_then_recovers_with_
     let liveness = projection.liveness();
     eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
 
-    run("postgres.sh", "kill");
+    run_script("postgres.sh", "kill");
     eventually(Duration::from_secs(15), "Lagging with Postgres down", async || {
         liveness.state() == FreshnessState::Lagging
     })
     .await;
-    run("postgres.sh", "up");
+    run_script("postgres.sh", "up");
     // Debezium restarts its task after a retriable error (by default within
     // about ten seconds); a revocation committed now must then arrive.
     let mut revoked = false;

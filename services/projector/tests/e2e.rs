@@ -4,80 +4,17 @@
 //! `--snapshot-dir`, and `projector janitor`.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use revocation_core::{SessionEvent, SessionId};
 use revocation_kafka::{EventPublisher, KafkaConfig, TopicSpec, delete_topic, ensure_topic};
-use revocation_test_support::{bootstrap, database_url};
+use revocation_test_support::{ProjectorProcess, bootstrap, database_url};
 use time::OffsetDateTime;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// The projector process; killed if the test fails before stopping it.
-struct Projector {
-    child: Child,
-    base: String,
-}
-
-impl Projector {
-    fn start(args: &[&str]) -> Self {
-        let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_projector"))
-            .arg("serve")
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the projector binary");
-        Self { child, base: format!("http://127.0.0.1:{port}") }
-    }
-
-    async fn get(&self, path: &str) -> (u16, Option<String>, serde_json::Value) {
-        let response = reqwest::get(format!("{}{path}", self.base)).await.expect("request");
-        let status = response.status().as_u16();
-        let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
-        let body = response.json().await.unwrap_or(serde_json::Value::Null);
-        (status, retry_after, body)
-    }
-
-    async fn wait_until(&self, path: &str, status: u16, limit: Duration) -> serde_json::Value {
-        let started = Instant::now();
-        loop {
-            if let Ok(response) = reqwest::get(format!("{}{path}", self.base)).await
-                && response.status().as_u16() == status
-            {
-                return response.json().await.unwrap_or(serde_json::Value::Null);
-            }
-            assert!(started.elapsed() < limit, "{path} did not answer {status} within {limit:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(started.elapsed() < Duration::from_secs(10), "no exit within 10 s of SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Projector {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The projector binary, serving with `args`.
+fn projector(args: &[&str]) -> ProjectorProcess {
+    ProjectorProcess::start(env!("CARGO_BIN_EXE_projector"), args)
 }
 
 fn sid(s: &str) -> SessionId {
@@ -102,7 +39,7 @@ async fn the_binary_serves_live_revoked_and_lag_answers_and_exits_cleanly() {
         publisher.publish(&event).await.unwrap();
     }
 
-    let projector = Projector::start(&[
+    let projector = projector(&[
         "--topic",
         &topic,
         "--bootstrap-servers",
@@ -147,7 +84,7 @@ async fn the_binary_serves_live_revoked_and_lag_answers_and_exits_cleanly() {
 #[tokio::test]
 async fn a_cold_projector_without_a_reachable_database_answers_unavailable_with_retry_after() {
     // A topic that does not exist keeps it cold; the database port is closed.
-    let projector = Projector::start(&[
+    let projector = projector(&[
         "--topic",
         &format!("absent-{}", uuid::Uuid::new_v4().simple()),
         "--bootstrap-servers",
@@ -222,7 +159,7 @@ async fn a_restart_with_a_snapshot_dir_is_warm_and_says_so() {
     let dir_arg = dir.display().to_string();
     let args = ["--topic", &topic, "--bootstrap-servers", &bootstrap(), "--snapshot-dir", &dir_arg];
 
-    let first = Projector::start(&args);
+    let first = projector(&args);
     let report = first.wait_until("/health/lag", 200, Duration::from_secs(30)).await;
     assert_eq!(report["start"]["kind"], "cold");
     assert!(report["start"]["reason"].as_str().unwrap().contains("no snapshot"), "{report}");
@@ -236,7 +173,7 @@ async fn a_restart_with_a_snapshot_dir_is_warm_and_says_so() {
         .publish(&SessionEvent::Created { sid: sid("carol"), user_id: "u".into(), created_at: now, expires_at: None })
         .await
         .unwrap();
-    let second = Projector::start(&args);
+    let second = projector(&args);
     let report = second.wait_until("/health/lag", 200, Duration::from_secs(30)).await;
     assert_eq!(report["start"]["kind"], "warm", "{report}");
     assert_eq!(report["start"]["snapshot_sessions"], 2);

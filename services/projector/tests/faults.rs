@@ -5,7 +5,6 @@
 //! `FAULT_SEED` replays a randomized run; `FAULT_SECONDS` sets its length.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,27 +17,10 @@ use revocation_kafka::{EventPublisher, KafkaConfig, KafkaProjection, ProjectionO
 use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
 use revocation_projection::{Mode, ProjectionConfig, ProjectionHandle};
 use revocation_test_support::{
-    bootstrap, created, database_url, eventually, fresh_schema, revoked, script, sid, topic,
+    Heal, ProjectorProcess, SERIAL, bootstrap, created, database_url, eventually, fresh_schema, revoked, run_script,
+    sid, topic,
 };
 use time::OffsetDateTime;
-
-/// One fault test at a time: they share the servers.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn run(name: &str, action: &str) {
-    let out = Command::new(script(name)).arg(action).output().unwrap();
-    assert!(out.status.success(), "scripts/{name} {action} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// Whatever a test breaks, both servers are up and thawed when it ends.
-struct Heal;
-
-impl Drop for Heal {
-    fn drop(&mut self) {
-        let _ = Command::new(script("servers.sh")).arg("resume").output();
-        let _ = Command::new(script("servers.sh")).arg("up").output();
-    }
-}
 
 fn options(max_staleness: Duration) -> ProjectionOptions {
     ProjectionOptions {
@@ -66,7 +48,7 @@ async fn broker_killed_and_restarted_fails_closed_then_recovers_with_nothing_los
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
 
-    run("kafka.sh", "kill");
+    run_script("kafka.sh", "kill");
     let killed = Instant::now();
     let took =
         eventually(Duration::from_secs(5), "Transient after kill -9", async || is_transient(&liveness.check(&a).await))
@@ -76,7 +58,7 @@ async fn broker_killed_and_restarted_fails_closed_then_recovers_with_nothing_los
     // Nothing answers Ok for a revoked session in the meantime, and nothing Revoked for a live one.
     assert!(is_transient(&liveness.check(&b).await));
 
-    run("kafka.sh", "up");
+    run_script("kafka.sh", "up");
     let back =
         eventually(Duration::from_secs(60), "Live after restart", async || liveness.state() == FreshnessState::Live)
             .await;
@@ -114,14 +96,14 @@ async fn postgres_stopped_during_a_cold_start_answers_transient_then_recovers() 
     assert_eq!(liveness.check(&sid("alice")).await, Ok(()));
     assert_eq!(liveness.check(&sid("bob")).await, Err(SessionLivenessError::Revoked));
 
-    run("postgres.sh", "down");
+    run_script("postgres.sh", "down");
     let started = Instant::now();
     let answer = liveness.check(&sid("alice")).await;
     assert!(is_transient(&answer), "{answer:?}");
     assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
     assert!(is_transient(&liveness.check(&sid("bob")).await), "no guess while the database is down");
 
-    run("postgres.sh", "up");
+    run_script("postgres.sh", "up");
     eventually(Duration::from_secs(10), "fallback answers again", async || {
         liveness.check(&sid("alice")).await == Ok(())
     })
@@ -147,7 +129,7 @@ async fn readiness_follows_the_database_in_both_modes() {
     let ready = |handle: &ProjectionHandle| handle.health().report().ready;
     eventually(Duration::from_secs(10), "ready while Postgres answers", async || ready(&cold) && ready(&only)).await;
 
-    run("postgres.sh", "down");
+    run_script("postgres.sh", "down");
     let took =
         eventually(Duration::from_secs(10), "not ready once it stops", async || !ready(&cold) && !ready(&only)).await;
     println!("readiness: not ready {took:?} after Postgres stopped");
@@ -157,38 +139,18 @@ async fn readiness_follows_the_database_in_both_modes() {
         assert!(!fallback.error.unwrap().contains("revocation:revocation"), "no password in the report");
     }
 
-    run("postgres.sh", "up");
+    run_script("postgres.sh", "up");
     eventually(Duration::from_secs(20), "ready again", async || ready(&cold) && ready(&only)).await;
     cold.shutdown().await;
     only.shutdown().await;
 }
 
-/// The projector process, killed with SIGKILL when dropped.
-struct Projector(Child, String);
-
-impl Projector {
-    fn start(topic: &str) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(env!("CARGO_BIN_EXE_projector"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--topic", topic])
-            .args(["--bootstrap-servers", &bootstrap(), "--sample-interval", "100ms"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        Self(child, format!("http://127.0.0.1:{port}"))
-    }
-
-    async fn lag(&self) -> Option<serde_json::Value> {
-        reqwest::get(format!("{}/health/lag", self.1)).await.ok()?.json().await.ok()
-    }
-}
-
-impl Drop for Projector {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The projector binary serving `topic`, sampling every 100 ms.
+fn projector(topic: &str) -> ProjectorProcess {
+    ProjectorProcess::start(
+        env!("CARGO_BIN_EXE_projector"),
+        &["--topic", topic, "--bootstrap-servers", &bootstrap(), "--sample-interval", "100ms"],
+    )
 }
 
 #[tokio::test]
@@ -207,7 +169,7 @@ async fn the_projector_killed_mid_replay_restarts_and_ends_with_the_whole_topic(
         }
     }
 
-    let first = Projector::start(&config.topic);
+    let first = projector(&config.topic);
     let mut caught_mid_replay = false;
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
@@ -222,7 +184,7 @@ async fn the_projector_killed_mid_replay_restarts_and_ends_with_the_whole_topic(
     drop(first); // SIGKILL
     eprintln!("killed {} replay", if caught_mid_replay { "in the middle of its" } else { "after its" });
 
-    let second = Projector::start(&config.topic);
+    let second = projector(&config.topic);
     eventually(Duration::from_secs(60), "restarted projector is live", async || {
         second.lag().await.is_some_and(|l| l["state"] == "live")
     })
@@ -232,7 +194,7 @@ async fn the_projector_killed_mid_replay_restarts_and_ends_with_the_whole_topic(
     assert_eq!(lag["revoked_sessions"].as_u64(), Some(sids.iter().step_by(4).count() as u64));
     assert_eq!(lag["records_applied"].as_u64(), Some(events.len() as u64));
     for (i, s) in sids.iter().enumerate().step_by(997) {
-        let status = reqwest::get(format!("{}/v1/sessions/{}", second.1, s.as_str())).await.unwrap().status();
+        let status = reqwest::get(format!("{}/v1/sessions/{}", second.base, s.as_str())).await.unwrap().status();
         assert_eq!(status.as_u16(), if i % 4 == 0 { 410 } else { 200 }, "{s:?}");
     }
     revocation_kafka::delete_topic(&config).await.ok();
@@ -432,14 +394,14 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
         let at = started.elapsed();
         match fault {
             "pause-broker" => {
-                run("kafka.sh", "pause");
+                run_script("kafka.sh", "pause");
                 tokio::time::sleep(hold).await;
-                run("kafka.sh", "resume");
+                run_script("kafka.sh", "resume");
             }
             _ => {
-                run("kafka.sh", "kill");
+                run_script("kafka.sh", "kill");
                 tokio::time::sleep(hold).await;
-                tokio::task::spawn_blocking(|| run("kafka.sh", "up")).await.unwrap();
+                tokio::task::spawn_blocking(|| run_script("kafka.sh", "up")).await.unwrap();
             }
         }
         faults.push(format!("{fault} at {:.1}s for {:.1}s", at.as_secs_f64(), hold.as_secs_f64()));

@@ -1,0 +1,215 @@
+//! The edges of the change-data-capture path, against real servers
+//! (`scripts/servers.sh up`): what an operator does over a year — leave a
+//! column out of the capture, truncate the table, run the documented
+//! cleanup, use many partitions, add partitions — must never leave a row
+//! that Postgres no longer holds live answered live past the bound.
+#![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use revocation_core::{Debezium, FreshnessState, SessionId, SessionLiveness, SessionLivenessError};
+use revocation_kafka::{KafkaConfig, KafkaProjection, ProjectionOptions, add_partitions};
+use revocation_test_support::*;
+use sqlx::PgPool;
+
+async fn sql(pool: &PgPool, statement: &str) {
+    sqlx::query(statement).execute(pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+}
+
+fn start(topic: &KafkaConfig) -> KafkaProjection {
+    let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
+    options.freshness.source_heartbeats = true;
+    KafkaProjection::start(topic.clone(), options).unwrap()
+}
+
+async fn schema_and_table() -> (String, String, PgPool) {
+    let (config, _, _) = fresh_schema().await;
+    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
+    (schema, config.qualified_table(), statement_pool().await)
+}
+
+fn id(s: &str) -> SessionId {
+    SessionId::new(s).unwrap()
+}
+
+async fn live(projection: &KafkaProjection, what: &str) {
+    let liveness = projection.liveness();
+    eventually(Duration::from_secs(90), what, async || liveness.state() == FreshnessState::Live).await;
+}
+
+/// Checks `sid` until `until`, and returns the checks that began more than
+/// `bound` after `since` and were answered live.
+async fn live_answers_past_the_bound(
+    projection: &KafkaProjection,
+    sid: &SessionId,
+    since: Instant,
+    bound: Duration,
+    until: Duration,
+) -> usize {
+    let liveness = projection.liveness();
+    let mut violations = 0;
+    while since.elapsed() < until {
+        let began = Instant::now();
+        if liveness.check(sid).await == Ok(()) && began.duration_since(since) > bound {
+            violations += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    violations
+}
+
+#[tokio::test]
+async fn a_column_the_connector_does_not_capture_is_never_read_as_not_revoked() {
+    let (schema, table, pool) = schema_and_table().await;
+    // The operator leaves revoked_at out of the capture.
+    let exclude = format!("{schema}.user_sessions.revoked_at");
+    let connector = CdcConnector::register(&schema, &[("column.exclude.list", exclude.as_str())]);
+    let projection = start(&connector.topic);
+    live(&projection, "Live (the heartbeats still arrive)").await;
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).await;
+    sql(&pool, &format!("UPDATE {table} SET revoked_at = now() WHERE id = 'alice'")).await;
+    let liveness = projection.liveness();
+    eventually(Duration::from_secs(30), "the rows without revoked_at are rejected", async || {
+        projection.feed_stats().unwrap().malformed >= 2
+    })
+    .await;
+    assert_eq!(liveness.check(&id("alice")).await, Err(SessionLivenessError::Revoked));
+    let rejected = projection.feed_stats().unwrap().last_rejected.unwrap();
+    assert!(rejected.contains("no `revoked_at` column") && rejected.contains("column.exclude.list"), "{rejected}");
+    projection.shutdown().await;
+    drop(connector);
+}
+
+#[tokio::test]
+async fn a_truncated_row_is_never_answered_live_past_the_bound_and_a_new_topic_recovers() {
+    let (schema, table, pool) = schema_and_table().await;
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')")).await;
+    let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
+    let projection = start(&connector.topic);
+    live(&projection, "Live").await;
+    let alice = id("alice");
+    assert_eq!(projection.liveness().check(&alice).await, Ok(()));
+
+    sql(&pool, &format!("TRUNCATE {table}")).await;
+    let truncated = Instant::now();
+    let bound = projection.liveness().status().freshness.max_staleness;
+    let violations =
+        live_answers_past_the_bound(&projection, &alice, truncated, bound + Duration::from_millis(100), bound * 3)
+            .await;
+    assert_eq!(violations, 0, "a truncated row answered live past the bound");
+    let freshness = projection.liveness().status().freshness;
+    assert!(freshness.distrusted_after.is_some(), "the truncate is recorded: {freshness:?}");
+    assert_eq!(freshness.state, FreshnessState::Lagging);
+
+    // A restart on the same topic replays the truncated rows' inserts: it
+    // must never go Live on it.
+    let restarted = start(&connector.topic);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let status = restarted.liveness().status().freshness;
+    assert_eq!(status.state, FreshnessState::Cold, "{status:?}");
+    assert!(status.distrusted_after.is_some());
+    restarted.shutdown().await;
+
+    // The documented procedure (docs/cdc.md#truncate): a new connector, with
+    // a topic, slot and publication of its own, snapshots the table as it is
+    // now; the projection moves to that topic.
+    let replacement = CdcConnector::register_as(&schema, &format!("{schema}_after"), &[("heartbeat.interval.ms", "200")]);
+    let recovered = start(&replacement.topic);
+    live(&recovered, "Live on the new topic").await;
+    assert_eq!(recovered.liveness().check(&alice).await, Err(SessionLivenessError::Revoked));
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('carol', 'u')")).await;
+    let liveness = recovered.liveness();
+    eventually(Duration::from_secs(30), "a row inserted after is live", async || {
+        liveness.check(&id("carol")).await == Ok(())
+    })
+    .await;
+    recovered.shutdown().await;
+    projection.shutdown().await;
+    drop(replacement);
+    drop(connector);
+}
+
+#[tokio::test]
+async fn a_topic_of_24_partitions_reaches_live() {
+    let (schema, table, pool) = schema_and_table().await;
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).await;
+    let connector = CdcConnector::register(&schema, &[("topic.creation.default.partitions", "24")]);
+    let projection = start(&connector.topic);
+    live(&projection, "Live on 24 partitions").await;
+    let freshness = projection.liveness().status().freshness;
+    assert_eq!(freshness.partitions.len(), 24);
+    assert!(freshness.partitions_without_source_heartbeat.is_empty());
+    assert_eq!(projection.liveness().check(&id("alice")).await, Ok(()));
+    projection.shutdown().await;
+    drop(connector);
+}
+
+/// The cleanup SQL of docs/lifecycle.md, as documented, for `table`.
+fn documented_cleanup(table: &str) -> String {
+    let doc = std::fs::read_to_string(repo_root().join("docs/lifecycle.md")).unwrap();
+    let section = doc.split("### With CDC").nth(1).expect("docs/lifecycle.md has its CDC section");
+    let sql = section.split("```sql").nth(1).and_then(|s| s.split("```").next()).expect("a ```sql block");
+    assert!(sql.contains("DELETE FROM public.user_sessions"), "{sql}");
+    sql.replace("public.user_sessions", table)
+}
+
+#[tokio::test]
+async fn the_heartbeat_rows_survive_the_documented_cleanup_and_come_back_when_deleted() {
+    let (schema, table, pool) = schema_and_table().await;
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).await;
+    let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
+    let projection = start(&connector.topic);
+    live(&projection, "Live").await;
+    // A month on: every row, the heartbeat rows too, looks a month old when
+    // the cleanup runs.
+    sql(&pool, &format!("UPDATE {table} SET created_at = now() - interval '40 days', revoked_at = now() - interval '40 days'")).await;
+    sql(&pool, &documented_cleanup(&table)).await;
+    // Any other cleanup: the heartbeat rows deleted outright.
+    sql(&pool, &format!("DELETE FROM {table} WHERE id LIKE '\\_\\_heartbeat\\_\\_%'")).await;
+    let deleted = Instant::now();
+    let liveness = projection.liveness();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    eventually(Duration::from_secs(30), "Live again: the next heartbeat writes the rows back", async || {
+        liveness.state() == FreshnessState::Live
+    })
+    .await;
+    let source_staleness = liveness.status().freshness.source_staleness.unwrap();
+    assert!(source_staleness < deleted.elapsed(), "heartbeats committed after the delete were read");
+    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE id LIKE '\\_\\_heartbeat\\_\\_%'"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 3, "one heartbeat row per partition is back");
+    projection.shutdown().await;
+    drop(connector);
+}
+
+#[tokio::test]
+async fn partitions_added_to_a_change_event_topic_fail_closed_for_good() {
+    let (schema, table, pool) = schema_and_table().await;
+    // Enough keys that some sit where Kafka's partitioner would not put them
+    // on 6 partitions (each does with probability 1/2).
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) SELECT 'row-' || g, 'u' FROM generate_series(1, 40) g")).await;
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).await;
+    let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
+    let projection = start(&connector.topic);
+    live(&projection, "Live").await;
+    add_partitions(&connector.topic, 6).await.unwrap();
+    let liveness = projection.liveness();
+    eventually(Duration::from_secs(30), "the added partitions are seen and the topic distrusted", async || {
+        liveness.status().freshness.distrusted_after.is_some()
+    })
+    .await;
+    eventually(Duration::from_secs(10), "Lagging", async || liveness.state() == FreshnessState::Lagging).await;
+    assert!(matches!(liveness.check(&id("alice")).await, Err(SessionLivenessError::Transient(_))));
+    // A cold start on the grown topic sees a key off its partition and never goes Live.
+    let restarted = start(&connector.topic);
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let status = restarted.liveness().status().freshness;
+    assert_ne!(status.state, FreshnessState::Live, "{status:?}");
+    assert!(status.distrusted_after.is_some());
+    restarted.shutdown().await;
+    projection.shutdown().await;
+    drop(connector);
+}
