@@ -7,14 +7,19 @@ use crate::servers::database_url;
 /// A migrated, empty schema of this test's own: its config, the adapter and
 /// a writer of the table. Left in place afterwards (`scripts/postgres.sh
 /// clean` drops them), so a failed test can be inspected.
+///
+/// The setup (schema, migrations) and the table writer go through a patient
+/// pool of their own ([`statement_pool`]): through the adapter's pool, whose
+/// budget is a check's (250 ms), a busy machine failed a test at its setup.
 pub async fn fresh_schema() -> (PgConfig, PgSessionLiveness, PgSessionTable) {
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let config = PgConfig::new(database_url()).schema(&schema).unwrap_or_else(|e| panic!("schema name: {e}"));
     let liveness = PgSessionLiveness::connect(&config).unwrap_or_else(|e| panic!("config: {e}"));
-    if let Err(e) = liveness.migrate().await {
+    let patient = statement_pool().await;
+    if let Err(e) = revocation_postgres::migrate::run(&patient, &config.schema).await {
         panic!("PostgreSQL is not reachable at {} ({e}); start it with `scripts/servers.sh up`", database_url());
     }
-    let table = PgSessionTable::new(liveness.pool().clone(), &config);
+    let table = PgSessionTable::new(patient, &config);
     (config, liveness, table)
 }
 

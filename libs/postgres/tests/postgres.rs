@@ -9,7 +9,7 @@ use revocation_core::{
     Clock, FreshnessConfig, ProjectedLiveness, Projection, SessionLiveness, SessionLivenessError, SystemClock,
 };
 use revocation_postgres::{PgConfig, PgSessionLiveness};
-use revocation_test_support::{created, database_url, fresh_schema, revoked, sid, tls_file};
+use revocation_test_support::{created, database_url, fresh_schema, revoked, sid, statement_pool, tls_file};
 use time::OffsetDateTime;
 
 fn hour() -> Duration {
@@ -80,12 +80,14 @@ async fn a_query_slower_than_the_statement_timeout_is_transient() {
     table.record(&created("s", None)).await.unwrap();
     // In a second schema, `user_sessions` is a view that sleeps a second per query.
     let slow_schema = format!("slow_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {slow_schema}")).execute(fast.pool()).await.unwrap();
+    // Setup goes through a patient pool: the adapter's has a check's budget.
+    let setup = statement_pool().await;
+    sqlx::query(&format!("CREATE SCHEMA {slow_schema}")).execute(&setup).await.unwrap();
     sqlx::query(&format!(
         "CREATE VIEW {slow_schema}.user_sessions AS SELECT s.* FROM {} s CROSS JOIN LATERAL (SELECT pg_sleep(1)) z",
         fast.config().qualified_table()
     ))
-    .execute(fast.pool())
+    .execute(&setup)
     .await
     .unwrap();
     let config = PgConfig::new(database_url()).schema(&slow_schema).unwrap();

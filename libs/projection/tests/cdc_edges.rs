@@ -114,7 +114,8 @@ async fn a_truncated_row_is_never_answered_live_past_the_bound_and_a_new_topic_r
     // The documented procedure (docs/cdc.md#truncate): a new connector, with
     // a topic, slot and publication of its own, snapshots the table as it is
     // now; the projection moves to that topic.
-    let replacement = CdcConnector::register_as(&schema, &format!("{schema}_after"), &[("heartbeat.interval.ms", "200")]);
+    let replacement =
+        CdcConnector::register_as(&schema, &format!("{schema}_after"), &[("heartbeat.interval.ms", "200")]);
     let recovered = start(&replacement.topic);
     live(&recovered, "Live on the new topic").await;
     assert_eq!(recovered.liveness().check(&alice).await, Err(SessionLivenessError::Revoked));
@@ -163,7 +164,11 @@ async fn the_heartbeat_rows_survive_the_documented_cleanup_and_come_back_when_de
     live(&projection, "Live").await;
     // A month on: every row, the heartbeat rows too, looks a month old when
     // the cleanup runs.
-    sql(&pool, &format!("UPDATE {table} SET created_at = now() - interval '40 days', revoked_at = now() - interval '40 days'")).await;
+    sql(
+        &pool,
+        &format!("UPDATE {table} SET created_at = now() - interval '40 days', revoked_at = now() - interval '40 days'"),
+    )
+    .await;
     sql(&pool, &documented_cleanup(&table)).await;
     // Any other cleanup: the heartbeat rows deleted outright.
     sql(&pool, &format!("DELETE FROM {table} WHERE id LIKE '\\_\\_heartbeat\\_\\_%'")).await;
@@ -190,7 +195,8 @@ async fn partitions_added_to_a_change_event_topic_fail_closed_for_good() {
     let (schema, table, pool) = schema_and_table().await;
     // Enough keys that some sit where Kafka's partitioner would not put them
     // on 6 partitions (each does with probability 1/2).
-    sql(&pool, &format!("INSERT INTO {table} (id, user_id) SELECT 'row-' || g, 'u' FROM generate_series(1, 40) g")).await;
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) SELECT 'row-' || g, 'u' FROM generate_series(1, 40) g"))
+        .await;
     sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).await;
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
     let projection = start(&connector.topic);

@@ -18,7 +18,7 @@ use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
 use revocation_projection::{Mode, ProjectionConfig, ProjectionHandle};
 use revocation_test_support::{
     Heal, ProjectorProcess, SERIAL, bootstrap, created, database_url, eventually, fresh_schema, revoked, run_script,
-    sid, topic,
+    sid, statement_pool, topic,
 };
 use time::OffsetDateTime;
 
@@ -81,8 +81,10 @@ async fn postgres_stopped_during_a_cold_start_answers_transient_then_recovers() 
     let mut pg_config = PgConfig::new(database_url()).schema(&schema).unwrap();
     pg_config.acquire_timeout = Duration::from_millis(250);
     let pg = PgSessionLiveness::connect(&pg_config).unwrap();
-    pg.migrate().await.unwrap();
-    let table = PgSessionTable::new(pg.pool().clone(), &pg_config);
+    // Setup through a patient pool; the adapter's answers within a check's budget.
+    let setup = statement_pool().await;
+    revocation_postgres::migrate::run(&setup, &pg_config.schema).await.unwrap();
+    let table = PgSessionTable::new(setup, &pg_config);
     table.record(&created("alice", None)).await.unwrap();
     table.record(&created("bob", None)).await.unwrap();
     table.record(&revoked("bob")).await.unwrap();
