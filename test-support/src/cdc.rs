@@ -141,6 +141,24 @@ impl CdcConnector {
         format!("{} {task}", status["connector"]["state"].as_str().unwrap_or("?"))
     }
 
+    /// Restarts the connector's task if it failed (as an operator would,
+    /// `POST /connectors/<name>/restart`) and waits until it runs; whether it
+    /// had failed.
+    pub fn restart_failed(&self) -> bool {
+        if !self.state().contains("FAILED") {
+            return false;
+        }
+        let path = format!("/connectors/{}/restart?includeTasks=true&onlyFailed=true", self.name);
+        let _ = http("POST", &path, None);
+        for _ in 0..240 {
+            if self.state() == "RUNNING RUNNING" {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        true
+    }
+
     /// Pauses (`pause`) or resumes (`resume`) the connector.
     pub fn set(&self, action: &str) {
         let (status, body) = http("PUT", &format!("/connectors/{}/{action}", self.name), None).unwrap_or_default();

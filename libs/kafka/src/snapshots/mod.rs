@@ -6,7 +6,8 @@
 //! (mode 0600), fsynced, renamed over the old one, and the directory fsynced,
 //! so a crash leaves either the old snapshot or the new one, never half of
 //! one. Checks are not stalled: the store is read shard by shard under read
-//! locks (see [`revocation_core::SessionStore::for_each`]).
+//! locks (see [`revocation_core::SessionStore::for_each`]), and the file is
+//! written by a thread of its own, never under those locks (`decoupled`).
 //!
 //! A snapshot found on start is checked twice: here, against what this
 //! process is configured for (version, checksum, topic, format, maximum
@@ -14,6 +15,7 @@
 //! and every position between the partition's log start and its high
 //! watermark). Any failure means a full replay, with one log line saying why.
 
+mod decoupled;
 mod writer;
 
 use std::fs::{self, File, OpenOptions};
@@ -151,8 +153,9 @@ impl SnapshotFile {
         }
         let temporary = self.path.with_extension("snapshot.tmp");
         let file = private_file(&temporary)?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        let counts = write_snapshot(projection.store(), &meta, &mut out)?;
+        let out = BufWriter::with_capacity(1 << 20, file);
+        // No file I/O under a shard's read lock (see `decoupled`).
+        let (counts, out) = decoupled::write_through(out, |queue| write_snapshot(projection.store(), &meta, queue))?;
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
