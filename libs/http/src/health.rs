@@ -93,6 +93,9 @@ pub struct LagReport {
     /// The last record rejected as malformed, without its key: what is
     /// wrong (e.g. a column the connector does not capture).
     pub last_rejected: Option<String>,
+    /// Tombstones from a janitor run with another `--max-session-lifetime`
+    /// than this projection's: run both with the same lifetime.
+    pub janitor_lifetime_mismatches: u64,
     /// Per partition.
     pub partitions: Vec<PartitionLag>,
     /// Sessions held.
@@ -233,6 +236,7 @@ impl<C: Clock> Health for ProjectedLiveness<C> {
             partitions_without_source_heartbeat: f.partitions_without_source_heartbeat.clone(),
             distrusted_after: f.distrusted_after.map(|t| t.to_rfc3339()),
             last_rejected: None,
+            janitor_lifetime_mismatches: 0,
             partitions: f
                 .partitions
                 .iter()

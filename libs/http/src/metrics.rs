@@ -71,6 +71,7 @@ pub fn export(report: &LagReport) {
     counter!("projection_records_applied_total").absolute(report.records_applied);
     counter!("projection_records_rejected_total").absolute(report.records_rejected);
     counter!("projection_records_unknown_total").absolute(report.records_unknown);
+    counter!("projection_janitor_lifetime_mismatches_total").absolute(report.janitor_lifetime_mismatches);
     for c in &report.checks {
         counter!("projection_checks_total", "source" => c.source, "answer" => c.answer).absolute(c.count);
     }

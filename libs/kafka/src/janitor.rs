@@ -85,6 +85,13 @@ pub enum JanitorError {
     Publish(#[from] PublishError),
 }
 
+/// The header on each janitor tombstone: the maximum session lifetime, in
+/// seconds, it was judged by. A serving projection whose own lifetime
+/// differs logs it and reports it (`janitor_lifetime_mismatches`): with a
+/// longer lifetime than the janitor's, a late `created` of a session the
+/// janitor forgot could be live again.
+pub const JANITOR_LIFETIME_HEADER: &str = "revocation-janitor-max-session-lifetime-secs";
+
 /// Tombstones in flight at once.
 const IN_FLIGHT: usize = 1024;
 
@@ -140,8 +147,12 @@ pub async fn run_janitor(config: &KafkaConfig, options: JanitorOptions) -> Resul
     );
     if !options.dry_run {
         let publisher = EventPublisher::new(config).map_err(JanitorError::Publish)?;
+        // Each tombstone says which lifetime it was judged by, so a serving
+        // projection with another one can say so (see `JANITOR_LIFETIME_HEADER`).
+        let lifetime = options.max_session_lifetime.as_secs().to_string();
+        let headers = [(JANITOR_LIFETIME_HEADER, lifetime.as_bytes())];
         for chunk in forgettable.chunks(IN_FLIGHT) {
-            let sends = chunk.iter().map(|sid| publisher.publish_raw(Some(sid.as_bytes()), None));
+            let sends = chunk.iter().map(|sid| publisher.publish_with_headers(Some(sid.as_bytes()), None, &headers));
             for result in futures::future::join_all(sends).await {
                 result?;
             }

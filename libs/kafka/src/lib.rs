@@ -54,7 +54,7 @@ pub use admin::{TopicSpec, add_partitions, delete_topic, ensure_topic, ensure_to
 pub use config::{ConfigError, KafkaConfig, is_secret_option};
 pub use feed::{FaultSource, Feed, FeedError, FeedFault, FeedStats, StartInfo, WarmStart};
 pub use heartbeat_rows::{debezium_key, heartbeat_action_query, heartbeat_ids};
-pub use janitor::{JanitorError, JanitorOptions, JanitorReport, run_janitor};
+pub use janitor::{JANITOR_LIFETIME_HEADER, JanitorError, JanitorOptions, JanitorReport, run_janitor};
 pub use partitioner::{JAVA_COMPATIBLE_PARTITIONER, default_partition};
 pub use projection::{FeedStatsSnapshot, KafkaProjection, ProjectionOptions, RebuildError};
 pub use publisher::{Acknowledged, EventPublisher, PublishError};

@@ -347,6 +347,8 @@ pub struct FeedStatsSnapshot {
     pub start: StartInfo,
     /// Why the last malformed record was rejected (never its key).
     pub last_rejected: Option<String>,
+    /// Janitor tombstones judged by another maximum session lifetime.
+    pub janitor_lifetime_mismatches: u64,
 }
 
 impl FeedStatsSnapshot {
@@ -362,6 +364,7 @@ impl FeedStatsSnapshot {
             fault: stats.fault(),
             start: stats.start_info(),
             last_rejected: stats.last_rejected(),
+            janitor_lifetime_mismatches: stats.janitor_lifetime_mismatches.load(Relaxed),
         }
     }
 }

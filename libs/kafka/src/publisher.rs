@@ -97,7 +97,23 @@ impl EventPublisher {
     /// Publishes raw bytes (`None` value = tombstone). For tests and tools
     /// that need to write records outside the format, such as hostile input.
     pub async fn publish_raw(&self, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<Acknowledged, PublishError> {
+        self.publish_with_headers(key, value, &[]).await
+    }
+
+    /// [`Self::publish_raw`] with record headers (name, value).
+    pub async fn publish_with_headers(
+        &self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, &[u8])],
+    ) -> Result<Acknowledged, PublishError> {
         let mut record = FutureRecord::<[u8], [u8]>::to(&self.topic);
+        if !headers.is_empty() {
+            let owned = headers.iter().fold(rdkafka::message::OwnedHeaders::new(), |all, (name, value)| {
+                all.insert(rdkafka::message::Header { key: name, value: Some(*value) })
+            });
+            record = record.headers(owned);
+        }
         if let Some(key) = key {
             record = record.key(key);
         }

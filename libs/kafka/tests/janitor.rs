@@ -178,3 +178,34 @@ async fn after_the_janitor_and_compaction_the_topic_holds_the_needed_sessions_an
     after.shutdown().await;
     delete_topic(&config).await.ok();
 }
+
+#[tokio::test]
+async fn a_janitor_run_with_another_lifetime_than_the_serving_projections_is_reported() {
+    let config = topic("janitor-mismatch", PARTITIONS).await;
+    let publisher = EventPublisher::new(&config).unwrap();
+    for i in 0..10 {
+        publisher.publish(&created_at(&format!("old-{i}"), minutes_ago(60), minutes_ago(30))).await.unwrap();
+    }
+    // One projection serves with the janitor's lifetime, one with twice it.
+    let same = live_projection(&config).await;
+    let longer = KafkaProjection::start(
+        config.clone(),
+        ProjectionOptions { max_session_lifetime: Some(LIFETIME * 2), ..projection_options() },
+    )
+    .unwrap();
+    let longer_liveness = longer.liveness();
+    eventually(Duration::from_secs(30), "Live", async || longer_liveness.state() == FreshnessState::Live).await;
+    let report =
+        run_janitor(&config, JanitorOptions { grace: Duration::from_secs(1), ..JanitorOptions::new(LIFETIME) })
+            .await
+            .unwrap();
+    assert_eq!(report.tombstoned, 10);
+    eventually(Duration::from_secs(30), "the mismatch is reported", async || {
+        longer.feed_stats().unwrap().janitor_lifetime_mismatches == 10
+    })
+    .await;
+    assert_eq!(same.feed_stats().unwrap().janitor_lifetime_mismatches, 0);
+    same.shutdown().await;
+    longer.shutdown().await;
+    delete_topic(&config).await.ok();
+}

@@ -25,6 +25,7 @@ impl Health for ProjectionHealth {
             report.feed_error = stats.fault.map(feed_error_report);
             report.start = Some(start_report(stats.start));
             report.last_rejected = stats.last_rejected;
+            report.janitor_lifetime_mismatches = stats.janitor_lifetime_mismatches;
         }
         report.snapshot = self.kafka.snapshot_status().map(|(last, failures)| SnapshotReport {
             written_at: last.as_ref().map(|l| l.written_at.to_rfc3339()),

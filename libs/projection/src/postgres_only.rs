@@ -31,6 +31,7 @@ impl Health for PostgresOnlyHealth {
             partitions_without_source_heartbeat: Vec::new(),
             distrusted_after: None,
             last_rejected: None,
+            janitor_lifetime_mismatches: 0,
             partitions: Vec::new(),
             sessions: 0,
             revoked_sessions: 0,

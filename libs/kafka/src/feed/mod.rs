@@ -69,6 +69,9 @@ pub struct FeedStats {
     pub sample_failures: AtomicU64,
     /// Partitions assigned.
     pub partitions: AtomicU64,
+    /// Janitor tombstones judged by another maximum session lifetime than
+    /// this projection's (see `JANITOR_LIFETIME_HEADER`).
+    pub janitor_lifetime_mismatches: AtomicU64,
     /// What keeps the feed from reading the topic now, if anything.
     faults: Arc<FeedFaults>,
     /// How the feed started, and its replay's progress.

@@ -69,7 +69,11 @@ impl Batch {
         let key = message.key().map(&mut copy);
         let value = message.payload().map(&mut copy);
         let first_header = self.headers.len();
-        if with_headers && let Some(headers) = message.headers() {
+        // A tombstone's headers are always kept: the janitor's say which
+        // lifetime it judged by (they are rare, so this costs nothing).
+        if (with_headers || value.is_none())
+            && let Some(headers) = message.headers()
+        {
             for header in headers.iter() {
                 let name = copy(header.key.as_bytes());
                 let value = header.value.map(&mut copy);
@@ -171,6 +175,7 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
     // partition the default partitioner would not choose today was written
     // before partitions were added: its delete may sit elsewhere.
     let check_placement = format.deletes_live_sessions();
+    let mut lifetime_mismatches = LogLimiter::new("janitor lifetime mismatch");
     let mut pending: Vec<Option<i64>> = Vec::new();
     // Ends when the consumer thread drops its sender (it has stopped).
     for work in from_consumer {
@@ -186,6 +191,9 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                     }));
                     if check_placement {
                         check_placed(shared, key, record.partition, record.offset);
+                    }
+                    if value.is_none() && !headers.is_empty() {
+                        check_janitor_lifetime(shared, &headers, &mut lifetime_mismatches);
                     }
                     let decoded = format.decode(&RawRecord { key, value, headers: &headers });
                     // The record's own time stamps the revocation of a malformed record.
@@ -265,6 +273,27 @@ fn positions(shared: &Shared) -> Vec<(i32, i64)> {
             _ => None,
         })
         .collect()
+}
+
+/// A janitor tombstone judged by another maximum session lifetime than this
+/// projection's: counted, reported and logged (a janitor with a shorter
+/// lifetime than ours may forget sessions a late `created` could revive).
+fn check_janitor_lifetime(shared: &Shared, headers: &[Header<'_>], log: &mut LogLimiter) {
+    let Some(janitor) = headers.iter().find(|h| h.name == crate::janitor::JANITOR_LIFETIME_HEADER) else { return };
+    let janitor_secs = janitor.value.and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| v.parse::<u64>().ok());
+    let ours = shared.projection.store().max_session_lifetime().map(|d| d.as_secs());
+    if janitor_secs.is_some() && janitor_secs == ours {
+        return;
+    }
+    shared.stats.janitor_lifetime_mismatches.fetch_add(1, Ordering::Relaxed);
+    log.warn(|| {
+        format!(
+            "a janitor tombstone was judged by --max-session-lifetime {} s, this projection has {}: run the janitor \
+             with the same lifetime every serve has",
+            janitor_secs.map_or_else(|| "(unreadable)".to_owned(), |s| s.to_string()),
+            ours.map_or_else(|| "none".to_owned(), |s| format!("{s} s")),
+        )
+    });
 }
 
 /// Distrusts the topic for good when `key` sits on a partition Kafka's
