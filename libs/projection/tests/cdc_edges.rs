@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use revocation_core::{Debezium, FreshnessState, SessionId, SessionLiveness, SessionLivenessError};
-use revocation_kafka::{KafkaConfig, KafkaProjection, ProjectionOptions, add_partitions};
+use revocation_kafka::{KafkaConfig, KafkaProjection, ProjectionOptions, SnapshotOptions, add_partitions};
 use revocation_test_support::*;
 use sqlx::PgPool;
 
@@ -18,8 +18,15 @@ async fn sql(pool: &PgPool, statement: &str) {
 }
 
 fn start(topic: &KafkaConfig) -> KafkaProjection {
+    start_with(topic, None)
+}
+
+/// A projection of `topic`, writing its snapshot to `snapshots` every second
+/// when given.
+fn start_with(topic: &KafkaConfig, snapshots: Option<&std::path::Path>) -> KafkaProjection {
     let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
     options.freshness.source_heartbeats = true;
+    options.snapshot = snapshots.map(|dir| SnapshotOptions { dir: dir.to_owned(), interval: Duration::from_secs(1) });
     KafkaProjection::start(topic.clone(), options).unwrap()
 }
 
@@ -86,10 +93,13 @@ async fn a_truncated_row_is_never_answered_live_past_the_bound_and_a_new_topic_r
     let (schema, table, pool) = schema_and_table().await;
     sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')")).await;
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
-    let projection = start(&connector.topic);
+    let snapshots = std::env::temp_dir().join(format!("cdc-truncate-{schema}"));
+    let projection = start_with(&connector.topic, Some(&snapshots));
     live(&projection, "Live").await;
     let alice = id("alice");
     assert_eq!(projection.liveness().check(&alice).await, Ok(()));
+    let snapshot = snapshots.join(format!("{}.snapshot", connector.topic.topic));
+    eventually(Duration::from_secs(10), "a snapshot from before the truncate", async || snapshot.exists()).await;
 
     sql(&pool, &format!("TRUNCATE {table}")).await;
     let truncated = Instant::now();
@@ -102,14 +112,20 @@ async fn a_truncated_row_is_never_answered_live_past_the_bound_and_a_new_topic_r
     assert!(freshness.distrusted_after.is_some(), "the truncate is recorded: {freshness:?}");
     assert_eq!(freshness.state, FreshnessState::Lagging);
 
-    // A restart on the same topic replays the truncated rows' inserts: it
-    // must never go Live on it.
-    let restarted = start(&connector.topic);
-    tokio::time::sleep(Duration::from_secs(8)).await;
-    let status = restarted.liveness().status().freshness;
-    assert_eq!(status.state, FreshnessState::Cold, "{status:?}");
-    assert!(status.distrusted_after.is_some());
-    restarted.shutdown().await;
+    // Restarts on the same topic — warm from the snapshot (none is written
+    // once the topic is distrusted, so the one on disk is from before the
+    // truncate and its tail holds the marker) and cold — must never go Live.
+    projection.shutdown().await;
+    for snapshots in [Some(snapshots.as_path()), None] {
+        let restarted = start_with(&connector.topic, snapshots);
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        let status = restarted.liveness().status().freshness;
+        assert_eq!(status.state, FreshnessState::Cold, "{snapshots:?}: {status:?}");
+        assert!(status.distrusted_after.is_some());
+        assert!(matches!(restarted.liveness().check(&alice).await, Err(SessionLivenessError::Transient(_))));
+        restarted.shutdown().await;
+    }
+    std::fs::remove_dir_all(&snapshots).ok();
 
     // The documented procedure (docs/cdc.md#truncate): a new connector, with
     // a topic, slot and publication of its own, snapshots the table as it is
@@ -126,7 +142,6 @@ async fn a_truncated_row_is_never_answered_live_past_the_bound_and_a_new_topic_r
     })
     .await;
     recovered.shutdown().await;
-    projection.shutdown().await;
     drop(replacement);
     drop(connector);
 }

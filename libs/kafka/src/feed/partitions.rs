@@ -89,7 +89,10 @@ fn distrust_a_position_compaction_may_have_passed(shared: &Shared) {
         return;
     }
     let now = SystemClock.now();
-    let Some(fresh_as_of) = freshness.fresh_as_of() else { return };
+    // The positions' age is what compaction can outrun: the broker bound,
+    // not the source's (a paused connector leaves the positions current).
+    let report = freshness.report(now);
+    let Some(fresh_as_of) = report.partitions.iter().map(|p| p.fresh_as_of).min().flatten() else { return };
     if now.saturating_since(fresh_as_of) <= *retention / 2 {
         return;
     }

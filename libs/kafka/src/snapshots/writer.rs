@@ -118,6 +118,13 @@ impl SnapshotWriter {
             tracing::info!(why, "snapshot not written: the projection has not caught up since it started");
             return;
         }
+        // A distrusted topic (truncated, grown under CDC) is distrusted
+        // because of records a snapshot's positions would skip on the next
+        // start: the snapshot on disk, from before, keeps them in the tail.
+        if projection.freshness().distrusted_after().is_some() {
+            tracing::warn!(why, "snapshot not written: the topic is distrusted (see /health/lag distrusted_after)");
+            return;
+        }
         match self.file.save(&projection, &self.topic, self.format, self.cluster_id.get().cloned()) {
             Ok(written) => {
                 tracing::info!(

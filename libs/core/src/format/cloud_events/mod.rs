@@ -87,6 +87,10 @@ fn binary_event<'a>(record: &RawRecord<'a>, kind: &'a [u8], version: Option<&'a 
             None => malformed("record key is not a session id".into()),
         };
     }
+    if kind == REVOKED && record.value.is_none() {
+        // Not a tombstone: forgetting is not sticky, a revocation is.
+        return malformed("a session.revoked CloudEvent without data".into());
+    }
     agreeing(EventJson.decode(record), kind, key_of(record))
 }
 

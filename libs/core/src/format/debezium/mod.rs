@@ -201,7 +201,7 @@ fn change(value: &Value, sid: &str) -> Result<Option<Change>, String> {
         return Err(format!(
             "the row has no `{column}` column: the connector does not capture it (check column.exclude.list, \
              column.include.list, the publication's column list, or a renamed column); the session is treated \
-             as revoked until its rows arrive whole"
+             as revoked, for good (revocation is sticky)"
         ));
     }
     let units = time_units(value);
