@@ -343,3 +343,20 @@ async fn a_revocation_acknowledged_on_a_partition_added_while_running_is_never_a
     projection.shutdown().await;
     delete_topic(&config).await.ok();
 }
+
+#[tokio::test]
+async fn the_publisher_puts_each_key_where_kafkas_default_partitioner_does() {
+    // Java clients (Debezium, Kafka Streams) use murmur2; librdkafka's own
+    // default does not. A tombstone on another partition than its key's
+    // records would never compact them away.
+    let config = topic("partitioner", 6).await;
+    let publisher = EventPublisher::new(&config).unwrap();
+    for i in 0..60 {
+        let s = format!("placed-{i}");
+        let ack = publisher.publish(&created(&s, None)).await.unwrap();
+        assert_eq!(ack.partition as u32, revocation_kafka::default_partition(s.as_bytes(), 6), "{s}");
+        let ack = publisher.publish_raw(Some(s.as_bytes()), None).await.unwrap();
+        assert_eq!(ack.partition as u32, revocation_kafka::default_partition(s.as_bytes(), 6), "{s} tombstone");
+    }
+    delete_topic(&config).await.ok();
+}

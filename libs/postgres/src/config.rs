@@ -99,16 +99,31 @@ impl fmt::Debug for PgConfig {
     }
 }
 
-/// `url` with the password (between `user:` and `@`) replaced.
+/// `url` with every password replaced: the one between `user:` and `@`,
+/// and the value of any query parameter whose name ends in `password`
+/// (`?password=…`, `sslpassword=…`).
 fn redacted_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return "<unparsed>".into() };
-    match rest.rsplit_once('@') {
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let authority = match rest.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:<redacted>@{host}"),
-            None => url.to_owned(),
+            Some((user, _)) => format!("{user}:<redacted>@{host}"),
+            None => rest.to_owned(),
         },
-        None => url.to_owned(),
-    }
+        None => rest.to_owned(),
+    };
+    let Some(query) = query else { return format!("{scheme}://{authority}") };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name.to_ascii_lowercase().ends_with("password") => format!("{name}=<redacted>"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{scheme}://{authority}?{}", query.join("&"))
 }
 
 impl PgConfig {
@@ -203,6 +218,17 @@ mod tests {
         let shown = format!("{:?}", PgConfig::new("postgres://app:hunter2@db:5432/app?sslmode=require"));
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("postgres://app:<redacted>@db:5432/app?sslmode=require"), "{shown}");
+        for (url, redacted) in [
+            ("postgres://db/app?user=app&password=hunter2", "postgres://db/app?user=app&password=<redacted>"),
+            (
+                "postgres://app@db/app?sslpassword=hunter2&sslmode=verify-full",
+                "postgres://app@db/app?sslpassword=<redacted>&sslmode=verify-full",
+            ),
+            ("postgres://app:hunter2@db/app?Password=hunter2", "postgres://app:<redacted>@db/app?Password=<redacted>"),
+        ] {
+            let shown = format!("{:?}", PgConfig::new(url));
+            assert!(!shown.contains("hunter2") && shown.contains(redacted), "{shown}");
+        }
     }
 
     #[test]

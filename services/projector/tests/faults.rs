@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use revocation_core::{
     FreshnessConfig, FreshnessState, SessionEvent, SessionId, SessionLiveness, SessionLivenessError, Timestamp,
 };
-use revocation_kafka::{EventPublisher, KafkaConfig, KafkaProjection, ProjectionOptions};
+use revocation_kafka::{EventPublisher, KafkaConfig, KafkaProjection, ProjectionOptions, SnapshotOptions};
 use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
 use revocation_projection::{Mode, ProjectionConfig, ProjectionHandle};
 use revocation_test_support::{
@@ -292,12 +292,22 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
     let seconds: u64 = std::env::var("FAULT_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(40);
     eprintln!("randomized fault run: FAULT_SEED={seed} FAULT_SECONDS={seconds}");
     let max_staleness = Duration::from_secs(1);
-    let config = topic("fault-random", 3).await;
+    let mut config = topic("fault-random", 3).await;
+    // The publisher learns added partitions within a second.
+    config.librdkafka_options.insert("topic.metadata.refresh.interval.ms".into(), "1000".into());
     let sample_interval = config.sample_interval;
     let publisher = EventPublisher::new(&config).unwrap().with_timeout(Duration::from_secs(20));
-    let projection = KafkaProjection::start(config.clone(), options(max_staleness)).unwrap();
+    // Snapshots every second, so a restart is warm.
+    let snapshots = std::env::temp_dir().join(format!("fault-random-{seed}"));
+    let with_snapshots = || ProjectionOptions {
+        snapshot: Some(SnapshotOptions { dir: snapshots.clone(), interval: Duration::from_secs(1) }),
+        ..options(max_staleness)
+    };
+    let mut projection = KafkaProjection::start(config.clone(), with_snapshots()).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
+    // The projection the checkers ask: a warm restart replaces it.
+    let serving = Arc::new(Mutex::new(liveness.clone()));
 
     let histories: Arc<Mutex<Vec<History>>> = Arc::new(Mutex::new(Vec::new()));
     let observations: Arc<Mutex<Vec<Observation>>> = Arc::new(Mutex::new(Vec::new()));
@@ -363,8 +373,8 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
     // Checkers: random sessions, every answer recorded with its time.
     let mut checkers = Vec::new();
     for c in 0..2u64 {
-        let (histories, observations, stop, liveness) =
-            (histories.clone(), observations.clone(), stop.clone(), liveness.clone());
+        let (histories, observations, stop, serving) =
+            (histories.clone(), observations.clone(), stop.clone(), serving.clone());
         let mut rng = StdRng::seed_from_u64(seed ^ (c + 1));
         checkers.push(tokio::spawn(async move {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -374,6 +384,7 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
                     continue;
                 }
                 let session = rng.random_range(0..n);
+                let liveness = serving.lock().unwrap().clone();
                 let began = Instant::now();
                 let answer = liveness.check(&sids(session)).await;
                 observations.lock().unwrap().push(Observation { session, began, ended: Instant::now(), answer });
@@ -382,16 +393,20 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
         }));
     }
 
-    // Nemesis: random broker faults at random times, each healed before the
-    // next. (Postgres plays no part here: this projection has no fallback;
-    // its loss is the subject of its own test above.)
+    // Nemesis: random broker faults, the topic grown once, warm restarts of
+    // the projection, at random times, each healed before the next.
+    // (Postgres plays no part here: this projection has no fallback; its
+    // loss is the subject of its own test above.)
     let mut rng = StdRng::seed_from_u64(seed.rotate_left(17));
     let run_for = Duration::from_secs(seconds);
     let started = Instant::now();
     let mut faults = Vec::new();
     while started.elapsed() + Duration::from_secs(8) < run_for {
         tokio::time::sleep(Duration::from_millis(rng.random_range(1_000..4_000))).await;
-        let fault = ["pause-broker", "kill-broker"][rng.random_range(0..2)];
+        let mut fault = ["pause-broker", "kill-broker", "grow-topic", "warm-restart"][rng.random_range(0..4)];
+        if fault == "grow-topic" && faults.iter().any(|f: &String| f.starts_with("grow-topic")) {
+            fault = "warm-restart";
+        }
         let hold = Duration::from_millis(rng.random_range(500..3_000));
         let at = started.elapsed();
         match fault {
@@ -400,10 +415,21 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
                 tokio::time::sleep(hold).await;
                 run_script("kafka.sh", "resume");
             }
-            _ => {
+            "kill-broker" => {
                 run_script("kafka.sh", "kill");
                 tokio::time::sleep(hold).await;
                 tokio::task::spawn_blocking(|| run_script("kafka.sh", "up")).await.unwrap();
+            }
+            "grow-topic" => {
+                // Revocations of sessions created on the old partitions now
+                // land on new ones: the partition set is part of the proof.
+                revocation_kafka::add_partitions(&config, 6).await.unwrap();
+            }
+            _ => {
+                // Graceful stop (the snapshot is written), then a warm start.
+                projection.shutdown().await;
+                projection = KafkaProjection::start(config.clone(), with_snapshots()).unwrap();
+                *serving.lock().unwrap() = projection.liveness();
             }
         }
         faults.push(format!("{fault} at {:.1}s for {:.1}s", at.as_secs_f64(), hold.as_secs_f64()));
@@ -417,6 +443,7 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
         c.await.unwrap();
     }
 
+    let liveness = projection.liveness();
     // Checker.
     let histories = histories.lock().unwrap().clone();
     let observations = observations.lock().unwrap().clone();
@@ -519,4 +546,5 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
     assert!(ok > 0 && revoked_answers > 0, "the workload exercised both answers");
     projection.shutdown().await;
     revocation_kafka::delete_topic(&config).await.ok();
+    std::fs::remove_dir_all(&snapshots).ok();
 }
