@@ -187,3 +187,15 @@ impl Drop for CdcConnector {
         }
     }
 }
+
+/// The cleanup SQL of `docs/lifecycle.md`, as documented, for `table`
+/// (tests run the page's own text, so the page cannot drift from what is
+/// tested).
+pub fn documented_cleanup(table: &str) -> String {
+    let path = repo_root().join("docs/lifecycle.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let section = doc.split("### With CDC").nth(1).expect("docs/lifecycle.md has its CDC section");
+    let sql = section.split("```sql").nth(1).and_then(|s| s.split("```").next()).expect("a ```sql block there");
+    assert!(sql.contains("DELETE FROM public.user_sessions"), "{sql}");
+    sql.replace("public.user_sessions", table)
+}

@@ -21,7 +21,7 @@ mod servers;
 
 use std::time::{Duration, Instant};
 
-pub use cdc::{CdcConnector, require_connect};
+pub use cdc::{CdcConnector, documented_cleanup, require_connect};
 pub use faults::{Heal, SERIAL, run_script};
 pub use fixtures::{created, revoked, sid};
 pub use kafka::{create_topic, projection_options, require_broker, topic, topic_config, topic_with};

@@ -161,15 +161,6 @@ async fn a_topic_of_24_partitions_reaches_live() {
     drop(connector);
 }
 
-/// The cleanup SQL of docs/lifecycle.md, as documented, for `table`.
-fn documented_cleanup(table: &str) -> String {
-    let doc = std::fs::read_to_string(repo_root().join("docs/lifecycle.md")).unwrap();
-    let section = doc.split("### With CDC").nth(1).expect("docs/lifecycle.md has its CDC section");
-    let sql = section.split("```sql").nth(1).and_then(|s| s.split("```").next()).expect("a ```sql block");
-    assert!(sql.contains("DELETE FROM public.user_sessions"), "{sql}");
-    sql.replace("public.user_sessions", table)
-}
-
 #[tokio::test]
 async fn the_heartbeat_rows_survive_the_documented_cleanup_and_come_back_when_deleted() {
     let (schema, table, pool) = schema_and_table().await;

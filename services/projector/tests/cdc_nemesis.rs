@@ -22,8 +22,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use revocation_kafka::add_partitions;
 use revocation_test_support::{
-    CdcConnector, Heal, ProjectorProcess, SERIAL, bootstrap, database_url, fresh_schema, repo_root, run_script,
-    statement_pool,
+    CdcConnector, Heal, ProjectorProcess, SERIAL, bootstrap, database_url, documented_cleanup, fresh_schema,
+    run_script, statement_pool,
 };
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -463,12 +463,4 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
     assert!(lost.is_empty(), "after healing, {} rows (first ten: {:?})", lost.len(), &lost[..lost.len().min(10)]);
     assert!(recoveries.iter().all(|(_, _, took)| took.is_some()), "a fault did not heal: {recoveries:?}");
     let _ = std::fs::remove_dir_all(&launch.snapshots);
-}
-
-/// The cleanup SQL of docs/lifecycle.md, for `table`.
-fn documented_cleanup(table: &str) -> String {
-    let doc = std::fs::read_to_string(repo_root().join("docs/lifecycle.md")).unwrap();
-    let section = doc.split("### With CDC").nth(1).unwrap();
-    let sql = section.split("```sql").nth(1).and_then(|s| s.split("```").next()).unwrap();
-    sql.replace("public.user_sessions", table)
 }
