@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use revocation_core::FreshnessConfig;
-use revocation_kafka::{KafkaConfig, ProjectionOptions, TopicSpec, ensure_topic_with};
+use revocation_kafka::{KafkaConfig, SourceOptions, TopicSpec, ensure_topic_with};
 
 use crate::servers::bootstrap;
 
@@ -53,10 +52,10 @@ pub async fn create_topic(config: &KafkaConfig, partitions: i32, configs: &[(&st
 }
 
 /// Projection options for tests: Lagging past 2 s, barrier waits of up to 2 s.
-pub fn projection_options() -> ProjectionOptions {
-    ProjectionOptions {
-        freshness: FreshnessConfig::with_max_staleness(Duration::from_secs(2)),
+pub fn source_options() -> SourceOptions {
+    SourceOptions {
+        max_staleness: Duration::from_secs(2),
         barrier_timeout: Duration::from_secs(2),
-        ..ProjectionOptions::default()
+        ..SourceOptions::default()
     }
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 pub use cdc::{CdcConnector, documented_cleanup, require_connect};
 pub use faults::{Heal, SERIAL, run_script};
 pub use fixtures::{created, revoked, sid};
-pub use kafka::{create_topic, projection_options, require_broker, topic, topic_config, topic_with};
+pub use kafka::{create_topic, require_broker, source_options, topic, topic_config, topic_with};
 pub use postgres::{fresh_schema, statement_pool};
 pub use process::{ProjectorProcess, free_port};
 pub use produce::produce_fast;

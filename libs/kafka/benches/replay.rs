@@ -33,9 +33,7 @@ use revocation_core::{
     EventJson, FreshnessConfig, FreshnessState, Projection, SessionEvent, SessionId, SessionLiveness,
     SessionLivenessError,
 };
-use revocation_kafka::{
-    EventPublisher, Feed, KafkaConfig, KafkaProjection, ProjectionOptions, SampleTrigger, TopicSpec,
-};
+use revocation_kafka::{EventPublisher, Feed, KafkaConfig, KafkaSource, SampleTrigger, SourceOptions, TopicSpec};
 use revocation_test_support::{Security, bootstrap};
 use time::OffsetDateTime;
 
@@ -256,7 +254,7 @@ async fn propagation(revocations: usize) {
             r.unwrap();
         }
     }
-    let projection = KafkaProjection::start(config.clone(), ProjectionOptions::default()).unwrap();
+    let projection = KafkaSource::start(config.clone(), SourceOptions::default()).unwrap();
     let liveness = projection.liveness();
     while liveness.state() != FreshnessState::Live {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -327,11 +325,8 @@ async fn pause_timeline() {
         })
         .await
         .unwrap();
-    let options = ProjectionOptions {
-        freshness: FreshnessConfig::with_max_staleness(Duration::from_secs(1)),
-        ..ProjectionOptions::default()
-    };
-    let projection = KafkaProjection::start(config.clone(), options).unwrap();
+    let options = SourceOptions { max_staleness: Duration::from_secs(1), ..SourceOptions::default() };
+    let projection = KafkaSource::start(config.clone(), options).unwrap();
     let liveness = projection.liveness();
     while liveness.state() != FreshnessState::Live {
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -9,7 +9,7 @@ use thiserror::Error;
 /// A configuration the source cannot use; the message names the option.
 #[derive(Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum KafkaConfigError {
     /// A required option is empty.
     #[error("{0} must not be empty")]
     Empty(&'static str),
@@ -107,20 +107,24 @@ impl KafkaConfig {
     }
 
     /// Checks every option; the error names the first bad one.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), KafkaConfigError> {
         if self.bootstrap_servers.trim().is_empty() {
-            return Err(ConfigError::Empty("bootstrap_servers"));
+            return Err(KafkaConfigError::Empty("bootstrap_servers"));
         }
         if self.topic.trim().is_empty() {
-            return Err(ConfigError::Empty("topic"));
+            return Err(KafkaConfigError::Empty("topic"));
         }
         let range = |option, value: Duration, min: Duration, max: Duration| {
-            if value < min || value > max { Err(ConfigError::OutOfRange { option, value, min, max }) } else { Ok(()) }
+            if value < min || value > max {
+                Err(KafkaConfigError::OutOfRange { option, value, min, max })
+            } else {
+                Ok(())
+            }
         };
         range("sample_interval", self.sample_interval, Duration::from_millis(10), Duration::from_secs(60))?;
         range("sample_timeout", self.sample_timeout, Duration::from_millis(10), Duration::from_secs(60))?;
         if let Some(key) = self.librdkafka_options.keys().find(|k| RESERVED.contains(&k.as_str())) {
-            return Err(ConfigError::Reserved(key.clone()));
+            return Err(KafkaConfigError::Reserved(key.clone()));
         }
         Ok(())
     }
@@ -211,6 +215,6 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().starts_with("sample_interval is 0ns"));
         c.sample_interval = Duration::from_millis(200);
         c.librdkafka_options.insert("enable.auto.commit".into(), "true".into());
-        assert_eq!(c.validate(), Err(ConfigError::Reserved("enable.auto.commit".into())));
+        assert_eq!(c.validate(), Err(KafkaConfigError::Reserved("enable.auto.commit".into())));
     }
 }

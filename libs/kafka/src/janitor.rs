@@ -19,8 +19,8 @@ use thiserror::Error;
 
 use crate::config::KafkaConfig;
 use crate::feed::FeedError;
-use crate::projection::{KafkaProjection, ProjectionOptions};
 use crate::publisher::{EventPublisher, PublishError};
+use crate::source::{KafkaSource, SourceOptions};
 
 /// What the janitor removes, and how it reads the topic.
 #[derive(Debug, Clone)]
@@ -108,12 +108,12 @@ const IN_FLIGHT: usize = 1024;
 /// ```
 pub async fn run_janitor(config: &KafkaConfig, options: JanitorOptions) -> Result<JanitorReport, JanitorError> {
     let started = Instant::now();
-    let projection = KafkaProjection::start(
+    let projection = KafkaSource::start(
         config.clone(),
-        ProjectionOptions {
+        SourceOptions {
             max_session_lifetime: Some(options.max_session_lifetime),
             format: options.format.clone(),
-            ..ProjectionOptions::default()
+            ..SourceOptions::default()
         },
     )?;
     let liveness = projection.liveness();

@@ -13,7 +13,7 @@
 //!   progress) and the librdkafka `log_bridge`.
 //! - `trigger`: [`SampleTrigger`], the [`WatermarkProbe`] a barrier pulls
 //!   to get a sample now; requests coalesce into one round of queries.
-//! - `projection`: [`KafkaProjection`], a [`ProjectedLiveness`] kept fed by a
+//! - `projection`: [`KafkaSource`], a [`ProjectedLiveness`] kept fed by a
 //!   [`Feed`], with `rebuild` (replay into a fresh projection while the
 //!   current one serves, then swap).
 //! - `publisher`: [`EventPublisher`], an idempotent `acks=all` producer
@@ -44,20 +44,20 @@ mod feed;
 mod heartbeat_rows;
 mod janitor;
 mod partitioner;
-mod projection;
 mod publisher;
 mod refused;
 mod snapshots;
+mod source;
 mod trigger;
 
 pub use admin::{TopicSpec, add_partitions, delete_topic, ensure_topic, ensure_topic_with};
-pub use config::{ConfigError, KafkaConfig, is_secret_option};
+pub use config::{KafkaConfig, KafkaConfigError, is_secret_option};
 pub use feed::{FaultSource, Feed, FeedError, FeedFault, FeedStats, StartInfo, WarmStart};
 pub use heartbeat_rows::{debezium_key, heartbeat_action_query, heartbeat_ids};
 pub use janitor::{JANITOR_LIFETIME_HEADER, JanitorError, JanitorOptions, JanitorReport, run_janitor};
 pub use partitioner::{JAVA_COMPATIBLE_PARTITIONER, default_partition};
-pub use projection::{FeedStatsSnapshot, KafkaProjection, ProjectionOptions, RebuildError};
 pub use publisher::{Acknowledged, EventPublisher, PublishError};
 pub use refused::ClientRefused;
 pub use snapshots::{LastSnapshot, SnapshotOptions};
+pub use source::{FeedStatsSnapshot, KafkaRebuildError, KafkaSource, SourceOptions};
 pub use trigger::SampleTrigger;

@@ -8,7 +8,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use revocation_core::SessionEvent;
 use thiserror::Error;
 
-use crate::config::{ConfigError, KafkaConfig};
+use crate::config::{KafkaConfig, KafkaConfigError};
 use crate::refused::ClientRefused;
 
 /// An event was not acknowledged.
@@ -17,7 +17,7 @@ use crate::refused::ClientRefused;
 pub enum PublishError {
     /// The configuration is unusable.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] KafkaConfigError),
     /// librdkafka refused the producer configuration.
     #[error("could not create the Kafka producer (check the librdkafka options, -X)")]
     Client(#[source] ClientRefused),

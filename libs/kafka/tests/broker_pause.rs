@@ -7,8 +7,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use revocation_core::{FreshnessConfig, FreshnessState, SessionLiveness, SessionLivenessError};
-use revocation_kafka::{EventPublisher, KafkaProjection, ProjectionOptions, delete_topic};
+use revocation_core::{FreshnessState, SessionLiveness, SessionLivenessError};
+use revocation_kafka::{EventPublisher, KafkaSource, SourceOptions, delete_topic};
 use revocation_test_support::*;
 
 /// Thaws the broker even if the test fails half-way.
@@ -37,15 +37,15 @@ async fn a_paused_broker_turns_answers_transient_within_the_bound_and_resuming_r
     let config = topic("pause", 3).await;
     let max_staleness = Duration::from_secs(1);
     let interval = config.sample_interval;
-    let options = ProjectionOptions {
-        freshness: FreshnessConfig::with_max_staleness(max_staleness),
+    let options = SourceOptions {
+        max_staleness: max_staleness,
         barrier_timeout: Duration::from_secs(1),
-        ..ProjectionOptions::default()
+        ..SourceOptions::default()
     };
     let publisher = EventPublisher::new(&config).unwrap();
     publisher.publish(&created("alice", None)).await.unwrap();
     publisher.publish(&created("bob", None)).await.unwrap();
-    let projection = KafkaProjection::start(config.clone(), options).unwrap();
+    let projection = KafkaSource::start(config.clone(), options).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
     assert_eq!(liveness.check(&sid("alice")).await, Ok(()));

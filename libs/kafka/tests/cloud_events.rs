@@ -8,7 +8,7 @@ use std::time::Duration;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use revocation_core::{Clock, CloudEvents, FreshnessState, Lookup, SystemClock};
-use revocation_kafka::{KafkaProjection, ProjectionOptions, delete_topic};
+use revocation_kafka::{KafkaSource, SourceOptions, delete_topic};
 use revocation_test_support::*;
 
 #[tokio::test]
@@ -47,8 +47,8 @@ async fn binary_and_structured_cloud_events_reach_the_projection() {
         let record = FutureRecord::to(&config.topic).key(key).payload(&value).headers(headers);
         producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e).unwrap();
     }
-    let options = ProjectionOptions { format: Arc::new(CloudEvents), ..projection_options() };
-    let projection = KafkaProjection::start(config.clone(), options).unwrap();
+    let options = SourceOptions { format: Arc::new(CloudEvents), ..source_options() };
+    let projection = KafkaSource::start(config.clone(), options).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "projection becomes Live", async || liveness.state() == FreshnessState::Live)
         .await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use revocation_core::{FreshnessState, SessionEvent, SessionLiveness, SessionLivenessError};
-use revocation_kafka::{KafkaConfig, KafkaProjection, delete_topic};
+use revocation_kafka::{KafkaConfig, KafkaSource, delete_topic};
 use revocation_test_support::*;
 
 const CODECS: [&str; 5] = ["none", "gzip", "snappy", "lz4", "zstd"];
@@ -40,7 +40,7 @@ async fn records_in_every_compression_codec_are_read() {
             .collect();
         produce(&config, codec, &events).await;
     }
-    let projection = KafkaProjection::start(config.clone(), projection_options()).unwrap();
+    let projection = KafkaSource::start(config.clone(), source_options()).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
     for codec in CODECS {

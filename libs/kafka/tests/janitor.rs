@@ -12,7 +12,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Offset, TopicPartitionList};
 use revocation_core::{Clock, FreshnessState, Lookup, SessionEvent, SystemClock};
 use revocation_kafka::{
-    EventPublisher, JanitorOptions, KafkaConfig, KafkaProjection, ProjectionOptions, delete_topic, run_janitor,
+    EventPublisher, JanitorOptions, KafkaConfig, KafkaSource, SourceOptions, delete_topic, run_janitor,
 };
 use revocation_test_support::*;
 use time::OffsetDateTime;
@@ -31,8 +31,8 @@ const AGGRESSIVE: &[(&str, &str)] = &[
     ("max.compaction.lag.ms", "1000"),
 ];
 
-fn options() -> ProjectionOptions {
-    ProjectionOptions { max_session_lifetime: Some(LIFETIME), ..projection_options() }
+fn options() -> SourceOptions {
+    SourceOptions { max_session_lifetime: Some(LIFETIME), ..source_options() }
 }
 
 fn minutes_ago(m: i64) -> OffsetDateTime {
@@ -77,8 +77,8 @@ fn count_records(config: &KafkaConfig) -> usize {
     records
 }
 
-async fn live_projection(config: &KafkaConfig) -> KafkaProjection {
-    let projection = KafkaProjection::start(config.clone(), options()).unwrap();
+async fn live_projection(config: &KafkaConfig) -> KafkaSource {
+    let projection = KafkaSource::start(config.clone(), options()).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "projection becomes Live", async || liveness.state() == FreshnessState::Live)
         .await;
@@ -156,7 +156,7 @@ async fn after_the_janitor_and_compaction_the_topic_holds_the_needed_sessions_an
     // fresh replay of the cleaned topic, agree with what was answered before.
     let after = live_projection(&config).await;
     let now = SystemClock.now();
-    let answer = |p: &KafkaProjection, s: &str| p.liveness().projection().store().lookup(&sid(s), now) == Lookup::Live;
+    let answer = |p: &KafkaSource, s: &str| p.liveness().projection().store().lookup(&sid(s), now) == Lookup::Live;
     for s in &all {
         let expected = s.starts_with("live-");
         assert_eq!(answer(&before, s), expected, "{s} (projection that saw the tombstones)");
@@ -188,9 +188,9 @@ async fn a_janitor_run_with_another_lifetime_than_the_serving_projections_is_rep
     }
     // One projection serves with the janitor's lifetime, one with twice it.
     let same = live_projection(&config).await;
-    let longer = KafkaProjection::start(
+    let longer = KafkaSource::start(
         config.clone(),
-        ProjectionOptions { max_session_lifetime: Some(LIFETIME * 2), ..projection_options() },
+        SourceOptions { max_session_lifetime: Some(LIFETIME * 2), ..source_options() },
     )
     .unwrap();
     let longer_liveness = longer.liveness();

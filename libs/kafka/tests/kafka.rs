@@ -10,10 +10,10 @@ use std::time::Duration;
 use revocation_core::{
     Clock, FreshnessState, Lookup, SessionEvent, SessionLiveness, SessionLivenessError, SystemClock,
 };
-use revocation_kafka::{EventPublisher, KafkaProjection, add_partitions, delete_topic};
+use revocation_kafka::{EventPublisher, KafkaSource, add_partitions, delete_topic};
 use revocation_test_support::*;
 
-async fn live(projection: &KafkaProjection) {
+async fn live(projection: &KafkaSource) {
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "projection becomes Live", async || liveness.state() == FreshnessState::Live)
         .await;
@@ -59,7 +59,7 @@ async fn replay_of_many_events_yields_exactly_the_model_state() {
         }
     }
 
-    let projection = KafkaProjection::start(config.clone(), projection_options()).unwrap();
+    let projection = KafkaSource::start(config.clone(), source_options()).unwrap();
     live(&projection).await;
     let store_view = projection.liveness().projection();
     let now = SystemClock.now();
@@ -81,7 +81,7 @@ async fn replay_of_many_events_yields_exactly_the_model_state() {
 async fn a_revocation_produced_while_live_is_answered_revoked_shortly_after() {
     let config = topic("revoke", 3).await;
     let publisher = EventPublisher::new(&config).unwrap();
-    let projection = KafkaProjection::start(config.clone(), projection_options()).unwrap();
+    let projection = KafkaSource::start(config.clone(), source_options()).unwrap();
     live(&projection).await;
     let liveness = projection.liveness();
     publisher.publish(&created("alice", None)).await.unwrap();
@@ -104,7 +104,7 @@ async fn a_revocation_produced_while_live_is_answered_revoked_shortly_after() {
 async fn a_session_acknowledged_before_the_check_began_is_never_answered_revoked() {
     let config = topic("barrier", 3).await;
     let publisher = EventPublisher::new(&config).unwrap();
-    let projection = KafkaProjection::start(config.clone(), projection_options()).unwrap();
+    let projection = KafkaSource::start(config.clone(), source_options()).unwrap();
     live(&projection).await;
     let liveness = projection.liveness();
     let mut ok = 0;
@@ -142,7 +142,7 @@ async fn malformed_records_in_the_middle_of_a_partition_do_not_stop_the_ones_aft
     publisher.publish_raw(Some(b"\xff"), Some(b"{}")).await.unwrap();
     publisher.publish_raw(Some(b"k"), Some(br#"{"type":"session.renamed","sid":"k"}"#)).await.unwrap();
     publisher.publish(&created("after", None)).await.unwrap();
-    let projection = KafkaProjection::start(config.clone(), projection_options()).unwrap();
+    let projection = KafkaSource::start(config.clone(), source_options()).unwrap();
     live(&projection).await;
     let liveness = projection.liveness();
     assert_eq!(liveness.check(&sid("after")).await, Ok(()));
@@ -157,7 +157,7 @@ async fn malformed_records_in_the_middle_of_a_partition_do_not_stop_the_ones_aft
 async fn partitions_added_while_running_are_consumed() {
     let config = topic("grow", 3).await;
     let publisher = EventPublisher::new(&config).unwrap();
-    let projection = KafkaProjection::start(config.clone(), projection_options()).unwrap();
+    let projection = KafkaSource::start(config.clone(), source_options()).unwrap();
     live(&projection).await;
     add_partitions(&config, 6).await.unwrap();
     // Publish until records land in the new partitions (the producer learns
@@ -199,7 +199,7 @@ async fn a_rebuild_under_load_ends_with_the_same_state_and_never_answers_from_a_
     for ack in futures::future::join_all(events.iter().map(|e| publisher.publish(e))).await {
         ack.unwrap();
     }
-    let projection = Arc::new(KafkaProjection::start(config.clone(), projection_options()).unwrap());
+    let projection = Arc::new(KafkaSource::start(config.clone(), source_options()).unwrap());
     live(&projection).await;
     let liveness = projection.liveness();
     // Checkers hammer known sessions during the rebuild; every answer must
@@ -271,7 +271,7 @@ async fn a_rebuild_under_load_ends_with_the_same_state_and_never_answers_from_a_
 async fn an_unreachable_broker_at_start_leaves_the_projection_cold_and_the_process_up() {
     let mut config = revocation_kafka::KafkaConfig::new("127.0.0.1:1", "nowhere");
     config.sample_interval = Duration::from_millis(50);
-    let projection = KafkaProjection::start(config, projection_options()).unwrap();
+    let projection = KafkaSource::start(config, source_options()).unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let liveness = projection.liveness();
     assert_eq!(liveness.state(), FreshnessState::Cold);
@@ -284,7 +284,7 @@ async fn a_missing_topic_keeps_the_projection_cold_until_it_exists() {
     require_broker();
     let mut config = revocation_kafka::KafkaConfig::new(bootstrap(), format!("late-{}", uuid::Uuid::new_v4().simple()));
     config.sample_interval = Duration::from_millis(50);
-    let projection = KafkaProjection::start(config.clone(), projection_options()).unwrap();
+    let projection = KafkaSource::start(config.clone(), source_options()).unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(projection.liveness().state(), FreshnessState::Cold);
     revocation_kafka::ensure_topic(&config, revocation_kafka::TopicSpec::default()).await.unwrap();
@@ -298,9 +298,9 @@ async fn a_missing_topic_keeps_the_projection_cold_until_it_exists() {
 #[tokio::test]
 async fn a_revocation_acknowledged_on_a_partition_added_while_running_is_never_answered_live_past_the_bound() {
     let config = topic("grow-bound", 1).await;
-    let mut options = projection_options();
-    options.freshness = revocation_core::FreshnessConfig::with_max_staleness(Duration::from_millis(400));
-    let bound = options.freshness.max_staleness;
+    let mut options = source_options();
+    options.max_staleness = Duration::from_millis(400);
+    let bound = options.max_staleness;
     let publisher = EventPublisher::new(&config).unwrap();
     // Sessions whose key Kafka's partitioner puts on a partition other than
     // 0 once the topic has 4: their revocations land on added partitions.
@@ -312,7 +312,7 @@ async fn a_revocation_acknowledged_on_a_partition_added_while_running_is_never_a
     for s in &moved {
         publisher.publish(&created(s, None)).await.unwrap();
     }
-    let projection = KafkaProjection::start(config.clone(), options).unwrap();
+    let projection = KafkaSource::start(config.clone(), options).unwrap();
     live(&projection).await;
     add_partitions(&config, 4).await.unwrap();
     // A new producer knows the new partitions at once.

@@ -12,9 +12,7 @@
 use std::time::Duration;
 
 use revocation_core::{Clock, FreshnessState, SessionLiveness, SessionLivenessError, SystemClock};
-use revocation_kafka::{
-    EventPublisher, FaultSource, KafkaConfig, KafkaProjection, TopicSpec, delete_topic, ensure_topic,
-};
+use revocation_kafka::{EventPublisher, FaultSource, KafkaConfig, KafkaSource, TopicSpec, delete_topic, ensure_topic};
 use revocation_test_support::*;
 
 /// A new topic, created over `security`'s own listener — but for
@@ -41,7 +39,7 @@ async fn end_to_end_over(security: Security) {
     publisher.publish(&revoked("bob")).await.unwrap();
 
     // Replay.
-    let projection = KafkaProjection::start(config.clone(), projection_options()).unwrap();
+    let projection = KafkaSource::start(config.clone(), source_options()).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
     assert_eq!(liveness.check(&sid("alice")).await, Ok(()));
@@ -100,7 +98,7 @@ async fn the_projection_works_over_mutual_tls() {
 /// client fault whose message contains `expect` and no secret.
 async fn refused(config: KafkaConfig, expect: &[&str]) {
     require_tls_listeners();
-    let projection = KafkaProjection::start(config, projection_options()).unwrap();
+    let projection = KafkaSource::start(config, source_options()).unwrap();
     let liveness = projection.liveness();
     let fault = async || projection.feed_stats().and_then(|s| s.fault);
     eventually(Duration::from_secs(20), "the fault is reported", async || {

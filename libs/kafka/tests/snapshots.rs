@@ -12,7 +12,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use revocation_core::{FreshnessState, SessionEvent, SessionLiveness, SessionLivenessError, SessionState};
 use revocation_kafka::{
-    EventPublisher, KafkaConfig, KafkaProjection, ProjectionOptions, SnapshotOptions, add_partitions, delete_topic,
+    EventPublisher, KafkaConfig, KafkaSource, SnapshotOptions, SourceOptions, add_partitions, delete_topic,
 };
 use revocation_test_support::*;
 
@@ -22,13 +22,13 @@ fn snapshot_dir(test: &str) -> PathBuf {
     dir
 }
 
-fn options(dir: &Path) -> ProjectionOptions {
+fn options(dir: &Path) -> SourceOptions {
     // A long interval: these tests write snapshots at shutdown only.
     let snapshot = SnapshotOptions { dir: dir.to_owned(), interval: Duration::from_secs(3600) };
-    ProjectionOptions { snapshot: Some(snapshot), ..projection_options() }
+    SourceOptions { snapshot: Some(snapshot), ..source_options() }
 }
 
-async fn live(projection: &KafkaProjection) {
+async fn live(projection: &KafkaSource) {
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "projection becomes Live", async || liveness.state() == FreshnessState::Live)
         .await;
@@ -56,7 +56,7 @@ async fn publish(config: &KafkaConfig, events: &[SessionEvent]) {
 }
 
 /// Every session the projection holds, and its state.
-fn contents(projection: &KafkaProjection) -> BTreeMap<String, SessionState> {
+fn contents(projection: &KafkaSource) -> BTreeMap<String, SessionState> {
     let mut all = BTreeMap::new();
     projection.liveness().projection().store().for_each(|sid, state| {
         all.insert(sid.as_str().to_owned(), state);
@@ -66,7 +66,7 @@ fn contents(projection: &KafkaProjection) -> BTreeMap<String, SessionState> {
 
 /// What a full replay (no snapshot) holds.
 async fn full_replay(config: &KafkaConfig) -> BTreeMap<String, SessionState> {
-    let projection = KafkaProjection::start(config.clone(), projection_options()).unwrap();
+    let projection = KafkaSource::start(config.clone(), source_options()).unwrap();
     live(&projection).await;
     let all = contents(&projection);
     projection.shutdown().await;
@@ -76,7 +76,7 @@ async fn full_replay(config: &KafkaConfig) -> BTreeMap<String, SessionState> {
 /// Runs a projection with snapshots in `dir` until Live, then shuts it down
 /// (writing the snapshot).
 async fn run_and_stop(config: &KafkaConfig, dir: &Path) {
-    let projection = KafkaProjection::start(config.clone(), options(dir)).unwrap();
+    let projection = KafkaSource::start(config.clone(), options(dir)).unwrap();
     live(&projection).await;
     projection.shutdown().await;
     assert!(dir.join(format!("{}.snapshot", config.topic)).exists(), "a snapshot is written at shutdown");
@@ -90,7 +90,7 @@ async fn a_warm_start_replays_only_the_tail_and_holds_what_a_full_replay_holds()
     run_and_stop(&config, &dir).await;
     publish(&config, &events(2_000, 300)).await;
 
-    let projection = KafkaProjection::start(config.clone(), options(&dir)).unwrap();
+    let projection = KafkaSource::start(config.clone(), options(&dir)).unwrap();
     // Freshness is never restored: the loaded store does not answer until
     // the positions have reached watermarks sampled after this start.
     assert_ne!(projection.liveness().state(), FreshnessState::Live);
@@ -117,7 +117,7 @@ fn full_snapshot_sessions(dir: &Path, config: &KafkaConfig) -> usize {
 /// Starts from `dir` and checks that the snapshot was refused for `reason`
 /// and the projection replayed everything, holding what a full replay holds.
 async fn refused(config: &KafkaConfig, dir: &Path, reason: &str) {
-    let projection = KafkaProjection::start(config.clone(), options(dir)).unwrap();
+    let projection = KafkaSource::start(config.clone(), options(dir)).unwrap();
     live(&projection).await;
     let start = projection.feed_stats().unwrap().start;
     assert!(!start.warm, "{start:?}");
@@ -289,7 +289,7 @@ async fn a_snapshot_older_than_the_topics_tombstone_retention_is_not_resumed() {
     .await;
     // The snapshot still holds the session live; resuming it would never
     // learn it is gone.
-    let projection = KafkaProjection::start(config.clone(), options(&dir)).unwrap();
+    let projection = KafkaSource::start(config.clone(), options(&dir)).unwrap();
     live(&projection).await;
     assert_eq!(projection.liveness().check(&sid("gone")).await, Err(SessionLivenessError::Revoked));
     let start = projection.feed_stats().unwrap().start;

@@ -9,7 +9,7 @@ use thiserror::Error;
 /// A configuration the adapter cannot use; the message says which option and why.
 #[derive(Debug, Error)]
 #[non_exhaustive]
-pub enum ConfigError {
+pub enum PgConfigError {
     /// A schema or table name is not a plain SQL identifier.
     #[error(
         "{what} {name:?} is not a plain identifier: use 1 to 63 characters of a-z, 0-9 and _, starting with a letter or _"
@@ -44,13 +44,13 @@ pub struct Identifier(String);
 
 impl Identifier {
     /// Validates `name` as the `what` (`"schema"` or `"table"`).
-    pub fn new(what: &'static str, name: &str) -> Result<Self, ConfigError> {
+    pub fn new(what: &'static str, name: &str) -> Result<Self, PgConfigError> {
         let ok_start = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_');
         let ok_rest = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if ok_start && ok_rest && name.len() <= 63 {
             Ok(Self(name.to_owned()))
         } else {
-            Err(ConfigError::BadIdentifier { what, name: name.to_owned() })
+            Err(PgConfigError::BadIdentifier { what, name: name.to_owned() })
         }
     }
 
@@ -157,13 +157,13 @@ impl PgConfig {
     }
 
     /// Sets the schema, validated.
-    pub fn schema(mut self, schema: &str) -> Result<Self, ConfigError> {
+    pub fn schema(mut self, schema: &str) -> Result<Self, PgConfigError> {
         self.schema = Identifier::new("schema", schema)?;
         Ok(self)
     }
 
     /// Sets the table, validated.
-    pub fn table(mut self, table: &str) -> Result<Self, ConfigError> {
+    pub fn table(mut self, table: &str) -> Result<Self, PgConfigError> {
         self.table = Identifier::new("table", table)?;
         Ok(self)
     }
@@ -176,7 +176,7 @@ impl PgConfig {
     /// A lazily connecting pool: nothing is dialled until the first query,
     /// so a process can start while the database is down. Call it inside a
     /// Tokio runtime.
-    pub fn pool(&self) -> Result<PgPool, ConfigError> {
+    pub fn pool(&self) -> Result<PgPool, PgConfigError> {
         let options = self.connect_options()?;
         Ok(PgPoolOptions::new()
             .max_connections(self.max_connections)
@@ -185,24 +185,24 @@ impl PgConfig {
     }
 
     /// Checks every option without connecting; the error names the first bad one.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), PgConfigError> {
         self.connect_options().map(drop)
     }
 
-    fn connect_options(&self) -> Result<PgConnectOptions, ConfigError> {
+    fn connect_options(&self) -> Result<PgConnectOptions, PgConfigError> {
         if self.acquire_timeout.is_zero() {
-            return Err(ConfigError::ZeroTimeout("acquire_timeout"));
+            return Err(PgConfigError::ZeroTimeout("acquire_timeout"));
         }
         if self.statement_timeout.is_zero() {
-            return Err(ConfigError::ZeroTimeout("statement_timeout"));
+            return Err(PgConfigError::ZeroTimeout("statement_timeout"));
         }
         if self.max_connections == 0 {
-            return Err(ConfigError::ZeroConnections);
+            return Err(PgConfigError::ZeroConnections);
         }
         if !(self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")) {
-            return Err(ConfigError::NotPostgres);
+            return Err(PgConfigError::NotPostgres);
         }
-        let options: PgConnectOptions = self.url.parse().map_err(ConfigError::BadUrl)?;
+        let options: PgConnectOptions = self.url.parse().map_err(PgConfigError::BadUrl)?;
         Ok(options
             .application_name("revocation-projection")
             .options([("statement_timeout", format!("{}ms", self.statement_timeout.as_millis()))]))
@@ -251,8 +251,8 @@ mod tests {
 
     #[tokio::test]
     async fn bad_urls_and_timeouts_are_rejected_with_the_option_named() {
-        assert!(matches!(PgConfig::new("mysql://nope").pool(), Err(ConfigError::NotPostgres)));
-        assert!(matches!(PgConfig::new("postgres://u@h:notaport/db").pool(), Err(ConfigError::BadUrl(_))));
+        assert!(matches!(PgConfig::new("mysql://nope").pool(), Err(PgConfigError::NotPostgres)));
+        assert!(matches!(PgConfig::new("postgres://u@h:notaport/db").pool(), Err(PgConfigError::BadUrl(_))));
         let mut config = PgConfig::new("postgres://u@127.0.0.1/db");
         config.statement_timeout = Duration::ZERO;
         assert_eq!(config.pool().unwrap_err().to_string(), "statement_timeout must be greater than zero");

@@ -35,7 +35,7 @@ pub mod liveness;
 pub mod migrate;
 pub mod table;
 
-pub use config::{ConfigError, Identifier, PgConfig};
+pub use config::{Identifier, PgConfig, PgConfigError};
 pub use liveness::PgSessionLiveness;
 pub use migrate::MigrateError;
 pub use table::PgSessionTable;

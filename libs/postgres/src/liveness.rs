@@ -7,7 +7,7 @@ use revocation_core::{SessionId, SessionLiveness, SessionLivenessError};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use crate::config::{ConfigError, PgConfig};
+use crate::config::{PgConfig, PgConfigError};
 use crate::migrate::{self, MigrateError};
 
 /// The `SessionLiveness` port over `user_sessions`, as verifiers run it today.
@@ -30,7 +30,7 @@ impl PgSessionLiveness {
     /// Builds the adapter over a lazily connecting pool: this succeeds while
     /// the database is down, and checks answer `Transient` until it is up.
     /// Call it inside a Tokio runtime.
-    pub fn connect(config: &PgConfig) -> Result<Self, ConfigError> {
+    pub fn connect(config: &PgConfig) -> Result<Self, PgConfigError> {
         Ok(Self::with_pool(config.pool()?, config))
     }
 

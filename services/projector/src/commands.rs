@@ -5,12 +5,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use revocation_core::{FreshnessState, SessionEvent, SessionId};
+use revocation_embed::Embedded;
 use revocation_http::Limits;
 use revocation_kafka::{
-    EventPublisher, JanitorOptions, KafkaProjection, ProjectionOptions, TopicSpec, ensure_topic, run_janitor,
+    EventPublisher, JanitorOptions, KafkaSource, SourceOptions, TopicSpec, ensure_topic, run_janitor,
 };
 use revocation_postgres::{PgSessionLiveness, PgSessionTable};
-use revocation_projection::ProjectionHandle;
 use time::OffsetDateTime;
 
 use crate::cli::{
@@ -24,7 +24,7 @@ const MIN_ADMIN_TOKEN: usize = 16;
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = args.projection_config().context("invalid configuration")?;
     config.validate().context("invalid configuration")?;
-    let projection = ProjectionHandle::start(config).await.context("cannot start the projection")?;
+    let projection = Embedded::start(config).await.context("cannot start the projection")?;
     let mut state = projection.http_state().with_limits(Limits {
         request_timeout: args.request_timeout.into(),
         max_in_flight: args.max_in_flight,
@@ -60,7 +60,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Logs every change of state (cold → live ⇄ lagging) with the staleness.
-async fn log_state_changes(kafka: Arc<KafkaProjection>) {
+async fn log_state_changes(kafka: Arc<KafkaSource>) {
     let liveness = kafka.liveness();
     let mut last = None;
     loop {
@@ -144,12 +144,12 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     let config = args.kafka.config().context("invalid configuration")?;
     config.validate().context("invalid configuration")?;
     let started = Instant::now();
-    let options = ProjectionOptions {
+    let options = SourceOptions {
         expected_sessions: args.expected_sessions,
         format: args.format.format(),
-        ..ProjectionOptions::default()
+        ..SourceOptions::default()
     };
-    let projection = KafkaProjection::start(config.clone(), options).context("cannot start the feed")?;
+    let projection = KafkaSource::start(config.clone(), options).context("cannot start the feed")?;
     let liveness = projection.liveness();
     while liveness.state() != FreshnessState::Live {
         if started.elapsed() > *args.timeout {

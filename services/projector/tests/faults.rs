@@ -10,23 +10,21 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use revocation_core::{
-    FreshnessConfig, FreshnessState, SessionEvent, SessionId, SessionLiveness, SessionLivenessError, Timestamp,
-};
-use revocation_kafka::{EventPublisher, KafkaConfig, KafkaProjection, ProjectionOptions, SnapshotOptions};
+use revocation_core::{FreshnessState, SessionEvent, SessionId, SessionLiveness, SessionLivenessError, Timestamp};
+use revocation_embed::{EmbedConfig, Embedded, Mode};
+use revocation_kafka::{EventPublisher, KafkaConfig, KafkaSource, SnapshotOptions, SourceOptions};
 use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
-use revocation_projection::{Mode, ProjectionConfig, ProjectionHandle};
 use revocation_test_support::{
     Heal, ProjectorProcess, SERIAL, bootstrap, created, database_url, eventually, fresh_schema, revoked, run_script,
     sid, statement_pool, topic,
 };
 use time::OffsetDateTime;
 
-fn options(max_staleness: Duration) -> ProjectionOptions {
-    ProjectionOptions {
-        freshness: FreshnessConfig::with_max_staleness(max_staleness),
+fn options(max_staleness: Duration) -> SourceOptions {
+    SourceOptions {
+        max_staleness: max_staleness,
         barrier_timeout: Duration::from_millis(500),
-        ..ProjectionOptions::default()
+        ..SourceOptions::default()
     }
 }
 
@@ -44,7 +42,7 @@ async fn broker_killed_and_restarted_fails_closed_then_recovers_with_nothing_los
     publisher.publish(&created(a.as_str(), None)).await.unwrap();
     publisher.publish(&created(b.as_str(), None)).await.unwrap();
     publisher.publish(&revoked(b.as_str())).await.unwrap();
-    let projection = KafkaProjection::start(config.clone(), options(Duration::from_secs(1))).unwrap();
+    let projection = KafkaSource::start(config.clone(), options(Duration::from_secs(1))).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
 
@@ -91,8 +89,8 @@ async fn postgres_stopped_during_a_cold_start_answers_transient_then_recovers() 
 
     // A topic that does not exist keeps the projection cold: Postgres answers.
     let config = KafkaConfig::new(bootstrap(), format!("absent-{}", uuid::Uuid::new_v4().simple()));
-    let options = ProjectionOptions { fallback: Some(Arc::new(pg)), ..options(Duration::from_secs(1)) };
-    let projection = KafkaProjection::start(config, options).unwrap();
+    let options = SourceOptions { fallback: Some(Arc::new(pg)), ..options(Duration::from_secs(1)) };
+    let projection = KafkaSource::start(config, options).unwrap();
     let liveness = projection.liveness();
     assert_eq!(liveness.state(), FreshnessState::Cold);
     assert_eq!(liveness.check(&sid("alice")).await, Ok(()));
@@ -121,14 +119,14 @@ async fn readiness_follows_the_database_in_both_modes() {
     let (pg, _, _) = fresh_schema().await;
     // Projection mode, kept Cold by a topic that does not exist: the
     // fallback answers every check, so readiness is the fallback's.
-    let mut cold = ProjectionConfig::new(bootstrap(), format!("absent-{}", uuid::Uuid::new_v4().simple()));
+    let mut cold = EmbedConfig::new(bootstrap(), format!("absent-{}", uuid::Uuid::new_v4().simple()));
     cold.postgres = Some(pg.clone());
-    let cold = ProjectionHandle::start(cold).await.unwrap();
-    let mut only = ProjectionConfig::new(bootstrap(), "unused");
+    let cold = Embedded::start(cold).await.unwrap();
+    let mut only = EmbedConfig::new(bootstrap(), "unused");
     only.mode = Mode::PostgresOnly;
     only.postgres = Some(pg);
-    let only = ProjectionHandle::start(only).await.unwrap();
-    let ready = |handle: &ProjectionHandle| handle.health().report().ready;
+    let only = Embedded::start(only).await.unwrap();
+    let ready = |handle: &Embedded| handle.health().report().ready;
     eventually(Duration::from_secs(10), "ready while Postgres answers", async || ready(&cold) && ready(&only)).await;
 
     run_script("postgres.sh", "down");
@@ -247,7 +245,7 @@ async fn hostile_records_are_handled_and_the_consumer_keeps_going() {
     }
     publisher.publish(&created("after-everything", None)).await.unwrap();
 
-    let projection = KafkaProjection::start(config.clone(), options(Duration::from_secs(2))).unwrap();
+    let projection = KafkaSource::start(config.clone(), options(Duration::from_secs(2))).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
     assert_eq!(liveness.check(&sid("after-everything")).await, Ok(()));
@@ -299,11 +297,11 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
     let publisher = EventPublisher::new(&config).unwrap().with_timeout(Duration::from_secs(20));
     // Snapshots every second, so a restart is warm.
     let snapshots = std::env::temp_dir().join(format!("fault-random-{seed}"));
-    let with_snapshots = || ProjectionOptions {
+    let with_snapshots = || SourceOptions {
         snapshot: Some(SnapshotOptions { dir: snapshots.clone(), interval: Duration::from_secs(1) }),
         ..options(max_staleness)
     };
-    let mut projection = KafkaProjection::start(config.clone(), with_snapshots()).unwrap();
+    let mut projection = KafkaSource::start(config.clone(), with_snapshots()).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "Live", async || liveness.state() == FreshnessState::Live).await;
     // The projection the checkers ask: a warm restart replaces it.
@@ -428,7 +426,7 @@ async fn randomized_faults_never_admit_a_revoked_session_nor_reject_a_new_one_an
             _ => {
                 // Graceful stop (the snapshot is written), then a warm start.
                 projection.shutdown().await;
-                projection = KafkaProjection::start(config.clone(), with_snapshots()).unwrap();
+                projection = KafkaSource::start(config.clone(), with_snapshots()).unwrap();
                 *serving.lock().unwrap() = projection.liveness();
             }
         }

@@ -171,6 +171,16 @@ pub trait RecordFormat: fmt::Debug + Send + Sync {
         false
     }
 
+    /// Whether the records mirror the rows of a source table committed
+    /// elsewhere (change data capture). Two defaults follow from it (see
+    /// the Kafka source's options): freshness is bounded by the source's
+    /// heartbeat rows, and a session unknown after the barrier is confirmed
+    /// with the source, since a row committed before the check may still be
+    /// in flight.
+    fn mirrors_source_table(&self) -> bool {
+        false
+    }
+
     /// Classifies one record.
     fn decode<'a>(&self, record: &RawRecord<'a>) -> Decoded<'a>;
 }

@@ -29,7 +29,7 @@ use rdkafka::consumer::BaseConsumer;
 use revocation_core::{Projection, RecordFormat};
 use thiserror::Error;
 
-use crate::config::{ConfigError, KafkaConfig};
+use crate::config::{KafkaConfig, KafkaConfigError};
 use crate::refused::ClientRefused;
 use crate::trigger::SampleTrigger;
 
@@ -44,7 +44,7 @@ pub use start::{StartInfo, WarmStart};
 pub enum FeedError {
     /// The configuration is unusable.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(#[from] KafkaConfigError),
     /// librdkafka refused the client configuration (a bad pass-through option, say).
     #[error("could not create the Kafka consumer (check the librdkafka options, -X)")]
     Client(#[source] ClientRefused),

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use humantime::Duration as Span;
 use revocation_core::{CloudEvents, Debezium, EventJson, FreshnessBarrier, FreshnessConfig, RecordFormat};
+use revocation_embed::{EmbedConfig, KafkaConfig, LagPolicy, PgConfig};
 use revocation_http::Limits;
 use revocation_kafka::SnapshotOptions;
-use revocation_projection::{KafkaConfig, LagPolicy, PgConfig, ProjectionConfig};
 
 mod tools;
 pub use tools::{CdcHeartbeatQueryArgs, CreateTopicArgs, DemoArgs, EventKind, JanitorArgs, PublishArgs, ReplayArgs};
@@ -151,7 +151,7 @@ pub enum ArgsError {
     EmptyUrlFile(PathBuf),
     /// The Postgres options are unusable.
     #[error(transparent)]
-    Postgres(#[from] revocation_postgres::ConfigError),
+    Postgres(#[from] revocation_postgres::PgConfigError),
 }
 
 /// Where the sessions table is.
@@ -199,7 +199,7 @@ impl PgArgs {
 
 /// Freshness and routing of checks.
 #[derive(Debug, Clone, Args)]
-pub struct ProjectionArgs {
+pub struct SourceArgs {
     /// Beyond this staleness the projection stops answering from memory.
     #[arg(long, env = "PROJECTOR_MAX_STALENESS", default_value_t = FreshnessConfig::DEFAULT_MAX_STALENESS.into(), value_parser = duration)]
     pub max_staleness: Span,
@@ -214,7 +214,7 @@ pub struct ProjectionArgs {
     #[arg(long, env = "PROJECTOR_LAG_POLICY", value_enum, default_value_t = LagPolicyArg::Transient)]
     pub lag_policy: LagPolicyArg,
     /// How often expired sessions are removed from memory.
-    #[arg(long, env = "PROJECTOR_SWEEP_INTERVAL", default_value_t = ProjectionConfig::DEFAULT_SWEEP_INTERVAL.into(), value_parser = duration)]
+    #[arg(long, env = "PROJECTOR_SWEEP_INTERVAL", default_value_t = EmbedConfig::DEFAULT_SWEEP_INTERVAL.into(), value_parser = duration)]
     pub sweep_interval: Span,
     /// Sessions to reserve memory for at start (avoids rehashing during replay).
     #[arg(long, env = "PROJECTOR_EXPECTED_SESSIONS", default_value_t = 0)]
@@ -317,7 +317,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub pg: PgArgs,
     #[command(flatten)]
-    pub projection: ProjectionArgs,
+    pub projection: SourceArgs,
 }
 
 impl ServeArgs {
@@ -331,7 +331,7 @@ impl ServeArgs {
         Only::parse_from(["projector"]).serve
     }
 
-    pub fn projection_config(&self) -> Result<ProjectionConfig, ArgsError> {
+    pub fn projection_config(&self) -> Result<EmbedConfig, ArgsError> {
         projection_config(&self.kafka, &self.pg, &self.projection, self.migrate, self.mode)
     }
 
@@ -351,33 +351,34 @@ impl ServeArgs {
 pub fn projection_config(
     kafka: &KafkaArgs,
     pg: &PgArgs,
-    p: &ProjectionArgs,
+    p: &SourceArgs,
     migrate: bool,
     mode: ModeArg,
-) -> Result<ProjectionConfig, ArgsError> {
-    let mut config = ProjectionConfig::new(kafka.bootstrap_servers.clone(), kafka.topic.clone());
+) -> Result<EmbedConfig, ArgsError> {
+    let mut config = EmbedConfig::new(kafka.bootstrap_servers.clone(), kafka.topic.clone());
     config.kafka = kafka.config()?;
     config.mode = match mode {
-        ModeArg::Projection => revocation_projection::Mode::Projection,
-        ModeArg::PostgresOnly => revocation_projection::Mode::PostgresOnly,
+        ModeArg::Projection => revocation_embed::Mode::Projection,
+        ModeArg::PostgresOnly => revocation_embed::Mode::PostgresOnly,
     };
     config.postgres = pg.config()?;
     config.migrate = migrate;
-    config.max_staleness = p.max_staleness.into();
-    config.recover_below = p.recover_below.map(Into::into);
-    config.barrier_timeout = p.barrier_timeout.into();
-    config.lag_policy = match p.lag_policy {
+    let source = &mut config.source;
+    source.max_staleness = p.max_staleness.into();
+    source.recover_below = p.recover_below.map(Into::into);
+    source.barrier_timeout = p.barrier_timeout.into();
+    source.lag_policy = match p.lag_policy {
         LagPolicyArg::Transient => LagPolicy::Transient,
         LagPolicyArg::Fallback => LagPolicy::Fallback,
     };
-    config.sweep_interval = p.sweep_interval.into();
-    config.expected_sessions = p.expected_sessions;
-    config.format = p.format.format();
-    config.confirm_unknown_per_sec = p.confirm_unknown_per_sec;
-    config.source_heartbeats = p.source_heartbeats;
-    config.max_session_lifetime = p.max_session_lifetime.map(Into::into);
-    config.snapshot =
+    source.expected_sessions = p.expected_sessions;
+    source.format = p.format.format();
+    source.confirm_unknown_per_sec = p.confirm_unknown_per_sec;
+    source.source_heartbeats = p.source_heartbeats;
+    source.max_session_lifetime = p.max_session_lifetime.map(Into::into);
+    source.snapshot =
         p.snapshot_dir.as_ref().map(|dir| SnapshotOptions { dir: dir.clone(), interval: p.snapshot_interval.into() });
+    config.sweep_interval = p.sweep_interval.into();
     Ok(config)
 }
 

@@ -4,8 +4,8 @@
 
 use clap::{Args, ValueEnum};
 use humantime::Duration as Span;
+use revocation_embed::EmbedConfig;
 use revocation_kafka::JanitorOptions;
-use revocation_projection::ProjectionConfig;
 
 use super::{FormatArg, KafkaArgs, PgArgs, duration};
 
@@ -16,7 +16,7 @@ pub struct ReplayArgs {
     #[arg(long, required = true)]
     pub dry_run: bool,
     /// Give up when not caught up after this long.
-    #[arg(long, default_value_t = ProjectionConfig::DEFAULT_REBUILD_TIMEOUT.into(), value_parser = duration)]
+    #[arg(long, default_value_t = EmbedConfig::DEFAULT_REBUILD_TIMEOUT.into(), value_parser = duration)]
     pub timeout: Span,
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -42,7 +42,7 @@ pub struct JanitorArgs {
     #[arg(long)]
     pub dry_run: bool,
     /// Give up when the replay has not caught up after this long.
-    #[arg(long, default_value_t = ProjectionConfig::DEFAULT_REBUILD_TIMEOUT.into(), value_parser = duration)]
+    #[arg(long, default_value_t = EmbedConfig::DEFAULT_REBUILD_TIMEOUT.into(), value_parser = duration)]
     pub timeout: Span,
     /// How the topic's records are read (as `serve --format`). Under
     /// `debezium`, Postgres is the source of truth and the cleanup is a

@@ -77,6 +77,10 @@ impl RecordFormat for Debezium {
         true
     }
 
+    fn mirrors_source_table(&self) -> bool {
+        true
+    }
+
     fn decode<'a>(&self, record: &RawRecord<'a>) -> Decoded<'a> {
         let malformed = |key, reason: String| Decoded::Malformed { key, reason };
         let Some(key_bytes) = record.key else {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use revocation_core::{Debezium, FreshnessState, SessionId, SessionLiveness, SessionLivenessError};
-use revocation_kafka::{KafkaProjection, ProjectionOptions};
+use revocation_kafka::{KafkaSource, SourceOptions};
 use revocation_test_support::*;
 
 #[tokio::test]
@@ -24,9 +24,8 @@ async fn a_killed_connect_worker_fails_closed_and_after_its_restart_nothing_is_l
         .await
         .unwrap();
     let mut connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
-    let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
-    options.freshness.source_heartbeats = true;
-    let projection = KafkaProjection::start(connector.topic.clone(), options).unwrap();
+    let options = SourceOptions { format: Arc::new(Debezium), ..source_options() };
+    let projection = KafkaSource::start(connector.topic.clone(), options).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
 
@@ -65,9 +64,8 @@ async fn postgres_restarted_under_the_connector_fails_closed_then_recovers_with_
         .await
         .unwrap();
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
-    let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
-    options.freshness.source_heartbeats = true;
-    let projection = KafkaProjection::start(connector.topic.clone(), options).unwrap();
+    let options = SourceOptions { format: Arc::new(Debezium), ..source_options() };
+    let projection = KafkaSource::start(connector.topic.clone(), options).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
 
@@ -113,9 +111,8 @@ async fn a_dropped_replication_slot_stops_the_stream_and_the_projection_fails_cl
     let pool = statement_pool().await;
     sqlx::query(&format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).execute(&pool).await.unwrap();
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
-    let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
-    options.freshness.source_heartbeats = true;
-    let projection = KafkaProjection::start(connector.topic.clone(), options).unwrap();
+    let options = SourceOptions { format: Arc::new(Debezium), ..source_options() };
+    let projection = KafkaSource::start(connector.topic.clone(), options).unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use revocation_core::ProjectedLiveness;
 use revocation_http::{FallbackReport, FeedErrorReport, Health, LagReport, SnapshotReport, StartReport};
-use revocation_kafka::{FeedFault, KafkaProjection, StartInfo};
+use revocation_kafka::{FeedFault, KafkaSource, StartInfo};
 
 use crate::fallback_probe::{FallbackProbe, FallbackStatus};
 
@@ -14,7 +14,7 @@ use crate::fallback_probe::{FallbackProbe, FallbackStatus};
 #[derive(Debug)]
 pub(crate) struct ProjectionHealth {
     pub(crate) liveness: Arc<ProjectedLiveness>,
-    pub(crate) kafka: Arc<KafkaProjection>,
+    pub(crate) kafka: Arc<KafkaSource>,
     pub(crate) fallback: Option<FallbackProbe>,
 }
 

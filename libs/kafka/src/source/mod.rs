@@ -1,25 +1,29 @@
-//! [`KafkaProjection`]: a [`ProjectedLiveness`] kept fed from the topic, with
+//! [`KafkaSource`]: a [`ProjectedLiveness`] kept fed from the topic, with
 //! rebuild.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use revocation_core::{
-    AbsentConfirmation, EventJson, FreshnessBarrier, FreshnessConfig, FreshnessState, LagPolicy, ProjectedLiveness,
-    Projection, RebuildReport, RecordFormat, SessionLiveness, SessionStore,
+    AbsentConfirmation, FreshnessBarrier, FreshnessState, ProjectedLiveness, Projection, RebuildReport, SessionStore,
 };
 use thiserror::Error;
 
 use crate::config::KafkaConfig;
-use crate::feed::{Feed, FeedError, FeedFault, StartInfo, WarmStart};
+use crate::feed::{Feed, FeedError, WarmStart};
 use crate::snapshots::{Expected, LastSnapshot, SnapshotFile, SnapshotOptions, SnapshotWriter};
 use crate::trigger::SampleTrigger;
+
+mod options;
+mod stats;
+
+pub use options::SourceOptions;
+pub use stats::FeedStatsSnapshot;
 
 /// A rebuild did not complete; the projection that was serving still serves.
 #[derive(Debug, Error)]
 #[non_exhaustive]
-pub enum RebuildError {
+pub enum KafkaRebuildError {
     /// Another rebuild is under way.
     #[error("a rebuild is already under way")]
     Busy,
@@ -31,68 +35,24 @@ pub enum RebuildError {
     Feed(#[from] FeedError),
 }
 
-/// Options of a [`KafkaProjection`].
-#[derive(Debug, Clone)]
-pub struct ProjectionOptions {
-    /// Freshness thresholds.
-    pub freshness: FreshnessConfig,
-    /// Bound on a read-your-writes barrier wait. Default: 250 ms.
-    pub barrier_timeout: Duration,
-    /// What to do while Lagging.
-    pub lag_policy: LagPolicy,
-    /// Who answers while Cold (and Lagging under `LagPolicy::Fallback`).
-    pub fallback: Option<Arc<dyn SessionLiveness>>,
-    /// Sessions to reserve room for up front (avoids rehashing during replay).
-    pub expected_sessions: usize,
-    /// How the topic's records are read. Default: [`EventJson`], our own
-    /// event format.
-    pub format: Arc<dyn RecordFormat>,
-    /// Caps every session's expiry at its creation plus this (see
-    /// [`SessionStore::with_max_session_lifetime`]). Default: none.
-    pub max_session_lifetime: Option<Duration>,
-    /// Warm restarts from a snapshot in this directory. Default: none (every
-    /// start replays the topic).
-    pub snapshot: Option<SnapshotOptions>,
-    /// Ask the fallback about a session still absent after the barrier, at
-    /// most this many times a second (see [`AbsentConfirmation`]); for change
-    /// data capture. Default: none (absent after the barrier is revoked).
-    pub confirm_absent_per_sec: Option<NonZeroU32>,
-}
-
-impl Default for ProjectionOptions {
-    fn default() -> Self {
-        Self {
-            freshness: FreshnessConfig::default(),
-            barrier_timeout: FreshnessBarrier::DEFAULT_TIMEOUT,
-            lag_policy: LagPolicy::default(),
-            fallback: None,
-            expected_sessions: 0,
-            format: Arc::new(EventJson),
-            max_session_lifetime: None,
-            snapshot: None,
-            confirm_absent_per_sec: None,
-        }
-    }
-}
-
 /// A session projection fed from Kafka.
 ///
 /// ```no_run
 /// use std::sync::Arc;
 /// use revocation_core::{SessionId, SessionLiveness};
-/// use revocation_kafka::{KafkaConfig, KafkaProjection, ProjectionOptions};
+/// use revocation_kafka::{KafkaConfig, KafkaSource, SourceOptions};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let projection = KafkaProjection::start(KafkaConfig::default(), ProjectionOptions::default())?;
+/// let projection = KafkaSource::start(KafkaConfig::default(), SourceOptions::default())?;
 /// let liveness: Arc<dyn SessionLiveness> = projection.liveness();
 /// let answer = liveness.check(&SessionId::new("s-1")?).await;
 /// projection.shutdown().await;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct KafkaProjection {
+pub struct KafkaSource {
     config: KafkaConfig,
-    options: ProjectionOptions,
+    options: SourceOptions,
     liveness: Arc<ProjectedLiveness>,
     trigger: Arc<SampleTrigger>,
     /// The feed of the installed projection. `None` once shut down.
@@ -103,19 +63,20 @@ pub struct KafkaProjection {
     snapshots: Option<Arc<SnapshotWriter>>,
 }
 
-impl KafkaProjection {
+impl KafkaSource {
     /// Starts replaying the topic into a new projection — from the snapshot
-    /// in [`ProjectionOptions::snapshot`] when there is a usable one (it is
+    /// in [`SourceOptions::snapshot`] when there is a usable one (it is
     /// read before this returns), else from the beginning. Returns without
     /// waiting for the broker (Cold until caught up), even when it is
     /// unreachable.
-    pub fn start(config: KafkaConfig, options: ProjectionOptions) -> Result<Self, FeedError> {
+    pub fn start(config: KafkaConfig, options: SourceOptions) -> Result<Self, FeedError> {
         let trigger = Arc::new(SampleTrigger::new());
         let (store, warm, cold_reason) = match &options.snapshot {
             Some(snapshot) => load_snapshot(&config, &options, snapshot),
             None => (new_store(&options, options.expected_sessions), None, None),
         };
-        let projection = Arc::new(Projection::with_store(store, options.freshness));
+        let freshness = options.freshness();
+        let projection = Arc::new(Projection::with_store(store, freshness));
         let feed = Feed::start_from(
             &config,
             options.format.clone(),
@@ -128,13 +89,13 @@ impl KafkaProjection {
         let mut builder = ProjectedLiveness::builder(projection).lag_policy(options.lag_policy);
         // Bounded by source heartbeats, freshness advances once per
         // heartbeat, too seldom for a barrier's wait; an absent session is
-        // confirmed with the source instead (`confirm_absent_per_sec`).
-        if !options.freshness.source_heartbeats {
+        // confirmed with the source instead (`confirm_unknown_per_sec`).
+        if !freshness.source_heartbeats {
             builder = builder.barrier(Arc::new(FreshnessBarrier::new(trigger.clone(), options.barrier_timeout)));
         }
         if let Some(fallback) = &options.fallback {
             builder = builder.fallback(fallback.clone());
-            if let Some(rate) = options.confirm_absent_per_sec {
+            if let Some(rate) = options.confirm_unknown_rate() {
                 builder = builder.confirm_absent(AbsentConfirmation::per_second(rate));
             }
         }
@@ -203,8 +164,8 @@ impl KafkaProjection {
     /// Replays the topic into a fresh projection while the current one keeps
     /// serving, and swaps it in once it is Live. Never answers from a
     /// half-built projection.
-    pub async fn rebuild(&self, timeout: Duration) -> Result<RebuildReport, RebuildError> {
-        let _guard = self.rebuilding.try_lock().map_err(|_| RebuildError::Busy)?;
+    pub async fn rebuild(&self, timeout: Duration) -> Result<RebuildReport, KafkaRebuildError> {
+        let _guard = self.rebuilding.try_lock().map_err(|_| KafkaRebuildError::Busy)?;
         let started = Instant::now();
         let current = self.liveness.projection().store().len();
         let projection = new_projection(&self.options, current);
@@ -224,7 +185,7 @@ impl KafkaProjection {
             }
             if started.elapsed() > timeout {
                 tokio::task::spawn_blocking(move || feed.stop()).await.ok();
-                return Err(RebuildError::Timeout(timeout));
+                return Err(KafkaRebuildError::Timeout(timeout));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -269,15 +230,15 @@ impl KafkaProjection {
     }
 }
 
-fn new_projection(options: &ProjectionOptions, capacity: usize) -> Arc<Projection> {
-    Arc::new(Projection::with_store(new_store(options, capacity), options.freshness))
+fn new_projection(options: &SourceOptions, capacity: usize) -> Arc<Projection> {
+    Arc::new(Projection::with_store(new_store(options, capacity), options.freshness()))
 }
 
-fn new_store(options: &ProjectionOptions, capacity: usize) -> SessionStore {
+fn new_store(options: &SourceOptions, capacity: usize) -> SessionStore {
     configured(options, SessionStore::with_capacity(capacity))
 }
 
-fn configured(options: &ProjectionOptions, store: SessionStore) -> SessionStore {
+fn configured(options: &SourceOptions, store: SessionStore) -> SessionStore {
     match options.max_session_lifetime {
         Some(lifetime) => store.with_max_session_lifetime(lifetime),
         None => store,
@@ -289,7 +250,7 @@ fn configured(options: &ProjectionOptions, store: SessionStore) -> SessionStore 
 /// (logged here, once).
 fn load_snapshot(
     config: &KafkaConfig,
-    options: &ProjectionOptions,
+    options: &SourceOptions,
     snapshot: &SnapshotOptions,
 ) -> (SessionStore, Option<WarmStart>, Option<String>) {
     let file = SnapshotFile::in_dir(&snapshot.dir, &config.topic);
@@ -322,49 +283,6 @@ fn load_snapshot(
         Err(why) => {
             tracing::warn!(reason = %why, "snapshot not used: replaying the topic in full");
             (new_store(options, options.expected_sessions), None, Some(why))
-        }
-    }
-}
-
-/// A copy of a feed's counters.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct FeedStatsSnapshot {
-    /// Records read.
-    pub records: u64,
-    /// Malformed records.
-    pub malformed: u64,
-    /// Consumer errors.
-    pub consumer_errors: u64,
-    /// Watermark samples recorded.
-    pub samples: u64,
-    /// Watermark queries failed.
-    pub sample_failures: u64,
-    /// Partitions assigned.
-    pub partitions: u64,
-    /// What keeps the feed from reading the topic now, if anything.
-    pub fault: Option<FeedFault>,
-    /// How the feed started, and its replay rate.
-    pub start: StartInfo,
-    /// Why the last malformed record was rejected (never its key).
-    pub last_rejected: Option<String>,
-    /// Janitor tombstones judged by another maximum session lifetime.
-    pub janitor_lifetime_mismatches: u64,
-}
-
-impl FeedStatsSnapshot {
-    fn of(stats: &crate::feed::FeedStats) -> Self {
-        use std::sync::atomic::Ordering::Relaxed;
-        Self {
-            records: stats.records.load(Relaxed),
-            malformed: stats.malformed.load(Relaxed),
-            consumer_errors: stats.consumer_errors.load(Relaxed),
-            samples: stats.samples.load(Relaxed),
-            sample_failures: stats.sample_failures.load(Relaxed),
-            partitions: stats.partitions.load(Relaxed),
-            fault: stats.fault(),
-            start: stats.start_info(),
-            last_rejected: stats.last_rejected(),
-            janitor_lifetime_mismatches: stats.janitor_lifetime_mismatches.load(Relaxed),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Run with: cargo run -p revocation-projection --example verifier
+//! Run with: cargo run -p revocation-embed --example verifier
 //!
 //! A toy "verifier": every request to `/api/*` carries its session id in the
 //! `x-session-id` header (standing in for a JWT's `sid` claim) and is
@@ -17,18 +17,16 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
-use revocation_projection::{
-    PgConfig, ProjectionConfig, ProjectionHandle, SessionId, SessionLiveness, SessionLivenessError,
-};
+use revocation_embed::{EmbedConfig, Embedded, PgConfig, SessionId, SessionLiveness, SessionLivenessError};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter("info").init();
 
     // The whole setup: config → projection → port + health router.
-    let mut config = ProjectionConfig::new("127.0.0.1:9092", "session-events");
+    let mut config = EmbedConfig::new("127.0.0.1:9092", "session-events");
     config.postgres = Some(PgConfig::new("postgres://revocation:revocation@127.0.0.1:5432/revocation"));
-    let projection = ProjectionHandle::start(config).await?;
+    let projection = Embedded::start(config).await?;
     let app = Router::new()
         .route("/api/hello", get(hello))
         .with_state(projection.liveness())

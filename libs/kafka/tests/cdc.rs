@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use revocation_core::{Clock, Debezium, FreshnessState, Lookup, SessionId, SessionLiveness, SystemClock};
-use revocation_kafka::{KafkaProjection, ProjectionOptions};
+use revocation_kafka::{KafkaSource, SourceOptions};
 use revocation_test_support::*;
 use sqlx::PgPool;
 
@@ -31,9 +31,9 @@ async fn sql(pool: &PgPool, statement: &str) {
     sqlx::query(statement).execute(pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
-fn start(topic: &revocation_kafka::KafkaConfig) -> KafkaProjection {
-    let options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
-    KafkaProjection::start(topic.clone(), options).unwrap()
+fn start(topic: &revocation_kafka::KafkaConfig) -> KafkaSource {
+    let options = SourceOptions { format: Arc::new(Debezium), ..source_options() };
+    KafkaSource::start(topic.clone(), options).unwrap()
 }
 
 #[tokio::test]
@@ -178,16 +178,16 @@ async fn a_row_committed_before_the_check_is_not_answered_revoked_while_its_chan
     let pool = statement_pool().await;
     let connector = CdcConnector::register(&schema, &[]);
     let fallback: Arc<dyn SessionLiveness> = Arc::new(postgres.clone());
-    let start_with = |confirm: Option<std::num::NonZeroU32>| {
-        let options = ProjectionOptions {
+    let start_with = |confirm: u32| {
+        let options = SourceOptions {
             format: Arc::new(Debezium),
             fallback: Some(fallback.clone()),
-            confirm_absent_per_sec: confirm,
-            ..projection_options()
+            confirm_unknown_per_sec: Some(confirm),
+            ..source_options()
         };
-        KafkaProjection::start(connector.topic.clone(), options).unwrap()
+        KafkaSource::start(connector.topic.clone(), options).unwrap()
     };
-    let live = async |projection: &KafkaProjection| {
+    let live = async |projection: &KafkaSource| {
         let liveness = projection.liveness();
         eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
     };
@@ -196,13 +196,13 @@ async fn a_row_committed_before_the_check_is_not_answered_revoked_while_its_chan
 
     // Without confirmation the barrier (the broker's watermarks) cannot see
     // a commit Debezium has not carried yet: brand-new rows answer revoked.
-    let unconfirmed = start_with(None);
+    let unconfirmed = start_with(0);
     live(&unconfirmed).await;
     let (answered_live, _) = insert_and_check_at_once(&pool, &table, &*unconfirmed.liveness(), 20).await;
     assert!(answered_live < 20, "every brand-new row was already in the projection: the control shows nothing");
     unconfirmed.shutdown().await;
 
-    let confirmed = start_with(std::num::NonZeroU32::new(100));
+    let confirmed = start_with(100);
     live(&confirmed).await;
     let liveness = confirmed.liveness();
     // None is answered revoked. A fallback query past its 250 ms budget on a
@@ -227,9 +227,8 @@ async fn a_paused_connector_makes_the_projection_fail_closed_and_it_recovers_wit
     let pool = statement_pool().await;
     sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')")).await;
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
-    let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
-    options.freshness.source_heartbeats = true;
-    let projection = KafkaProjection::start(connector.topic.clone(), options).unwrap();
+    let options = SourceOptions { format: Arc::new(Debezium), ..source_options() };
+    let projection = KafkaSource::start(connector.topic.clone(), options).unwrap();
     let liveness = projection.liveness();
     let state = || liveness.state();
     eventually(Duration::from_secs(60), "Live, bounded by the source's heartbeats", async || {

@@ -1,10 +1,9 @@
-//! [`ProjectionConfig`]: everything the projection needs, with defaults.
+//! [`EmbedConfig`]: everything an embedded projection needs, with defaults.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use revocation_core::{EventJson, FreshnessBarrier, FreshnessConfig, LagPolicy, RecordFormat};
-use revocation_kafka::{KafkaConfig, SnapshotOptions};
+use revocation_core::LagPolicy;
+use revocation_kafka::{KafkaConfig, SourceOptions};
 use revocation_postgres::PgConfig;
 use thiserror::Error;
 
@@ -26,7 +25,7 @@ pub enum Mode {
 pub enum ConfigError {
     /// A Kafka option is wrong.
     #[error("kafka: {0}")]
-    Kafka(revocation_kafka::ConfigError),
+    Kafka(revocation_kafka::KafkaConfigError),
     /// A Postgres option is wrong.
     #[error("postgres: {0}")]
     Postgres(String),
@@ -61,79 +60,49 @@ pub enum ConfigError {
 
 // Written out rather than `#[from]`, which would also make the cause a
 // `source` and print it twice in an error chain.
-impl From<revocation_kafka::ConfigError> for ConfigError {
-    fn from(error: revocation_kafka::ConfigError) -> Self {
+impl From<revocation_kafka::KafkaConfigError> for ConfigError {
+    fn from(error: revocation_kafka::KafkaConfigError) -> Self {
         Self::Kafka(error)
     }
 }
 
-impl From<revocation_postgres::ConfigError> for ConfigError {
-    fn from(error: revocation_postgres::ConfigError) -> Self {
+impl From<revocation_postgres::PgConfigError> for ConfigError {
+    fn from(error: revocation_postgres::PgConfigError) -> Self {
         Self::Postgres(error.to_string())
     }
 }
 
-/// Configuration of an embedded projection. Every field has a default (see
-/// [`ProjectionConfig::new`] and the `DEFAULT_*` constants, which the
-/// projector's flags use too); the projector binary maps its flags onto it.
+/// Configuration of an embedded projection: the Kafka side's own
+/// [`KafkaConfig`] and [`SourceOptions`] (held, not mirrored), and what only
+/// the embedding adds. Every field has a default (see [`EmbedConfig::new`]
+/// and the `DEFAULT_*` constants, which the projector's flags use too); the
+/// projector binary maps its flags onto it.
 #[derive(Debug, Clone)]
-pub struct ProjectionConfig {
+pub struct EmbedConfig {
     /// Projection or Postgres-only. Default: projection.
     pub mode: Mode,
     /// Brokers, topic, sampling, librdkafka options.
     pub kafka: KafkaConfig,
-    /// How the topic's records are read. Default: [`EventJson`], our own
-    /// event format.
-    pub format: Arc<dyn RecordFormat>,
+    /// How the topic is read and checks are answered: format, freshness,
+    /// barrier, lag policy, lifetime, snapshots. Its `fallback` is filled
+    /// from `postgres` when left empty.
+    pub source: SourceOptions,
     /// The Postgres fallback (URL, table, timeouts); `None` for no fallback
     /// (Cold answers `Transient`). Default: none.
     pub postgres: Option<PgConfig>,
     /// Apply the embedded migrations at start. Default: false.
     pub migrate: bool,
-    /// Beyond this staleness the projection stops answering.
-    /// Default: [`FreshnessConfig::DEFAULT_MAX_STALENESS`].
-    pub max_staleness: Duration,
-    /// A Lagging projection is Live again at or below this staleness.
-    /// Default: half of `max_staleness`.
-    pub recover_below: Option<Duration>,
-    /// Bound on a read-your-writes wait for an unknown sid.
-    /// Default: [`FreshnessBarrier::DEFAULT_TIMEOUT`].
-    pub barrier_timeout: Duration,
-    /// What to answer while Lagging. Default: `Transient`.
-    pub lag_policy: LagPolicy,
     /// How often expired sessions are swept from memory.
     /// Default: [`Self::DEFAULT_SWEEP_INTERVAL`].
     pub sweep_interval: Duration,
-    /// Sessions to reserve memory for at start. Default: 0.
-    pub expected_sessions: usize,
     /// How long a rebuild may take before it is abandoned.
     /// Default: [`Self::DEFAULT_REBUILD_TIMEOUT`].
     pub rebuild_timeout: Duration,
-    /// Caps every session's expiry at its creation plus this, and keeps a
-    /// revoked session that long after its revocation (what makes
-    /// tombstoning expired sessions safe, `docs/lifecycle.md`). Default: none.
-    pub max_session_lifetime: Option<Duration>,
-    /// Warm restarts from a snapshot. Default: none.
-    pub snapshot: Option<SnapshotOptions>,
-    /// Confirm a session still absent after the barrier with Postgres, at
-    /// most this many a second (0: never). Default (`None`):
-    /// [`Self::DEFAULT_CONFIRM_UNKNOWN_PER_SEC`] when the format is
-    /// `debezium` and a database is configured — a row committed before the
-    /// check must not be answered revoked because its change is in flight —
-    /// else never.
-    pub confirm_unknown_per_sec: Option<u32>,
-    /// Bound freshness by the source's heartbeats too (the staleness from
-    /// the Postgres commit, `docs/cdc.md`). Default (`None`): on with the
-    /// `debezium` format, else off.
-    pub source_heartbeats: Option<bool>,
 }
 
-impl ProjectionConfig {
+impl EmbedConfig {
     /// Default of [`Self::sweep_interval`].
     pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
-    /// Confirmations a second when [`Self::confirm_unknown_per_sec`] is
-    /// left to its default under change data capture.
-    pub const DEFAULT_CONFIRM_UNKNOWN_PER_SEC: u32 = 100;
     /// Default of [`Self::rebuild_timeout`].
     pub const DEFAULT_REBUILD_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -142,20 +111,11 @@ impl ProjectionConfig {
         Self {
             mode: Mode::Projection,
             kafka: KafkaConfig::new(bootstrap_servers, topic),
-            format: Arc::new(EventJson),
+            source: SourceOptions::default(),
             postgres: None,
             migrate: false,
-            max_staleness: FreshnessConfig::DEFAULT_MAX_STALENESS,
-            recover_below: None,
-            barrier_timeout: FreshnessBarrier::DEFAULT_TIMEOUT,
-            lag_policy: LagPolicy::Transient,
             sweep_interval: Self::DEFAULT_SWEEP_INTERVAL,
-            expected_sessions: 0,
             rebuild_timeout: Self::DEFAULT_REBUILD_TIMEOUT,
-            max_session_lifetime: None,
-            snapshot: None,
-            confirm_unknown_per_sec: None,
-            source_heartbeats: None,
         }
     }
 
@@ -167,26 +127,26 @@ impl ProjectionConfig {
         if let Some(pg) = &self.postgres {
             pg.validate()?;
         }
+        let has_fallback = self.postgres.is_some() || self.source.fallback.is_some();
         let needs_database = [
-            (self.mode == Mode::PostgresOnly, "mode postgres-only"),
-            (self.lag_policy == LagPolicy::Fallback, "lag policy fallback"),
-            (self.migrate, "migrate"),
+            (self.mode == Mode::PostgresOnly && self.postgres.is_none(), "mode postgres-only"),
+            (self.source.lag_policy == LagPolicy::Fallback && !has_fallback, "lag policy fallback"),
+            (self.migrate && self.postgres.is_none(), "migrate"),
         ];
-        if self.postgres.is_none()
-            && let Some((_, option)) = needs_database.iter().find(|(needed, _)| *needed)
-        {
+        if let Some((_, option)) = needs_database.iter().find(|(missing, _)| *missing) {
             return Err(ConfigError::NeedsDatabase { option });
         }
         if self.mode == Mode::PostgresOnly {
             return Ok(());
         }
-        if self.max_staleness < Duration::from_millis(10) || self.max_staleness <= self.kafka.sample_interval {
+        let freshness = self.source.freshness();
+        if freshness.max_staleness < Duration::from_millis(10) || freshness.max_staleness <= self.kafka.sample_interval
+        {
             return Err(ConfigError::StalenessTooSmall {
-                max_staleness: self.max_staleness,
+                max_staleness: freshness.max_staleness,
                 sample_interval: self.kafka.sample_interval,
             });
         }
-        let freshness = self.freshness();
         if freshness.recover_below > freshness.max_staleness {
             return Err(ConfigError::RecoverAboveMax {
                 recover_below: freshness.recover_below,
@@ -194,34 +154,17 @@ impl ProjectionConfig {
             });
         }
         for (value, option) in [
-            (self.barrier_timeout, "barrier timeout"),
+            (self.source.barrier_timeout, "barrier timeout"),
             (self.sweep_interval, "sweep interval"),
             (self.rebuild_timeout, "rebuild timeout"),
-            (self.max_session_lifetime.unwrap_or(Duration::MAX), "max session lifetime"),
-            (self.snapshot.as_ref().map_or(Duration::MAX, |s| s.interval), "snapshot interval"),
+            (self.source.max_session_lifetime.unwrap_or(Duration::MAX), "max session lifetime"),
+            (self.source.snapshot.as_ref().map_or(Duration::MAX, |s| s.interval), "snapshot interval"),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::Zero(option));
             }
         }
         Ok(())
-    }
-
-    /// Confirmations of absent sessions a second, if any (see
-    /// [`Self::confirm_unknown_per_sec`]).
-    pub fn confirm_unknown_rate(&self) -> Option<std::num::NonZeroU32> {
-        let auto = self.format.name() == "debezium" && self.postgres.is_some();
-        let rate = self.confirm_unknown_per_sec.unwrap_or(if auto { Self::DEFAULT_CONFIRM_UNKNOWN_PER_SEC } else { 0 });
-        std::num::NonZeroU32::new(rate)
-    }
-
-    /// The freshness thresholds.
-    pub fn freshness(&self) -> FreshnessConfig {
-        FreshnessConfig {
-            max_staleness: self.max_staleness,
-            recover_below: self.recover_below.unwrap_or(self.max_staleness / 2),
-            source_heartbeats: self.source_heartbeats.unwrap_or(self.format.name() == "debezium"),
-        }
     }
 }
 
@@ -231,22 +174,22 @@ mod tests {
 
     #[test]
     fn defaults_are_valid() {
-        ProjectionConfig::new("127.0.0.1:9092", "session-events").validate().unwrap();
+        EmbedConfig::new("127.0.0.1:9092", "session-events").validate().unwrap();
     }
 
     #[test]
     fn contradictions_are_named() {
-        let mut c = ProjectionConfig::new("127.0.0.1:9092", "t");
-        c.lag_policy = LagPolicy::Fallback;
+        let mut c = EmbedConfig::new("127.0.0.1:9092", "t");
+        c.source.lag_policy = LagPolicy::Fallback;
         assert_eq!(c.validate(), Err(ConfigError::NeedsDatabase { option: "lag policy fallback" }));
-        c.lag_policy = LagPolicy::Transient;
-        c.max_staleness = Duration::from_millis(100);
+        c.source.lag_policy = LagPolicy::Transient;
+        c.source.max_staleness = Duration::from_millis(100);
         assert!(matches!(c.validate(), Err(ConfigError::StalenessTooSmall { .. })));
         assert!(c.validate().unwrap_err().to_string().contains("must exceed both 10 ms and the sample interval"));
-        c.max_staleness = Duration::from_secs(2);
-        c.recover_below = Some(Duration::from_secs(3));
+        c.source.max_staleness = Duration::from_secs(2);
+        c.source.recover_below = Some(Duration::from_secs(3));
         assert!(matches!(c.validate(), Err(ConfigError::RecoverAboveMax { .. })));
-        c.recover_below = None;
+        c.source.recover_below = None;
         c.sweep_interval = Duration::ZERO;
         assert_eq!(c.validate(), Err(ConfigError::Zero("sweep interval")));
         c.sweep_interval = Duration::from_secs(1);

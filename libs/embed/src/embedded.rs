@@ -1,4 +1,4 @@
-//! [`ProjectionHandle`]: a running projection (or the Postgres-only baseline).
+//! [`Embedded`]: a running projection (or the Postgres-only baseline).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -6,12 +6,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use revocation_core::{Clock, RebuildReport, SessionLiveness, SystemClock};
 use revocation_http::{AdminConfig, Health, HttpState, Rebuild};
-use revocation_kafka::{KafkaProjection, ProjectionOptions};
+use revocation_kafka::KafkaSource;
 use revocation_postgres::{MigrateError, PgSessionLiveness};
 use thiserror::Error;
 use tokio::task::JoinHandle;
 
-use crate::config::{ConfigError, Mode, ProjectionConfig};
+use crate::config::{ConfigError, EmbedConfig, Mode};
 use crate::fallback_probe::FallbackProbe;
 use crate::health::ProjectionHealth;
 use crate::postgres_only::PostgresOnlyHealth;
@@ -26,7 +26,7 @@ pub enum RebuildError {
     NoProjection,
     /// The Kafka projection's rebuild failed (busy, timed out, feed error).
     #[error(transparent)]
-    Kafka(#[from] revocation_kafka::RebuildError),
+    Kafka(#[from] revocation_kafka::KafkaRebuildError),
 }
 
 /// The projection could not start.
@@ -45,27 +45,27 @@ pub enum StartError {
 }
 
 /// A running projection.
-pub struct ProjectionHandle {
-    config: ProjectionConfig,
-    kafka: Option<Arc<KafkaProjection>>,
+pub struct Embedded {
+    config: EmbedConfig,
+    kafka: Option<Arc<KafkaSource>>,
     postgres: Option<PgSessionLiveness>,
     liveness: Arc<dyn SessionLiveness>,
     health: Arc<dyn Health>,
     sweeper: Option<JoinHandle<()>>,
 }
 
-impl std::fmt::Debug for ProjectionHandle {
+impl std::fmt::Debug for Embedded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProjectionHandle").field("mode", &self.config.mode).field("liveness", &self.liveness).finish()
+        f.debug_struct("Embedded").field("mode", &self.config.mode).field("liveness", &self.liveness).finish()
     }
 }
 
-impl ProjectionHandle {
+impl Embedded {
     /// Starts the projection described by `config`. Returns once the feed is
     /// started (not caught up: it answers from the fallback until it is),
     /// even if the broker or the database is unreachable. Only migrations,
     /// when asked for, must succeed. Call it inside a Tokio runtime.
-    pub async fn start(config: ProjectionConfig) -> Result<Self, StartError> {
+    pub async fn start(config: EmbedConfig) -> Result<Self, StartError> {
         config.validate()?;
         let postgres =
             config.postgres.as_ref().map(PgSessionLiveness::connect).transpose().map_err(ConfigError::from)?;
@@ -87,24 +87,17 @@ impl ProjectionHandle {
                 sweeper: None,
             });
         }
-        let options = ProjectionOptions {
-            freshness: config.freshness(),
-            barrier_timeout: config.barrier_timeout,
-            lag_policy: config.lag_policy,
-            fallback: postgres.clone().map(|pg| Arc::new(pg) as Arc<dyn SessionLiveness>),
-            expected_sessions: config.expected_sessions,
-            format: config.format.clone(),
-            max_session_lifetime: config.max_session_lifetime,
-            snapshot: config.snapshot.clone(),
-            confirm_absent_per_sec: config.confirm_unknown_rate(),
-        };
-        let kafka = Arc::new(KafkaProjection::start(config.kafka.clone(), options)?);
+        let mut options = config.source.clone();
+        if options.fallback.is_none() {
+            options.fallback = postgres.clone().map(|pg| Arc::new(pg) as Arc<dyn SessionLiveness>);
+        }
+        let kafka = Arc::new(KafkaSource::start(config.kafka.clone(), options)?);
         tracing::info!(
             topic = %config.kafka.topic,
             brokers = %config.kafka.bootstrap_servers,
             fallback = postgres.is_some(),
-            max_staleness_ms = config.max_staleness.as_millis() as u64,
-            snapshot_dir = ?config.snapshot.as_ref().map(|s| s.dir.display().to_string()),
+            max_staleness_ms = config.source.max_staleness.as_millis() as u64,
+            snapshot_dir = ?config.source.snapshot.as_ref().map(|s| s.dir.display().to_string()),
             "projection started"
         );
         let sweeper = tokio::spawn(sweep(kafka.clone(), config.sweep_interval));
@@ -151,7 +144,7 @@ impl ProjectionHandle {
     }
 
     /// The Kafka projection (absent in Postgres-only mode).
-    pub fn kafka(&self) -> Option<&Arc<KafkaProjection>> {
+    pub fn kafka(&self) -> Option<&Arc<KafkaSource>> {
         self.kafka.as_ref()
     }
 
@@ -178,7 +171,7 @@ impl ProjectionHandle {
 }
 
 /// Frees memory held by expired sessions, every `interval`.
-async fn sweep(kafka: Arc<KafkaProjection>, interval: Duration) {
+async fn sweep(kafka: Arc<KafkaSource>, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.tick().await;
     loop {
@@ -194,7 +187,7 @@ async fn sweep(kafka: Arc<KafkaProjection>, interval: Duration) {
 }
 
 struct Rebuilder {
-    kafka: Arc<KafkaProjection>,
+    kafka: Arc<KafkaSource>,
     timeout: Duration,
 }
 
@@ -217,10 +210,10 @@ mod tests {
     #[tokio::test]
     async fn a_postgres_only_handle_says_there_is_nothing_to_rebuild() {
         // The pool connects lazily: no database is needed to start.
-        let mut config = ProjectionConfig::new("127.0.0.1:9092", "unused");
+        let mut config = EmbedConfig::new("127.0.0.1:9092", "unused");
         config.mode = Mode::PostgresOnly;
         config.postgres = Some(revocation_postgres::PgConfig::new("postgres://u:p@127.0.0.1:1/db"));
-        let handle = ProjectionHandle::start(config).await.expect("start");
+        let handle = Embedded::start(config).await.expect("start");
         let err = handle.rebuild().await.expect_err("nothing to rebuild");
         assert!(matches!(err, RebuildError::NoProjection), "{err:?}");
         assert!(err.to_string().contains("Postgres only"), "{err}");

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use revocation_core::{Clock, Debezium, FreshnessState, Lookup, SessionId, SystemClock};
-use revocation_kafka::{KafkaProjection, ProjectionOptions};
-use revocation_test_support::{CdcConnector, fresh_schema, projection_options, statement_pool};
+use revocation_kafka::{KafkaSource, SourceOptions};
+use revocation_test_support::{CdcConnector, fresh_schema, source_options, statement_pool};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -63,9 +63,8 @@ async fn run(revocations: usize, rows: usize) {
     let poll_ms = std::env::var("BENCH_CDC_POLL_MS").ok();
     let overrides: Vec<(&str, &str)> = poll_ms.iter().map(|ms| ("poll.interval.ms", ms.as_str())).collect();
     let mut connector = CdcConnector::register(&schema, &overrides);
-    let mut options = ProjectionOptions { format: Arc::new(Debezium), expected_sessions: rows, ..projection_options() };
-    options.freshness.source_heartbeats = true;
-    let projection = KafkaProjection::start(connector.topic.clone(), options).unwrap();
+    let options = SourceOptions { format: Arc::new(Debezium), expected_sessions: rows, ..source_options() };
+    let projection = KafkaSource::start(connector.topic.clone(), options).unwrap();
     let liveness = projection.liveness();
     while liveness.state() != FreshnessState::Live {
         assert!(started.elapsed() < Duration::from_secs(900), "not Live after 15 minutes");

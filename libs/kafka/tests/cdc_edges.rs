@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use revocation_core::{Debezium, FreshnessState, SessionId, SessionLiveness, SessionLivenessError};
-use revocation_kafka::{KafkaConfig, KafkaProjection, ProjectionOptions, SnapshotOptions, add_partitions};
+use revocation_kafka::{KafkaConfig, KafkaSource, SnapshotOptions, SourceOptions, add_partitions};
 use revocation_test_support::*;
 use sqlx::PgPool;
 
@@ -17,17 +17,16 @@ async fn sql(pool: &PgPool, statement: &str) {
     sqlx::query(statement).execute(pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
-fn start(topic: &KafkaConfig) -> KafkaProjection {
+fn start(topic: &KafkaConfig) -> KafkaSource {
     start_with(topic, None)
 }
 
 /// A projection of `topic`, writing its snapshot to `snapshots` every second
 /// when given.
-fn start_with(topic: &KafkaConfig, snapshots: Option<&std::path::Path>) -> KafkaProjection {
-    let mut options = ProjectionOptions { format: Arc::new(Debezium), ..projection_options() };
-    options.freshness.source_heartbeats = true;
+fn start_with(topic: &KafkaConfig, snapshots: Option<&std::path::Path>) -> KafkaSource {
+    let mut options = SourceOptions { format: Arc::new(Debezium), ..source_options() };
     options.snapshot = snapshots.map(|dir| SnapshotOptions { dir: dir.to_owned(), interval: Duration::from_secs(1) });
-    KafkaProjection::start(topic.clone(), options).unwrap()
+    KafkaSource::start(topic.clone(), options).unwrap()
 }
 
 async fn schema_and_table() -> (String, String, PgPool) {
@@ -40,7 +39,7 @@ fn id(s: &str) -> SessionId {
     SessionId::new(s).unwrap()
 }
 
-async fn live(projection: &KafkaProjection, what: &str) {
+async fn live(projection: &KafkaSource, what: &str) {
     let liveness = projection.liveness();
     eventually(Duration::from_secs(90), what, async || liveness.state() == FreshnessState::Live).await;
 }
@@ -48,7 +47,7 @@ async fn live(projection: &KafkaProjection, what: &str) {
 /// Checks `sid` until `until`, and returns the checks that began more than
 /// `bound` after `since` and were answered live.
 async fn live_answers_past_the_bound(
-    projection: &KafkaProjection,
+    projection: &KafkaSource,
     sid: &SessionId,
     since: Instant,
     bound: Duration,
