@@ -56,6 +56,9 @@ pub enum ConfigError {
     /// An interval or timeout is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// The admin token is guessable.
+    #[error("{0}")]
+    AdminToken(#[from] revocation_http::AdminTokenTooShort),
 }
 
 // Written out rather than `#[from]`, which would also make the cause a

@@ -131,11 +131,15 @@ impl Embedded {
         HttpState::new(self.liveness.clone(), self.health.clone())
     }
 
-    /// The admin capability for `POST /admin/rebuild`, guarded by `token`.
-    /// `None` in Postgres-only mode (nothing to rebuild).
-    pub fn admin(&self, token: String) -> Option<AdminConfig> {
-        let kafka = self.kafka.clone()?;
-        Some(AdminConfig { token, rebuild: Arc::new(Rebuilder { kafka, timeout: self.config.rebuild_timeout }) })
+    /// The admin capability for `POST /admin/rebuild`, guarded by `token`
+    /// (at least [`AdminConfig::MIN_TOKEN_LEN`] characters, or
+    /// [`ConfigError::AdminToken`]). `Ok(None)` in Postgres-only mode
+    /// (nothing to rebuild).
+    pub fn admin(&self, token: String) -> Result<Option<AdminConfig>, ConfigError> {
+        AdminConfig::check_token(&token)?;
+        let Some(kafka) = self.kafka.clone() else { return Ok(None) };
+        let rebuild = Arc::new(Rebuilder { kafka, timeout: self.config.rebuild_timeout });
+        Ok(Some(AdminConfig::new(token, rebuild)?))
     }
 
     /// The Postgres adapter, when configured.
@@ -217,5 +221,7 @@ mod tests {
         let err = handle.rebuild().await.expect_err("nothing to rebuild");
         assert!(matches!(err, RebuildError::NoProjection), "{err:?}");
         assert!(err.to_string().contains("Postgres only"), "{err}");
+        assert!(matches!(handle.admin("short".into()), Err(ConfigError::AdminToken(_))), "checked in every mode");
+        assert!(handle.admin("a-long-random-admin-token".into()).unwrap().is_none(), "nothing to rebuild");
     }
 }

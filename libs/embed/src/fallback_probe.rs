@@ -59,7 +59,11 @@ impl FallbackProbe {
                     was_reachable = Some(reachable);
                 }
                 let mut status = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                *status = FallbackStatus { reachable, error: outcome.err(), checked_at: Some(SystemClock.now()) };
+                *status = FallbackStatus {
+                    reachable,
+                    error: outcome.err().map(|e| e.to_string()),
+                    checked_at: Some(SystemClock.now()),
+                };
             }
         });
         Self { status, task }

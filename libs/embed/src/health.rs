@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use revocation_core::ProjectedLiveness;
 use revocation_http::{FallbackReport, FeedErrorReport, Health, LagReport, SnapshotReport, StartReport};
-use revocation_kafka::{FeedFault, KafkaSource, StartInfo};
+use revocation_kafka::{FaultSource, FeedFault, KafkaSource, StartInfo};
 
 use crate::fallback_probe::{FallbackProbe, FallbackStatus};
 
@@ -19,6 +19,10 @@ pub(crate) struct ProjectionHealth {
 }
 
 impl Health for ProjectionHealth {
+    fn fault_sources(&self) -> &'static [&'static str] {
+        FaultSource::NAMES
+    }
+
     fn report(&self) -> LagReport {
         let mut report = self.liveness.report();
         if let Some(stats) = self.kafka.feed_stats() {

@@ -25,13 +25,52 @@ pub trait Rebuild: Send + Sync + 'static {
     async fn rebuild(&self) -> Result<RebuildReport, Box<dyn std::error::Error + Send + Sync>>;
 }
 
-/// How the admin route is guarded, and what it calls.
+/// How the admin route is guarded, and what it calls. Built only through
+/// [`AdminConfig::new`], which refuses a guessable token, so every
+/// embedding meets the same rule as the projector binary.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # fn run(rebuild: Arc<dyn revocation_http::Rebuild>) {
+/// use revocation_http::AdminConfig;
+/// assert!(AdminConfig::new("short", rebuild.clone()).is_err());
+/// let admin = AdminConfig::new("a-long-random-admin-token", rebuild).unwrap();
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct AdminConfig {
     /// The bearer token a caller must present.
-    pub token: String,
+    token: String,
     /// What `POST /admin/rebuild` starts.
     pub rebuild: Arc<dyn Rebuild>,
+}
+
+/// An admin token shorter than [`AdminConfig::MIN_TOKEN_LEN`]: a guessable
+/// token guards nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the admin token must be at least {min} characters (it has {len})", min = AdminConfig::MIN_TOKEN_LEN)]
+pub struct AdminTokenTooShort {
+    /// The length presented.
+    pub len: usize,
+}
+
+impl AdminConfig {
+    /// Shortest token accepted.
+    pub const MIN_TOKEN_LEN: usize = 16;
+
+    /// Guards `rebuild` with `token`, which must be at least
+    /// [`Self::MIN_TOKEN_LEN`] characters.
+    pub fn new(token: impl Into<String>, rebuild: Arc<dyn Rebuild>) -> Result<Self, AdminTokenTooShort> {
+        let token = token.into();
+        Self::check_token(&token)?;
+        Ok(Self { token, rebuild })
+    }
+
+    /// Whether `token` is long enough to guard anything.
+    pub fn check_token(token: &str) -> Result<(), AdminTokenTooShort> {
+        let len = token.chars().count();
+        if len < Self::MIN_TOKEN_LEN { Err(AdminTokenTooShort { len }) } else { Ok(()) }
+    }
 }
 
 pub(crate) fn routes() -> Router<HttpState> {

@@ -216,6 +216,13 @@ pub struct CheckCount {
 pub trait Health: Send + Sync + 'static {
     /// The report now.
     fn report(&self) -> LagReport;
+
+    /// Every value [`FeedErrorReport::source`] can take, so `/metrics` has a
+    /// series for each even while none fails. The feed that reports faults
+    /// says which (the Kafka source: `FaultSource::NAMES`); none by default.
+    fn fault_sources(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 impl<C: Clock> Health for ProjectedLiveness<C> {

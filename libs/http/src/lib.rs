@@ -41,7 +41,7 @@ use axum::response::{IntoResponse, Response};
 use revocation_core::SessionLiveness;
 use tower::ServiceBuilder;
 
-pub use admin::{AdminConfig, Rebuild};
+pub use admin::{AdminConfig, AdminTokenTooShort, Rebuild};
 pub use check::answer_response;
 pub use health::{
     CheckCount, FallbackReport, FeedErrorReport, Health, LagReport, PartitionLag, ServingState, SnapshotReport,

@@ -34,18 +34,19 @@ async fn render(State(state): State<HttpState>) -> Response {
         return (StatusCode::NOT_FOUND, "metrics are exported through the application's own recorder\n")
             .into_response();
     };
-    export(&state.health.report());
+    export(&state.health.report(), state.health.fault_sources());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
 }
 
-/// Writes one report into the metrics registry.
-pub fn export(report: &LagReport) {
+/// Writes one report into the metrics registry, with a
+/// `projection_feed_error` series for each of `fault_sources`.
+pub fn export(report: &LagReport, fault_sources: &[&'static str]) {
     use metrics::{counter, gauge};
     for state in ServingState::ALL {
         gauge!("projection_state", "state" => state.as_str()).set(f64::from(u8::from(report.state == state)));
     }
     gauge!("projection_ready").set(f64::from(u8::from(report.ready)));
-    for source in ["client", "consumer", "sampler"] {
+    for &source in fault_sources {
         let standing = report.feed_error.as_ref().is_some_and(|e| e.source == source);
         gauge!("projection_feed_error", "source" => source).set(f64::from(u8::from(standing)));
     }

@@ -13,7 +13,7 @@ use revocation_core::{
     FreshnessConfig, ProjectedLiveness, Projection, RebuildReport, SessionEvent, SessionId, SessionLiveness,
     SessionLivenessError, SystemClock,
 };
-use revocation_http::{AdminConfig, HttpState, Limits, Rebuild, app};
+use revocation_http::{AdminConfig, FeedErrorReport, Health, HttpState, LagReport, Limits, Rebuild, app};
 use tower::ServiceExt;
 
 /// Answers by the sid's prefix; `slow-` sleeps first.
@@ -176,6 +176,35 @@ async fn metrics_are_prometheus_text() {
     }
 }
 
+/// A feed with two fault sources, one of them failing.
+struct FailingFeed(Arc<ProjectedLiveness>);
+
+impl Health for FailingFeed {
+    fn report(&self) -> LagReport {
+        let mut report = self.0.report();
+        report.feed_error = Some(FeedErrorReport {
+            source: "consumer",
+            message: "codec".into(),
+            first_seen: String::new(),
+            last_seen: String::new(),
+            occurrences: 1,
+        });
+        report
+    }
+
+    fn fault_sources(&self) -> &'static [&'static str] {
+        &["client", "consumer"]
+    }
+}
+
+#[tokio::test]
+async fn metrics_have_a_feed_error_series_for_each_source_the_feed_names() {
+    let live = live_projection();
+    let (_, _, body) = call(HttpState::new(live.clone(), Arc::new(FailingFeed(live))), "GET", "/metrics").await;
+    assert!(body.contains("projection_feed_error{source=\"consumer\"} 1"), "{body}");
+    assert!(body.contains("projection_feed_error{source=\"client\"} 0"), "{body}");
+}
+
 #[derive(Default)]
 struct FakeRebuild {
     busy: AtomicBool,
@@ -194,7 +223,7 @@ impl Rebuild for FakeRebuild {
 }
 
 fn admin_state(rebuild: Arc<FakeRebuild>) -> HttpState {
-    stub_state().with_admin(AdminConfig { token: "s3cret".into(), rebuild })
+    stub_state().with_admin(AdminConfig::new("s3cret-admin-token", rebuild).unwrap())
 }
 
 fn post_rebuild(token: Option<&str>) -> Request<Body> {
@@ -207,7 +236,7 @@ fn post_rebuild(token: Option<&str>) -> Request<Body> {
 
 #[tokio::test]
 async fn rebuild_is_off_by_default() {
-    assert_eq!(call_with(stub_state(), post_rebuild(Some("s3cret"))).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(call_with(stub_state(), post_rebuild(Some("s3cret-admin-token"))).await.0, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -216,11 +245,14 @@ async fn rebuild_needs_the_bearer_token() {
     assert_eq!(call_with(admin_state(rebuild.clone()), post_rebuild(None)).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(call_with(admin_state(rebuild.clone()), post_rebuild(Some("wrong"))).await.0, StatusCode::UNAUTHORIZED);
     assert!(!rebuild.ran.load(Ordering::SeqCst));
-    assert_eq!(call_with(admin_state(rebuild.clone()), post_rebuild(Some("s3cret"))).await.0, StatusCode::ACCEPTED);
+    assert_eq!(
+        call_with(admin_state(rebuild.clone()), post_rebuild(Some("s3cret-admin-token"))).await.0,
+        StatusCode::ACCEPTED
+    );
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(rebuild.ran.load(Ordering::SeqCst));
     rebuild.busy.store(true, Ordering::SeqCst);
-    assert_eq!(call_with(admin_state(rebuild), post_rebuild(Some("s3cret"))).await.0, StatusCode::CONFLICT);
+    assert_eq!(call_with(admin_state(rebuild), post_rebuild(Some("s3cret-admin-token"))).await.0, StatusCode::CONFLICT);
 }
 
 #[tokio::test]
@@ -228,7 +260,7 @@ async fn an_oversized_body_is_413() {
     let request = Request::builder()
         .method("POST")
         .uri("/admin/rebuild")
-        .header(header::AUTHORIZATION, "Bearer s3cret")
+        .header(header::AUTHORIZATION, "Bearer s3cret-admin-token")
         .header(header::CONTENT_LENGTH, "4096")
         .body(Body::from(vec![b'x'; 4096]))
         .unwrap();

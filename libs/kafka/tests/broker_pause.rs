@@ -37,11 +37,7 @@ async fn a_paused_broker_turns_answers_transient_within_the_bound_and_resuming_r
     let config = topic("pause", 3).await;
     let max_staleness = Duration::from_secs(1);
     let interval = config.sample_interval;
-    let options = SourceOptions {
-        max_staleness: max_staleness,
-        barrier_timeout: Duration::from_secs(1),
-        ..SourceOptions::default()
-    };
+    let options = SourceOptions { max_staleness, barrier_timeout: Duration::from_secs(1), ..SourceOptions::default() };
     let publisher = EventPublisher::new(&config).unwrap();
     publisher.publish(&created("alice", None)).await.unwrap();
     publisher.publish(&created("bob", None)).await.unwrap();

@@ -36,6 +36,6 @@ pub mod migrate;
 pub mod table;
 
 pub use config::{Identifier, PgConfig, PgConfigError};
-pub use liveness::PgSessionLiveness;
+pub use liveness::{LookupError, PgSessionLiveness};
 pub use migrate::MigrateError;
 pub use table::PgSessionTable;

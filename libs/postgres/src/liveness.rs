@@ -5,6 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use revocation_core::{SessionId, SessionLiveness, SessionLivenessError};
 use sqlx::PgPool;
+use thiserror::Error;
 use time::OffsetDateTime;
 
 use crate::config::{PgConfig, PgConfigError};
@@ -70,29 +71,49 @@ impl PgSessionLiveness {
     /// }
     /// # }
     /// ```
-    pub async fn probe(&self) -> Result<(), String> {
-        let sid = SessionId::new("readiness-probe").map_err(|e| e.to_string())?;
-        self.query(&sid).await.map(drop)
+    pub async fn probe(&self) -> Result<(), LookupError> {
+        // An id no session has: the check's own query, index and deadline.
+        self.query("readiness-probe").await.map(drop)
     }
 
-    async fn query(&self, sid: &SessionId) -> Result<Option<(Option<OffsetDateTime>, Option<OffsetDateTime>)>, String> {
-        let query = sqlx::query_as(&self.check_sql).bind(sid.as_str()).fetch_optional(&self.pool);
+    async fn query(&self, sid: &str) -> Result<Option<(Option<OffsetDateTime>, Option<OffsetDateTime>)>, LookupError> {
+        let query = sqlx::query_as(&self.check_sql).bind(sid).fetch_optional(&self.pool);
         match tokio::time::timeout(self.deadline, query).await {
             Ok(Ok(row)) => Ok(row),
-            Ok(Err(e)) => Err(format!("session lookup in {} failed: {e}", self.config.qualified_table())),
-            Err(_) => Err(format!(
-                "session lookup in {} took longer than {} ms",
-                self.config.qualified_table(),
-                self.deadline.as_millis()
-            )),
+            Ok(Err(source)) => Err(LookupError::Failed { table: self.config.qualified_table(), source }),
+            Err(_) => Err(LookupError::TimedOut { table: self.config.qualified_table(), after: self.deadline }),
         }
     }
+}
+
+/// A session lookup that got no answer: what a check reports as
+/// `Transient`, and what the readiness probe reports. Never holds the
+/// password (sqlx's errors do not carry the URL).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum LookupError {
+    /// The database refused or failed the query (or could not be reached).
+    #[error("session lookup in {table} failed: {source}")]
+    Failed {
+        /// The table asked.
+        table: String,
+        /// What the driver said.
+        source: sqlx::Error,
+    },
+    /// No answer within the check's deadline (acquire plus statement).
+    #[error("session lookup in {table} took longer than {} ms", after.as_millis())]
+    TimedOut {
+        /// The table asked.
+        table: String,
+        /// The deadline.
+        after: Duration,
+    },
 }
 
 #[async_trait]
 impl SessionLiveness for PgSessionLiveness {
     async fn check(&self, sid: &SessionId) -> Result<(), SessionLivenessError> {
-        match self.query(sid).await.map_err(SessionLivenessError::Transient)? {
+        match self.query(sid.as_str()).await.map_err(|e| SessionLivenessError::Transient(e.to_string()))? {
             None | Some((Some(_), _)) => Err(SessionLivenessError::Revoked),
             Some((None, Some(expires_at))) if expires_at <= OffsetDateTime::now_utc() => {
                 Err(SessionLivenessError::Revoked)

@@ -190,7 +190,7 @@ async fn a_server_certificate_from_an_unknown_authority_is_refused_and_said() {
     let (mut config, _, _) = fresh_schema().await;
     config.url = tls_url(&format!("sslmode=verify-full&sslrootcert={}", tls_file("other-ca.pem")));
     let pg = PgSessionLiveness::connect(&config).unwrap();
-    let why = pg.probe().await.unwrap_err();
+    let why = pg.probe().await.unwrap_err().to_string();
     assert!(why.to_lowercase().contains("certificate"), "{why}");
     assert!(!why.contains("revocation:revocation"), "no password in {why}");
     assert!(matches!(pg.check(&sid("anyone")).await, Err(SessionLivenessError::Transient(_))));

@@ -21,11 +21,7 @@ use revocation_test_support::{
 use time::OffsetDateTime;
 
 fn options(max_staleness: Duration) -> SourceOptions {
-    SourceOptions {
-        max_staleness: max_staleness,
-        barrier_timeout: Duration::from_millis(500),
-        ..SourceOptions::default()
-    }
+    SourceOptions { max_staleness, barrier_timeout: Duration::from_millis(500), ..SourceOptions::default() }
 }
 
 fn is_transient(answer: &Result<(), SessionLivenessError>) -> bool {

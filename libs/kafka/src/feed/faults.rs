@@ -28,8 +28,11 @@ pub enum FaultSource {
 }
 
 impl FaultSource {
+    /// Every source's [`Self::as_str`], for a metric series each.
+    pub const NAMES: &[&str] = &[Self::Client.as_str(), Self::Consumer.as_str(), Self::Sampler.as_str()];
+
     /// `client`, `consumer` or `sampler`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Client => "client",
             Self::Consumer => "consumer",

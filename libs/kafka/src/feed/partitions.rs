@@ -18,6 +18,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use revocation_core::{Clock, FreshnessState, SystemClock};
 
 use super::Shared;
+use super::errors::DiscoveryError;
 use super::faults::{FaultSource, kind_of};
 
 /// Replay progress is logged this often until the projection is Live.
@@ -43,7 +44,7 @@ pub(super) fn control(shared: &Shared) {
         let partitions = match discover(shared) {
             Ok(()) => shared.assigned.lock().map(|a| a.clone()).unwrap_or_default(),
             Err(why) => {
-                shared.stats.faults.record(FaultSource::Sampler, None, &why);
+                shared.stats.faults.record(FaultSource::Sampler, None, &why.to_string());
                 Vec::new()
             }
         };
@@ -107,22 +108,23 @@ fn distrust_a_position_compaction_may_have_passed(shared: &Shared) {
 }
 
 /// Learns the partition count and assigns partitions not yet assigned.
-fn discover(shared: &Shared) -> Result<(), String> {
+fn discover(shared: &Shared) -> Result<(), DiscoveryError> {
     let topic = &shared.config.topic;
-    let metadata =
-        shared.sampler.fetch_metadata(Some(topic), shared.config.sample_timeout.max(METADATA_TIMEOUT)).map_err(
-            |e| format!("cannot read metadata of topic {topic:?} from {}: {e}", shared.config.bootstrap_servers),
-        )?;
+    let metadata = shared
+        .sampler
+        .fetch_metadata(Some(topic), shared.config.sample_timeout.max(METADATA_TIMEOUT))
+        .map_err(|source| DiscoveryError::Metadata {
+            topic: topic.clone(),
+            brokers: shared.config.bootstrap_servers.clone(),
+            source: Box::new(source),
+        })?;
     let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
-        return Err(format!("topic {topic:?} not found in metadata"));
+        return Err(DiscoveryError::NotFound(topic.clone()));
     };
     if let Some(error) = found.error() {
-        let code = RDKafkaErrorCode::from(error);
-        return Err(format!(
-            "topic {topic:?} is not available ({code}); create it, e.g. with `projector create-topic`"
-        ));
+        return Err(DiscoveryError::Unavailable { topic: topic.clone(), code: RDKafkaErrorCode::from(error) });
     }
-    let mut assigned = shared.assigned.lock().map_err(|_| "assignment lock poisoned".to_string())?;
+    let mut assigned = shared.assigned.lock().map_err(|_| DiscoveryError::Poisoned("assignment"))?;
     let new: Vec<i32> =
         found.partitions().iter().map(|p| p.id()).filter(|id| !assigned.contains(id)).collect::<Vec<_>>();
     if new.is_empty() {
@@ -143,11 +145,19 @@ fn discover(shared: &Shared) -> Result<(), String> {
     };
     let mut list = TopicPartitionList::new();
     for (p, offset) in offsets {
-        list.add_partition_offset(topic, p, offset).map_err(|e| e.to_string())?;
+        list.add_partition_offset(topic, p, offset).map_err(|source| DiscoveryError::Assign {
+            topic: topic.clone(),
+            partitions: new.clone(),
+            source: Box::new(source),
+        })?;
     }
     let result =
         if assigned.is_empty() { shared.consumer.assign(&list) } else { shared.consumer.incremental_assign(&list) };
-    result.map_err(|e| format!("cannot assign partitions {new:?} of {topic:?}: {e}"))?;
+    result.map_err(|source| DiscoveryError::Assign {
+        topic: topic.clone(),
+        partitions: new.clone(),
+        source: Box::new(source),
+    })?;
     if !assigned.is_empty() {
         tracing::info!(topic = %topic, partitions = ?new, "new partitions found; reading them from the beginning");
         if shared.format.deletes_live_sessions() {

@@ -11,6 +11,7 @@ use rdkafka::consumer::Consumer;
 use revocation_core::{Clock, SnapshotMeta, SystemClock};
 
 use super::Shared;
+use super::errors::{DiscoveryError, SnapshotRefusal};
 
 /// A snapshot loaded into the store, waiting for the broker's word.
 #[derive(Debug, Clone)]
@@ -65,10 +66,10 @@ impl Start {
 /// if so, the partitions start there (and the freshness knows it); if not,
 /// the store is emptied and every partition starts from the beginning.
 /// `Err` when the broker could not be asked (the caller retries).
-pub(super) fn first_offsets(shared: &Shared, partitions: &[i32]) -> Result<Vec<(i32, Offset)>, String> {
+pub(super) fn first_offsets(shared: &Shared, partitions: &[i32]) -> Result<Vec<(i32, Offset)>, DiscoveryError> {
     learn_topic(shared)?;
     let from_beginning = || partitions.iter().map(|&p| (p, Offset::Beginning)).collect::<Vec<_>>();
-    let Some(warm) = shared.stats.start.pending.lock().map_err(|_| "start lock poisoned")?.clone() else {
+    let Some(warm) = shared.stats.start.pending.lock().map_err(|_| DiscoveryError::Poisoned("start"))?.clone() else {
         return Ok(from_beginning());
     };
     let mut watermarks = BTreeMap::new();
@@ -76,7 +77,7 @@ pub(super) fn first_offsets(shared: &Shared, partitions: &[i32]) -> Result<Vec<(
         let (low, high) = shared
             .sampler
             .fetch_watermarks(&shared.config.topic, p, shared.config.sample_timeout)
-            .map_err(|e| format!("watermark query of partition {p} (to check the snapshot): {e}"))?;
+            .map_err(|source| DiscoveryError::SnapshotWatermarks { partition: p, source: Box::new(source) })?;
         watermarks.insert(p, (low, high));
     }
     if let Ok(mut pending) = shared.stats.start.pending.lock() {
@@ -123,7 +124,7 @@ pub(super) fn first_offsets(shared: &Shared, partitions: &[i32]) -> Result<Vec<(
                 "snapshot not used: replaying the topic in full"
             );
             shared.stats.start.update(|info| {
-                info.reason = Some(why);
+                info.reason = Some(why.to_string());
                 info.records_to_replay = Some(total.max(0) as u64);
             });
             Ok(from_beginning())
@@ -135,13 +136,13 @@ pub(super) fn first_offsets(shared: &Shared, partitions: &[i32]) -> Result<Vec<(
 /// tombstones. `Err` when the cluster's id cannot be read (the caller
 /// retries); a topic configuration that cannot be read (an ACL without
 /// DescribeConfigs, say) is remembered as such, and no snapshot is trusted.
-fn learn_topic(shared: &Shared) -> Result<(), String> {
+fn learn_topic(shared: &Shared) -> Result<(), DiscoveryError> {
     if shared.stats.cluster_id.get().is_none() {
         let id = shared
             .sampler
             .client()
             .fetch_cluster_id(shared.config.sample_timeout.max(Duration::from_secs(2)))
-            .ok_or_else(|| "cannot read the Kafka cluster's id".to_owned())?;
+            .ok_or(DiscoveryError::ClusterId)?;
         let _ = shared.stats.cluster_id.set(id);
     }
     if shared.stats.tombstone_retention.get().is_none() {
@@ -181,35 +182,33 @@ pub(super) fn usable_positions(
     meta: &SnapshotMeta,
     watermarks: &BTreeMap<i32, (i64, i64)>,
     topic: &TopicNow<'_>,
-) -> Result<u64, String> {
+) -> Result<u64, SnapshotRefusal> {
     match (meta.cluster_id.as_deref(), topic.cluster_id) {
         (Some(then), Some(now)) if then == now => {}
         (Some(then), Some(now)) => {
-            return Err(format!("it was written on Kafka cluster {then:?}; the topic is on cluster {now:?}"));
+            return Err(SnapshotRefusal::OtherCluster { then: then.to_owned(), now: now.to_owned() });
         }
-        (None, _) => return Err("it does not say which Kafka cluster it was written on (an older version's)".into()),
-        (_, None) => return Err("the Kafka cluster's id is not known".into()),
+        (None, _) => return Err(SnapshotRefusal::ClusterNotRecorded),
+        (_, None) => return Err(SnapshotRefusal::ClusterUnknown),
     }
     match &topic.tombstone_retention {
         Ok(None) => {}
         Ok(Some(retention)) => {
             let Some(fresh_as_of) = meta.fresh_as_of_micros else {
-                return Err("it does not say how fresh its positions were (an older version's)".into());
+                return Err(SnapshotRefusal::FreshnessNotRecorded);
             };
             let age = topic.now.saturating_since(revocation_core::Timestamp::from_unix_micros(fresh_as_of));
             if age > *retention / RETENTION_SHARE {
-                return Err(format!(
-                    "its positions are {} s old, more than half the topic's delete.retention.ms ({} ms): compaction \
-                     may have removed tombstones after them",
-                    age.as_secs(),
-                    retention.as_millis()
-                ));
+                return Err(SnapshotRefusal::OlderThanRetention {
+                    age_secs: age.as_secs(),
+                    retention_ms: retention.as_millis(),
+                });
             }
         }
-        Err(why) => return Err(format!("{why}, so compaction may have removed tombstones after its positions")),
+        Err(why) => return Err(SnapshotRefusal::RetentionUnknown(why.clone())),
     }
     if meta.partitions as usize != watermarks.len() {
-        return Err(format!("it has {} partitions, the topic has {}", meta.partitions, watermarks.len()));
+        return Err(SnapshotRefusal::Partitions { snapshot: meta.partitions, topic: watermarks.len() });
     }
     let mut to_replay = 0i64;
     for (&p, &(low, high)) in watermarks {
@@ -218,14 +217,10 @@ pub(super) fn usable_positions(
             continue;
         };
         if position < low {
-            return Err(format!(
-                "partition {p}: the topic no longer holds offsets {position}..{low} (log start {low} is past the snapshot's position {position})"
-            ));
+            return Err(SnapshotRefusal::Compacted { partition: p, position, low });
         }
         if position > high {
-            return Err(format!(
-                "partition {p}: the snapshot's position {position} is past the high watermark {high} (was the topic recreated?)"
-            ));
+            return Err(SnapshotRefusal::PastHighWatermark { partition: p, position, high });
         }
         to_replay += high - position;
     }
@@ -262,9 +257,15 @@ mod tests {
         let two = marks(&[(0, (0, 100)), (1, (10, 50))]);
         assert_eq!(usable_positions(&meta(2, &[(0, 90), (1, 50)]), &two, &topic(None)), Ok(10));
         assert_eq!(usable_positions(&meta(2, &[(0, 90)]), &two, &topic(None)), Ok(10 + 40));
-        assert!(usable_positions(&meta(3, &[(0, 90)]), &two, &topic(None)).unwrap_err().contains("partitions"));
-        assert!(usable_positions(&meta(2, &[(1, 5)]), &two, &topic(None)).unwrap_err().contains("log start"));
-        assert!(usable_positions(&meta(2, &[(0, 101)]), &two, &topic(None)).unwrap_err().contains("recreated"));
+        assert!(
+            usable_positions(&meta(3, &[(0, 90)]), &two, &topic(None)).unwrap_err().to_string().contains("partitions")
+        );
+        assert!(
+            usable_positions(&meta(2, &[(1, 5)]), &two, &topic(None)).unwrap_err().to_string().contains("log start")
+        );
+        assert!(
+            usable_positions(&meta(2, &[(0, 101)]), &two, &topic(None)).unwrap_err().to_string().contains("recreated")
+        );
     }
 
     #[test]
@@ -272,14 +273,14 @@ mod tests {
         let marks: BTreeMap<_, _> = [(0, (0, 100))].into_iter().collect();
         let snapshot = meta(1, &[(0, 90)]); // positions a minute old
         assert_eq!(usable_positions(&snapshot, &marks, &topic(Some(Duration::from_secs(3600)))), Ok(10));
-        let why = usable_positions(&snapshot, &marks, &topic(Some(Duration::from_secs(100)))).unwrap_err();
+        let why = usable_positions(&snapshot, &marks, &topic(Some(Duration::from_secs(100)))).unwrap_err().to_string();
         assert!(why.contains("delete.retention.ms"), "{why}");
         let unknown = TopicNow { tombstone_retention: Err("denied".into()), ..topic(None) };
-        assert!(usable_positions(&snapshot, &marks, &unknown).unwrap_err().contains("denied"));
+        assert!(usable_positions(&snapshot, &marks, &unknown).unwrap_err().to_string().contains("denied"));
         let elsewhere = TopicNow { cluster_id: Some("cluster-b"), ..topic(None) };
-        assert!(usable_positions(&snapshot, &marks, &elsewhere).unwrap_err().contains("cluster"));
+        assert!(usable_positions(&snapshot, &marks, &elsewhere).unwrap_err().to_string().contains("cluster"));
         let old = SnapshotMeta { cluster_id: None, ..snapshot.clone() };
-        assert!(usable_positions(&old, &marks, &topic(None)).unwrap_err().contains("cluster"));
+        assert!(usable_positions(&old, &marks, &topic(None)).unwrap_err().to_string().contains("cluster"));
         let ageless = SnapshotMeta { fresh_as_of_micros: None, ..snapshot };
         assert!(usable_positions(&ageless, &marks, &topic(Some(Duration::from_secs(3600)))).is_err());
     }
