@@ -1,7 +1,8 @@
 //! What every integration test of the workspace shares: where the local
 //! servers are and the scripts that drive them (`servers`), a topic or a
 //! schema of the test's own (`kafka`, `postgres`), the broker's TLS and SASL
-//! listeners (`secured`), a Debezium connector of the test's own (`cdc`), filling a topic fast (`produce`), the
+//! listeners (`secured`), a Debezium connector of the test's own (`cdc`) and the
+//! schema and source a CDC test starts from (`cdc_source`), filling a topic fast (`produce`), the
 //! projector binary as a process (`process`), faults on the shared servers (`faults`), session fixtures
 //! (`fixtures`), and polling with a deadline (`eventually`).
 //!
@@ -10,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod cdc;
+mod cdc_source;
 mod faults;
 mod fixtures;
 mod kafka;
@@ -22,10 +24,11 @@ mod servers;
 use std::time::{Duration, Instant};
 
 pub use cdc::{CdcConnector, documented_cleanup, require_connect};
+pub use cdc_source::{CdcSchema, debezium_options, live_source, sql, wait_live};
 pub use faults::{Heal, SERIAL, run_script};
 pub use fixtures::{created, revoked, sid};
 pub use kafka::{create_topic, require_broker, source_options, topic, topic_config, topic_with};
-pub use postgres::{fresh_schema, statement_pool};
+pub use postgres::{TestSchema, fresh_schema, statement_pool};
 pub use process::{ProjectorProcess, free_port};
 pub use produce::produce_fast;
 pub use secured::{SASL_PASSWORD, SASL_USER, Security, require_tls_listeners, tls_dir, tls_file};

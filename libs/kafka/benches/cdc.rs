@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use revocation_core::{Clock, Debezium, FreshnessState, Lookup, SessionId, SystemClock};
 use revocation_kafka::{KafkaSource, SourceOptions};
-use revocation_test_support::{CdcConnector, fresh_schema, source_options, statement_pool};
+use revocation_test_support::{CdcConnector, TestSchema, fresh_schema, source_options, statement_pool};
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -40,8 +40,7 @@ fn main() {
 }
 
 async fn run(revocations: usize, rows: usize) {
-    let (config, _, _) = fresh_schema().await;
-    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
+    let TestSchema { name: schema, config, .. } = fresh_schema().await;
     let table = config.qualified_table();
     let pool = statement_pool().await;
     // The table before the connector's first start: its initial snapshot.

@@ -27,21 +27,13 @@ impl Rng {
     }
 }
 
-async fn sql(pool: &PgPool, statement: &str) {
-    sqlx::query(statement).execute(pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
-}
-
 fn start(topic: &revocation_kafka::KafkaConfig) -> KafkaSource {
-    let options = SourceOptions { format: Arc::new(Debezium), ..source_options() };
-    KafkaSource::start(topic.clone(), options).unwrap()
+    KafkaSource::start(topic.clone(), debezium_options()).unwrap()
 }
 
 #[tokio::test]
 async fn a_workload_run_in_postgres_reaches_the_projection_and_it_answers_as_the_table_does() {
-    let (config, postgres, _) = fresh_schema().await;
-    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
-    let table = config.qualified_table();
-    let pool = statement_pool().await;
+    let CdcSchema { name: schema, table, pool, postgres } = CdcSchema::new().await;
     // Rows that exist before the connector's first start: its initial snapshot (op r).
     for i in 0..150 {
         let revoked = if i % 7 == 0 { "now()" } else { "NULL" };
@@ -172,10 +164,7 @@ async fn insert_and_check_at_once(
 
 #[tokio::test]
 async fn a_row_committed_before_the_check_is_not_answered_revoked_while_its_change_is_in_flight() {
-    let (config, postgres, _) = fresh_schema().await;
-    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
-    let table = config.qualified_table();
-    let pool = statement_pool().await;
+    let CdcSchema { name: schema, table, pool, postgres } = CdcSchema::new().await;
     let connector = CdcConnector::register(&schema, &[]);
     let fallback: Arc<dyn SessionLiveness> = Arc::new(postgres.clone());
     let start_with = |confirm: u32| {
@@ -221,14 +210,10 @@ async fn a_row_committed_before_the_check_is_not_answered_revoked_while_its_chan
 
 #[tokio::test]
 async fn a_paused_connector_makes_the_projection_fail_closed_and_it_recovers_with_nothing_lost() {
-    let (config, _, _) = fresh_schema().await;
-    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
-    let table = config.qualified_table();
-    let pool = statement_pool().await;
+    let CdcSchema { name: schema, table, pool, .. } = CdcSchema::new().await;
     sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')")).await;
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
-    let options = SourceOptions { format: Arc::new(Debezium), ..source_options() };
-    let projection = KafkaSource::start(connector.topic.clone(), options).unwrap();
+    let projection = KafkaSource::start(connector.topic.clone(), debezium_options()).unwrap();
     let liveness = projection.liveness();
     let state = || liveness.state();
     eventually(Duration::from_secs(60), "Live, bounded by the source's heartbeats", async || {

@@ -5,17 +5,11 @@
 //! that Postgres no longer holds live answered live past the bound.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use revocation_core::{Debezium, FreshnessState, SessionId, SessionLiveness, SessionLivenessError};
-use revocation_kafka::{KafkaConfig, KafkaSource, SnapshotOptions, SourceOptions, add_partitions};
+use revocation_core::{FreshnessState, SessionId, SessionLiveness, SessionLivenessError};
+use revocation_kafka::{KafkaConfig, KafkaSource, SnapshotOptions, add_partitions};
 use revocation_test_support::*;
-use sqlx::PgPool;
-
-async fn sql(pool: &PgPool, statement: &str) {
-    sqlx::query(statement).execute(pool).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
-}
 
 fn start(topic: &KafkaConfig) -> KafkaSource {
     start_with(topic, None)
@@ -24,24 +18,13 @@ fn start(topic: &KafkaConfig) -> KafkaSource {
 /// A projection of `topic`, writing its snapshot to `snapshots` every second
 /// when given.
 fn start_with(topic: &KafkaConfig, snapshots: Option<&std::path::Path>) -> KafkaSource {
-    let mut options = SourceOptions { format: Arc::new(Debezium), ..source_options() };
+    let mut options = debezium_options();
     options.snapshot = snapshots.map(|dir| SnapshotOptions { dir: dir.to_owned(), interval: Duration::from_secs(1) });
     KafkaSource::start(topic.clone(), options).unwrap()
 }
 
-async fn schema_and_table() -> (String, String, PgPool) {
-    let (config, _, _) = fresh_schema().await;
-    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
-    (schema, config.qualified_table(), statement_pool().await)
-}
-
 fn id(s: &str) -> SessionId {
     SessionId::new(s).unwrap()
-}
-
-async fn live(projection: &KafkaSource, what: &str) {
-    let liveness = projection.liveness();
-    eventually(Duration::from_secs(90), what, async || liveness.state() == FreshnessState::Live).await;
 }
 
 /// Checks `sid` until `until`, and returns the checks that began more than
@@ -67,12 +50,12 @@ async fn live_answers_past_the_bound(
 
 #[tokio::test]
 async fn a_column_the_connector_does_not_capture_is_never_read_as_not_revoked() {
-    let (schema, table, pool) = schema_and_table().await;
+    let CdcSchema { name: schema, table, pool, .. } = CdcSchema::new().await;
     // The operator leaves revoked_at out of the capture.
     let exclude = format!("{schema}.user_sessions.revoked_at");
     let connector = CdcConnector::register(&schema, &[("column.exclude.list", exclude.as_str())]);
     let projection = start(&connector.topic);
-    live(&projection, "Live (the heartbeats still arrive)").await;
+    wait_live(&projection, "Live (the heartbeats still arrive)").await;
     sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).await;
     sql(&pool, &format!("UPDATE {table} SET revoked_at = now() WHERE id = 'alice'")).await;
     let liveness = projection.liveness();
@@ -89,12 +72,12 @@ async fn a_column_the_connector_does_not_capture_is_never_read_as_not_revoked() 
 
 #[tokio::test]
 async fn a_truncated_row_is_never_answered_live_past_the_bound_and_a_new_topic_recovers() {
-    let (schema, table, pool) = schema_and_table().await;
+    let CdcSchema { name: schema, table, pool, .. } = CdcSchema::new().await;
     sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')")).await;
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
     let snapshots = std::env::temp_dir().join(format!("cdc-truncate-{schema}"));
     let projection = start_with(&connector.topic, Some(&snapshots));
-    live(&projection, "Live").await;
+    wait_live(&projection, "Live").await;
     let alice = id("alice");
     assert_eq!(projection.liveness().check(&alice).await, Ok(()));
     let snapshot = snapshots.join(format!("{}.snapshot", connector.topic.topic));
@@ -132,7 +115,7 @@ async fn a_truncated_row_is_never_answered_live_past_the_bound_and_a_new_topic_r
     let replacement =
         CdcConnector::register_as(&schema, &format!("{schema}_after"), &[("heartbeat.interval.ms", "200")]);
     let recovered = start(&replacement.topic);
-    live(&recovered, "Live on the new topic").await;
+    wait_live(&recovered, "Live on the new topic").await;
     assert_eq!(recovered.liveness().check(&alice).await, Err(SessionLivenessError::Revoked));
     sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('carol', 'u')")).await;
     let liveness = recovered.liveness();
@@ -147,11 +130,11 @@ async fn a_truncated_row_is_never_answered_live_past_the_bound_and_a_new_topic_r
 
 #[tokio::test]
 async fn a_topic_of_24_partitions_reaches_live() {
-    let (schema, table, pool) = schema_and_table().await;
+    let CdcSchema { name: schema, table, pool, .. } = CdcSchema::new().await;
     sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).await;
     let connector = CdcConnector::register(&schema, &[("topic.creation.default.partitions", "24")]);
     let projection = start(&connector.topic);
-    live(&projection, "Live on 24 partitions").await;
+    wait_live(&projection, "Live on 24 partitions").await;
     let freshness = projection.liveness().status().freshness;
     assert_eq!(freshness.partitions.len(), 24);
     assert!(freshness.partitions_without_source_heartbeat.is_empty());
@@ -162,11 +145,11 @@ async fn a_topic_of_24_partitions_reaches_live() {
 
 #[tokio::test]
 async fn the_heartbeat_rows_survive_the_documented_cleanup_and_come_back_when_deleted() {
-    let (schema, table, pool) = schema_and_table().await;
+    let CdcSchema { name: schema, table, pool, .. } = CdcSchema::new().await;
     sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).await;
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
     let projection = start(&connector.topic);
-    live(&projection, "Live").await;
+    wait_live(&projection, "Live").await;
     // A month on: every row, the heartbeat rows too, looks a month old when
     // the cleanup runs.
     sql(
@@ -197,7 +180,7 @@ async fn the_heartbeat_rows_survive_the_documented_cleanup_and_come_back_when_de
 
 #[tokio::test]
 async fn partitions_added_to_a_change_event_topic_fail_closed_for_good() {
-    let (schema, table, pool) = schema_and_table().await;
+    let CdcSchema { name: schema, table, pool, .. } = CdcSchema::new().await;
     // Enough keys that some sit where Kafka's partitioner would not put them
     // on 6 partitions (each does with probability 1/2).
     sql(&pool, &format!("INSERT INTO {table} (id, user_id) SELECT 'row-' || g, 'u' FROM generate_series(1, 40) g"))
@@ -205,7 +188,7 @@ async fn partitions_added_to_a_change_event_topic_fail_closed_for_good() {
     sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).await;
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
     let projection = start(&connector.topic);
-    live(&projection, "Live").await;
+    wait_live(&projection, "Live").await;
     add_partitions(&connector.topic, 6).await.unwrap();
     let liveness = projection.liveness();
     eventually(Duration::from_secs(30), "the added partitions are seen and the topic distrusted", async || {

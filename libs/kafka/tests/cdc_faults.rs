@@ -4,30 +4,20 @@
 //! a time; the tests here take turns).
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use revocation_core::{Debezium, FreshnessState, SessionId, SessionLiveness, SessionLivenessError};
-use revocation_kafka::{KafkaSource, SourceOptions};
+use revocation_core::{FreshnessState, SessionId, SessionLiveness, SessionLivenessError};
 use revocation_test_support::*;
 
 #[tokio::test]
 async fn a_killed_connect_worker_fails_closed_and_after_its_restart_nothing_is_lost() {
     let _serial = SERIAL.lock().await;
     let _heal = Heal;
-    let (config, _, _) = fresh_schema().await;
-    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
-    let table = config.qualified_table();
-    let pool = statement_pool().await;
-    sqlx::query(&format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    let CdcSchema { name: schema, table, pool, .. } = CdcSchema::new().await;
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')")).await;
     let mut connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
-    let options = SourceOptions { format: Arc::new(Debezium), ..source_options() };
-    let projection = KafkaSource::start(connector.topic.clone(), options).unwrap();
+    let projection = live_source(&connector.topic, debezium_options()).await;
     let liveness = projection.liveness();
-    eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
 
     run_script("connect.sh", "kill");
     sqlx::query(&format!("UPDATE {table} SET revoked_at = now() WHERE id = 'bob'")).execute(&pool).await.unwrap();
@@ -55,19 +45,11 @@ async fn a_killed_connect_worker_fails_closed_and_after_its_restart_nothing_is_l
 async fn postgres_restarted_under_the_connector_fails_closed_then_recovers_with_nothing_lost() {
     let _serial = SERIAL.lock().await;
     let _heal = Heal;
-    let (config, _, _) = fresh_schema().await;
-    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
-    let table = config.qualified_table();
-    let pool = statement_pool().await;
-    sqlx::query(&format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')"))
-        .execute(&pool)
-        .await
-        .unwrap();
+    let CdcSchema { name: schema, table, pool, .. } = CdcSchema::new().await;
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u'), ('bob', 'u')")).await;
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
-    let options = SourceOptions { format: Arc::new(Debezium), ..source_options() };
-    let projection = KafkaSource::start(connector.topic.clone(), options).unwrap();
+    let projection = live_source(&connector.topic, debezium_options()).await;
     let liveness = projection.liveness();
-    eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
 
     run_script("postgres.sh", "kill");
     eventually(Duration::from_secs(15), "Lagging with Postgres down", async || {
@@ -105,16 +87,11 @@ async fn postgres_restarted_under_the_connector_fails_closed_then_recovers_with_
 async fn a_dropped_replication_slot_stops_the_stream_and_the_projection_fails_closed() {
     let _serial = SERIAL.lock().await;
     let _heal = Heal;
-    let (config, _, _) = fresh_schema().await;
-    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
-    let table = config.qualified_table();
-    let pool = statement_pool().await;
-    sqlx::query(&format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).execute(&pool).await.unwrap();
+    let CdcSchema { name: schema, table, pool, .. } = CdcSchema::new().await;
+    sql(&pool, &format!("INSERT INTO {table} (id, user_id) VALUES ('alice', 'u')")).await;
     let connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "200")]);
-    let options = SourceOptions { format: Arc::new(Debezium), ..source_options() };
-    let projection = KafkaSource::start(connector.topic.clone(), options).unwrap();
+    let projection = live_source(&connector.topic, debezium_options()).await;
     let liveness = projection.liveness();
-    eventually(Duration::from_secs(60), "Live", async || liveness.state() == FreshnessState::Live).await;
 
     // The slot is lost (here: dropped under the connector; in production also
     // invalidated by max_slot_wal_keep_size). Changes committed meanwhile are

@@ -9,7 +9,9 @@ use revocation_core::{
     Clock, FreshnessConfig, ProjectedLiveness, Projection, SessionLiveness, SessionLivenessError, SystemClock,
 };
 use revocation_postgres::{PgConfig, PgSessionLiveness};
-use revocation_test_support::{created, database_url, fresh_schema, revoked, sid, statement_pool, tls_file};
+use revocation_test_support::{
+    TestSchema, created, database_url, fresh_schema, revoked, sid, statement_pool, tls_file,
+};
 use time::OffsetDateTime;
 
 fn hour() -> Duration {
@@ -18,7 +20,7 @@ fn hour() -> Duration {
 
 #[tokio::test]
 async fn live_revoked_absent_and_expired_rows_get_the_right_answers() {
-    let (_, pg, table) = fresh_schema().await;
+    let TestSchema { liveness: pg, table, .. } = fresh_schema().await;
     table.record(&created("live", Some(OffsetDateTime::now_utc() + hour()))).await.unwrap();
     table.record(&created("forever", None)).await.unwrap();
     table.record(&created("revoked", None)).await.unwrap();
@@ -36,7 +38,7 @@ async fn live_revoked_absent_and_expired_rows_get_the_right_answers() {
 
 #[tokio::test]
 async fn a_late_created_event_does_not_unrevoke_a_row() {
-    let (_, pg, table) = fresh_schema().await;
+    let TestSchema { liveness: pg, table, .. } = fresh_schema().await;
     table.record(&revoked("s")).await.unwrap();
     table.record(&created("s", None)).await.unwrap();
     assert_eq!(pg.check(&sid("s")).await, Err(SessionLivenessError::Revoked));
@@ -44,7 +46,7 @@ async fn a_late_created_event_does_not_unrevoke_a_row() {
 
 #[tokio::test]
 async fn sids_shaped_like_sql_injection_or_odd_unicode_are_just_data() {
-    let (_, pg, table) = fresh_schema().await;
+    let TestSchema { liveness: pg, table, .. } = fresh_schema().await;
     let odd =
         ["'; DROP TABLE user_sessions; --", "' OR '1'='1", "\\x00\\' \" `", "séance-🦀-ℵ₀-\u{202e}rtl", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢"];
     for s in odd {
@@ -76,7 +78,7 @@ async fn an_unreachable_database_is_transient_quickly() {
 
 #[tokio::test]
 async fn a_query_slower_than_the_statement_timeout_is_transient() {
-    let (_, fast, table) = fresh_schema().await;
+    let TestSchema { liveness: fast, table, .. } = fresh_schema().await;
     table.record(&created("s", None)).await.unwrap();
     // In a second schema, `user_sessions` is a view that sleeps a second per query.
     let slow_schema = format!("slow_{}", uuid::Uuid::new_v4().simple());
@@ -102,7 +104,7 @@ async fn a_query_slower_than_the_statement_timeout_is_transient() {
 
 #[tokio::test]
 async fn migrations_are_idempotent() {
-    let (_, pg, _) = fresh_schema().await;
+    let TestSchema { liveness: pg, .. } = fresh_schema().await;
     pg.migrate().await.unwrap();
     pg.migrate().await.unwrap();
 }
@@ -111,7 +113,7 @@ async fn migrations_are_idempotent() {
 /// come from the projection — and they are the same answers.
 #[tokio::test]
 async fn a_cold_projection_answers_from_postgres_then_switches_with_the_same_answers() {
-    let (_, pg, table) = fresh_schema().await;
+    let TestSchema { liveness: pg, table, .. } = fresh_schema().await;
     let events = [
         created("a", None),
         created("b", Some(OffsetDateTime::now_utc() + hour())),
@@ -168,7 +170,7 @@ fn tls_url(params: &str) -> String {
 
 #[tokio::test]
 async fn the_fallback_answers_over_tls_with_the_server_certificate_verified() {
-    let (config, _, table) = fresh_schema().await;
+    let TestSchema { config, table, .. } = fresh_schema().await;
     table.record(&created("over-tls", None)).await.unwrap();
     let ca = tls_file("ca.pem");
     for params in [format!("sslmode=verify-full&sslrootcert={ca}"), "sslmode=require".to_owned()] {
@@ -187,7 +189,7 @@ async fn the_fallback_answers_over_tls_with_the_server_certificate_verified() {
 
 #[tokio::test]
 async fn a_server_certificate_from_an_unknown_authority_is_refused_and_said() {
-    let (mut config, _, _) = fresh_schema().await;
+    let TestSchema { mut config, .. } = fresh_schema().await;
     config.url = tls_url(&format!("sslmode=verify-full&sslrootcert={}", tls_file("other-ca.pem")));
     let pg = PgSessionLiveness::connect(&config).unwrap();
     let why = pg.probe().await.unwrap_err().to_string();

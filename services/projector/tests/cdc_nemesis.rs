@@ -22,8 +22,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use revocation_kafka::add_partitions;
 use revocation_test_support::{
-    CdcConnector, Heal, ProjectorProcess, SERIAL, bootstrap, database_url, documented_cleanup, fresh_schema,
-    run_script, statement_pool,
+    CdcConnector, Heal, ProjectorProcess, SERIAL, TestSchema, bootstrap, database_url, documented_cleanup,
+    fresh_schema, run_script, statement_pool,
 };
 use sqlx::PgPool;
 use time::OffsetDateTime;
@@ -161,8 +161,7 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
     let seed: u64 = std::env::var("NEMESIS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
     let seconds: u64 = std::env::var("NEMESIS_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
     eprintln!("CDC nemesis: NEMESIS_SEED={seed} NEMESIS_SECONDS={seconds}");
-    let (config, _, _) = fresh_schema().await;
-    let schema = config.qualified_table().split('.').next().unwrap().trim_matches('"').to_owned();
+    let TestSchema { name: schema, config, .. } = fresh_schema().await;
     let table = config.qualified_table();
     let pool = statement_pool().await;
     let mut connector = CdcConnector::register(&schema, &[("heartbeat.interval.ms", "250")]);

@@ -15,8 +15,8 @@ use revocation_embed::{EmbedConfig, Embedded, Mode};
 use revocation_kafka::{EventPublisher, KafkaConfig, KafkaSource, SnapshotOptions, SourceOptions};
 use revocation_postgres::{PgConfig, PgSessionLiveness, PgSessionTable};
 use revocation_test_support::{
-    Heal, ProjectorProcess, SERIAL, bootstrap, created, database_url, eventually, fresh_schema, revoked, run_script,
-    sid, statement_pool, topic,
+    Heal, ProjectorProcess, SERIAL, TestSchema, bootstrap, created, database_url, eventually, fresh_schema, revoked,
+    run_script, sid, statement_pool, topic,
 };
 use time::OffsetDateTime;
 
@@ -112,7 +112,7 @@ async fn postgres_stopped_during_a_cold_start_answers_transient_then_recovers() 
 async fn readiness_follows_the_database_in_both_modes() {
     let _serial = SERIAL.lock().await;
     let _heal = Heal;
-    let (pg, _, _) = fresh_schema().await;
+    let TestSchema { config: pg, .. } = fresh_schema().await;
     // Projection mode, kept Cold by a topic that does not exist: the
     // fallback answers every check, so readiness is the fallback's.
     let mut cold = EmbedConfig::new(bootstrap(), format!("absent-{}", uuid::Uuid::new_v4().simple()));
