@@ -19,7 +19,7 @@ use crate::cli::{
 };
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.projection_config().context("invalid configuration")?;
+    let config = args.embed_config().context("invalid configuration")?;
     config.validate().context("invalid configuration")?;
     let projection = Embedded::start(config).await.context("cannot start the projection")?;
     let mut state = projection.http_state().with_limits(Limits {

@@ -39,7 +39,7 @@ fn secrets_can_come_from_files() {
     ])
     .unwrap();
     let Some(Command::Serve(serve)) = cli.command else { panic!() };
-    let config = serve.projection_config().unwrap();
+    let config = serve.embed_config().unwrap();
     assert_eq!(config.kafka.librdkafka_options.get("sasl.password").map(String::as_str), Some("hunter2"));
     assert_eq!(config.kafka.librdkafka_options.get("sasl.username").map(String::as_str), Some("other"));
     assert_eq!(config.postgres.unwrap().url, "postgres://app:hunter2@db/app");
