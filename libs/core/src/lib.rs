@@ -33,6 +33,10 @@
 //!   through a per-thread handle (no locked instruction per check).
 //! - `liveness`: [`ProjectedLiveness`], which routes each check by state
 //!   to the store, the barrier, the fallback, or `Transient`.
+//! - `confirm`: [`AbsentConfirmation`], asking the fallback about a session
+//!   the projection does not hold, at a bounded rate (change data capture).
+//! - `snapshot`: the snapshot format — a store and the positions it is
+//!   complete up to, as checksummed bytes ([`SnapshotMeta`]).
 //! - `check_counts`: [`CheckCounts`], checks by source and answer, counted
 //!   per thread.
 //! - `clock`: [`Clock`], [`SystemClock`], [`ManualClock`], [`Timestamp`].

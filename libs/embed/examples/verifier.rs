@@ -23,14 +23,12 @@ use revocation_embed::{EmbedConfig, Embedded, PgConfig, SessionId, SessionLivene
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter("info").init();
 
-    // The whole setup: config → projection → port + health router.
+    // The whole setup: config → embedded projection → port + health router.
     let mut config = EmbedConfig::new("127.0.0.1:9092", "session-events");
     config.postgres = Some(PgConfig::new("postgres://revocation:revocation@127.0.0.1:5432/revocation"));
-    let projection = Embedded::start(config).await?;
-    let app = Router::new()
-        .route("/api/hello", get(hello))
-        .with_state(projection.liveness())
-        .merge(projection.health_router());
+    let embedded = Embedded::start(config).await?;
+    let app =
+        Router::new().route("/api/hello", get(hello)).with_state(embedded.liveness()).merge(embedded.health_router());
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     println!(
@@ -41,7 +39,7 @@ async fn main() -> anyhow::Result<()> {
             tokio::signal::ctrl_c().await.ok();
         })
         .await?;
-    projection.shutdown().await;
+    embedded.shutdown().await;
     Ok(())
 }
 

@@ -13,9 +13,10 @@
 //!   progress) and the librdkafka `log_bridge`.
 //! - `trigger`: [`SampleTrigger`], the [`WatermarkProbe`] a barrier pulls
 //!   to get a sample now; requests coalesce into one round of queries.
-//! - `projection`: [`KafkaSource`], a [`ProjectedLiveness`] kept fed by a
+//! - `source`: [`KafkaSource`], a [`ProjectedLiveness`] kept fed by a
 //!   [`Feed`], with `rebuild` (replay into a fresh projection while the
-//!   current one serves, then swap).
+//!   current one serves, then swap); its [`SourceOptions`], where the
+//!   format-driven defaults are resolved.
 //! - `publisher`: [`EventPublisher`], an idempotent `acks=all` producer
 //!   of session events, so nobody hand-writes the JSON.
 //! - `admin`: topic creation and growth (for the demo, tests and operators).
