@@ -62,7 +62,10 @@ fn compose_uses_the_same_credentials_and_defaults_as_the_scripts() {
     assert_eq!(projector["DATABASE_URL"], "postgres://revocation:revocation@postgres:5432/revocation");
     assert_eq!(projector["PROJECTOR_LISTEN"], "0.0.0.0:8080");
     // Every PROJECTOR_* variable the compose file sets is one the binary reads.
-    let cli = std::fs::read_to_string(repo_root().join("services/projector/src/cli/mod.rs")).unwrap();
+    let cli: String = std::fs::read_dir(repo_root().join("services/projector/src/cli"))
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .collect();
     for key in projector.keys().filter(|k| k.starts_with("PROJECTOR_") || k.as_str() == "DATABASE_URL") {
         assert!(cli.contains(&format!("env = \"{key}\"")), "the projector does not read {key}");
     }
