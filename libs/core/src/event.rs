@@ -11,12 +11,21 @@ use std::borrow::Cow;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::clock::Timestamp;
 use crate::session_id::SessionId;
+use crate::user::UserId;
 
 /// The `type` of a session-created event.
 pub const CREATED: &str = "session.created";
 /// The `type` of a session-revoked event.
 pub const REVOKED: &str = "session.revoked";
+/// The `type` of a per-user cutoff ("log out everywhere").
+pub const USER_REVOKED_BEFORE: &str = "user.revoked_before";
+
+/// What starts the record key of a [`UserRevokedBefore`]: a control
+/// character, which no session id may hold, so a cutoff's key can never be
+/// a session's (and compaction never merges the two).
+const CUTOFF_KEY_MARK: char = '\u{1}';
 
 /// One fact about one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +104,71 @@ impl SessionEvent {
     }
 }
 
+/// "Log out everywhere": every session `user_id` created, and every token
+/// issued to them, before `not_before` is revoked. A cutoff only moves
+/// forward: one earlier than the user's current cutoff changes nothing.
+///
+/// Its record key holds the user and the instant
+/// (`\u{1}user.revoked_before\u{1}<micros>\u{1}<user_id>`), so each cutoff
+/// is a key of its own: compaction never replaces a later cutoff by an
+/// earlier one, and the janitor tombstones a cutoff once nothing it covers
+/// can still be valid (`docs/lifecycle.md`).
+///
+/// ```
+/// use revocation_core::{Decoded, EventJson, RawRecord, RecordFormat, UserId, UserRevokedBefore};
+/// let cutoff = UserRevokedBefore {
+///     user_id: UserId::new("u-42").unwrap(),
+///     not_before: time::macros::datetime!(2026-12-03 10:00 UTC),
+///     reason: Some("password_changed".into()),
+/// };
+/// let (key, value) = (cutoff.key(), cutoff.to_value());
+/// let decoded = EventJson.decode(&RawRecord::new(Some(&key), Some(&value)));
+/// assert!(matches!(decoded, Decoded::UserCutoff { rejected: None, .. }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRevokedBefore {
+    /// The user.
+    pub user_id: UserId,
+    /// Sessions created and tokens issued before this instant are revoked.
+    pub not_before: OffsetDateTime,
+    /// Why (`logout_all`, `password_changed`, …), if given.
+    pub reason: Option<String>,
+}
+
+impl UserRevokedBefore {
+    /// The record key.
+    pub fn key(&self) -> Vec<u8> {
+        let micros = Timestamp::from_datetime(self.not_before).as_unix_micros();
+        format!("{CUTOFF_KEY_MARK}{USER_REVOKED_BEFORE}{CUTOFF_KEY_MARK}{micros}{CUTOFF_KEY_MARK}{}", self.user_id.as_str())
+            .into_bytes()
+    }
+
+    /// The record value (JSON).
+    pub fn to_value(&self) -> Vec<u8> {
+        let wire = Wire::UserRevokedBefore {
+            user_id: Cow::Borrowed(self.user_id.as_str()),
+            not_before: self.not_before,
+            reason: self.reason.as_deref().map(Cow::Borrowed),
+        };
+        // Serializing these plain fields cannot fail.
+        serde_json::to_vec(&wire).unwrap_or_default()
+    }
+}
+
+/// The user and instant a cutoff's record key holds, when `key` is one
+/// (`None`: not a cutoff's key; `Some(Err)`: marked as one but unreadable).
+pub(crate) fn cutoff_key(key: &[u8]) -> Option<Result<(&str, Timestamp), &'static str>> {
+    let text = std::str::from_utf8(key).ok()?;
+    let rest = text.strip_prefix(CUTOFF_KEY_MARK)?;
+    let parsed = (|| {
+        let rest = rest.strip_prefix(USER_REVOKED_BEFORE)?.strip_prefix(CUTOFF_KEY_MARK)?;
+        let (micros, user) = rest.split_once(CUTOFF_KEY_MARK)?;
+        crate::user::validate(user).ok()?;
+        Some((user, Timestamp::from_unix_micros(micros.parse().ok()?)))
+    })();
+    Some(parsed.ok_or("the key is marked as a user cutoff's but does not read as `<mark>user.revoked_before<mark><micros><mark><user_id>`"))
+}
+
 /// The JSON shape of a record value, for writing.
 #[derive(Serialize)]
 #[serde(tag = "type")]
@@ -113,6 +187,14 @@ enum Wire<'a> {
         sid: Cow<'a, str>,
         #[serde(with = "time::serde::rfc3339")]
         revoked_at: OffsetDateTime,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<Cow<'a, str>>,
+    },
+    #[serde(rename = "user.revoked_before")]
+    UserRevokedBefore {
+        user_id: Cow<'a, str>,
+        #[serde(with = "time::serde::rfc3339")]
+        not_before: OffsetDateTime,
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<Cow<'a, str>>,
     },

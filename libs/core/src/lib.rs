@@ -35,6 +35,8 @@
 //!   to the store, the barrier, the fallback, or `Transient`.
 //! - `confirm`: [`AbsentConfirmation`], asking the fallback about a session
 //!   the projection does not hold, at a bounded rate (change data capture).
+//! - `user`: per-user cutoffs ("log out everywhere"): [`UserId`],
+//!   [`UserTag`] (the owner as each session keeps it), [`UserCutoffs`].
 //! - `snapshot`: the snapshot format — a store and the positions it is
 //!   complete up to, as checksummed bytes ([`SnapshotMeta`]).
 //! - `check_counts`: [`CheckCounts`], checks by source and answer, counted
@@ -92,19 +94,21 @@ mod session_id;
 mod snapshot;
 mod state;
 mod store;
+mod token;
+mod user;
 
 pub use barrier::{Barrier, BarrierTimeout, FreshnessBarrier, WatermarkProbe};
 pub use check_counts::{Answer, CheckCounts, Source};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use confirm::AbsentConfirmation;
-pub use event::{CREATED, REVOKED, SessionEvent};
+pub use event::{CREATED, REVOKED, SessionEvent, USER_REVOKED_BEFORE, UserRevokedBefore};
 pub use format::{
     Change, CloudEvents, Debezium, Decoded, EventJson, HEARTBEAT_PREFIX, Header, RawRecord, RecordFormat,
     TRUNCATE_MARKER_ID,
 };
 pub use freshness::{Freshness, FreshnessConfig, FreshnessReport, FreshnessState, PartitionReport};
 pub use liveness::{LagPolicy, ProjectedLiveness, ProjectedLivenessBuilder, ProjectionStatus};
-pub use port::{CheckFuture, SessionLiveness, SessionLivenessError};
+pub use port::{CheckFuture, SessionLiveness, SessionLivenessError, TokenLiveness};
 pub use projection::Projection;
 pub use rebuild::RebuildReport;
 pub use session_id::{InvalidSessionId, MAX_SESSION_ID_LEN, SessionId, SidRef, log_tag};
@@ -113,3 +117,4 @@ pub use snapshot::{
 };
 pub use state::{SessionState, Standing};
 pub use store::{Applied, Lookup, SessionStore, StoreCounts};
+pub use user::{InvalidUserId, UserCutoffs, UserId, UserTag};

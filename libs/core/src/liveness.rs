@@ -25,7 +25,7 @@ use crate::clock::{Clock, SystemClock, Timestamp};
 use crate::confirm::AbsentConfirmation;
 use crate::current::Current;
 use crate::freshness::{Freshness, FreshnessReport, FreshnessState};
-use crate::port::{CheckFuture, SessionLiveness, SessionLivenessError};
+use crate::port::{CheckFuture, SessionLiveness, SessionLivenessError, TokenLiveness};
 use crate::projection::Projection;
 use crate::session_id::SessionId;
 use crate::store::{Lookup, StoreCounts};
@@ -54,13 +54,16 @@ pub struct ProjectionStatus {
 /// Build it with [`ProjectedLiveness::builder`]; see the crate docs for a
 /// complete example.
 pub struct ProjectedLiveness<C: Clock = SystemClock> {
-    projection: Current,
+    pub(crate) projection: Current,
     barrier: Option<Arc<dyn Barrier>>,
     confirm: Option<AbsentConfirmation>,
     fallback: Option<Arc<dyn SessionLiveness>>,
-    lag_policy: LagPolicy,
-    clock: C,
-    counts: CheckCounts,
+    /// Who answers token checks while Cold (and Lagging under the fallback
+    /// policy): `token.rs`.
+    pub(crate) token_fallback: Option<Arc<dyn TokenLiveness>>,
+    pub(crate) lag_policy: LagPolicy,
+    pub(crate) clock: C,
+    pub(crate) counts: CheckCounts,
 }
 
 /// Builder of a [`ProjectedLiveness`].
@@ -70,6 +73,7 @@ pub struct ProjectedLivenessBuilder<C: Clock = SystemClock> {
     barrier: Option<Arc<dyn Barrier>>,
     confirm: Option<AbsentConfirmation>,
     fallback: Option<Arc<dyn SessionLiveness>>,
+    token_fallback: Option<Arc<dyn TokenLiveness>>,
     lag_policy: LagPolicy,
     clock: C,
 }
@@ -86,6 +90,7 @@ impl ProjectedLiveness<SystemClock> {
             barrier: None,
             confirm: None,
             fallback: None,
+            token_fallback: None,
             lag_policy: LagPolicy::default(),
             clock: SystemClock,
         }
@@ -114,6 +119,14 @@ impl<C: Clock> ProjectedLivenessBuilder<C> {
         self
     }
 
+    /// Who answers token checks ([`TokenLiveness`]) while Cold (and while
+    /// Lagging under [`LagPolicy::Fallback`]); without one they answer
+    /// `Transient` then.
+    pub fn token_fallback(mut self, fallback: Arc<dyn TokenLiveness>) -> Self {
+        self.token_fallback = Some(fallback);
+        self
+    }
+
     /// What to do while Lagging.
     pub fn lag_policy(mut self, policy: LagPolicy) -> Self {
         self.lag_policy = policy;
@@ -127,6 +140,7 @@ impl<C: Clock> ProjectedLivenessBuilder<C> {
             barrier: self.barrier,
             confirm: self.confirm,
             fallback: self.fallback,
+            token_fallback: self.token_fallback,
             lag_policy: self.lag_policy,
             clock,
         }
@@ -139,6 +153,7 @@ impl<C: Clock> ProjectedLivenessBuilder<C> {
             barrier: self.barrier,
             confirm: self.confirm,
             fallback: self.fallback,
+            token_fallback: self.token_fallback,
             lag_policy: self.lag_policy,
             clock: self.clock,
             counts: CheckCounts::default(),
@@ -269,7 +284,7 @@ impl<C: Clock> ProjectedLiveness<C> {
     }
 }
 
-fn lag_reason(freshness: &Freshness, now: Timestamp) -> String {
+pub(crate) fn lag_reason(freshness: &Freshness, now: Timestamp) -> String {
     let max = freshness.config().max_staleness;
     match freshness.staleness(now) {
         Some(s) => format!("the projection is {} ms behind the broker (limit {} ms)", s.as_millis(), max.as_millis()),
@@ -309,7 +324,7 @@ impl<C: Clock> SessionLiveness for ProjectedLiveness<C> {
             // checks can overlap their cache misses
             // (docs/benchmarks-notes.md, "the check").
             if state == FreshnessState::Live {
-                match Lookup::of(found, now) {
+                match projection.store.judge(found, now) {
                     Lookup::Live => return Route::Live,
                     Lookup::Revoked | Lookup::Expired => return Route::Revoked,
                     Lookup::Absent => {}

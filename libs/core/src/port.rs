@@ -10,7 +10,9 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use thiserror::Error;
 
+use crate::clock::Timestamp;
 use crate::session_id::SessionId;
+use crate::user::UserId;
 
 /// Why a session may not be admitted.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -77,4 +79,37 @@ impl<T: SessionLiveness + ?Sized> SessionLiveness for std::sync::Arc<T> {
     {
         (**self).check(sid)
     }
+}
+
+/// Is a token of this user, issued then, still valid? The verifier's epoch
+/// (not-before) slot, beside [`SessionLiveness`]: every token of a user
+/// issued before the user's cutoff ("log out everywhere") is refused, with
+/// or without a `sid`. The same three answers and the same promise: never
+/// `Ok(())` for "I don't know".
+///
+/// | answer | meaning |
+/// |---|---|
+/// | `Ok(())` | no cutoff of the user covers `issued_at` |
+/// | `Err(Revoked)` | the user's cutoff is later than `issued_at` (to the second) |
+/// | `Err(Transient(_))` | no safe answer now: fail closed (503) |
+///
+/// ```
+/// use async_trait::async_trait;
+/// use revocation_core::{SessionLivenessError, Timestamp, TokenLiveness, UserId};
+///
+/// /// Every token issued before one instant is refused.
+/// #[derive(Debug)]
+/// struct Epoch(Timestamp);
+///
+/// #[async_trait]
+/// impl TokenLiveness for Epoch {
+///     async fn check_token(&self, _user: &UserId, issued_at: Timestamp) -> Result<(), SessionLivenessError> {
+///         if issued_at < self.0 { Err(SessionLivenessError::Revoked) } else { Ok(()) }
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait TokenLiveness: fmt::Debug + Send + Sync {
+    /// Answers whether a token of `user` issued at `issued_at` may be admitted now.
+    async fn check_token(&self, user: &UserId, issued_at: Timestamp) -> Result<(), SessionLivenessError>;
 }

@@ -5,16 +5,20 @@
 //! *merge* (a least upper bound): idempotent, commutative, associative and
 //! monotone. Revocation absorbs: once merged in, no merge can remove it.
 //!
-//! The state is packed into 8 bytes (two `u32` second counts) because the
-//! projection holds tens of millions of them: times are whole seconds since
-//! the Unix epoch, clamped to 1..=`u32::MAX` (year 2106), with 0 meaning
-//! "not known". Expiry is rounded *down*, so a session can only expire early,
-//! never late.
+//! The state is packed into 16 bytes (four `u32`s) because the projection
+//! holds tens of millions of them: times are whole seconds since the Unix
+//! epoch, clamped to 1..=`u32::MAX` (year 2106), with 0 meaning "not known".
+//! Expiry is rounded *down*, so a session can only expire early, never late;
+//! so is the creation time, which only a user's cutoff reads (a session
+//! created in the cutoff's second is cut off). The owner is a
+//! [`UserTag`]: 8 bytes a session, the cost of "log out everywhere"
+//! (`docs/events.md`).
 
 use crate::clock::Timestamp;
 use time::OffsetDateTime;
 
 use crate::event::SessionEvent;
+use crate::user::{UserTag, before};
 
 const NONE: u32 = 0;
 const NEVER: u32 = u32::MAX;
@@ -27,6 +31,11 @@ pub struct SessionState {
     expires_at: u32,
     /// Seconds since the epoch of the earliest revocation seen; `NONE` if none.
     revoked_at: u32,
+    /// Seconds since the epoch of the earliest creation seen (rounded
+    /// down); `NONE` when no created event was seen.
+    created_at: u32,
+    /// The owner's tag; `NONE` when no created event was seen.
+    user: u32,
 }
 
 /// The liveness of a session's state at some instant.
@@ -49,25 +58,33 @@ impl SessionState {
     /// it is not part of the lattice, the store forgets the key instead).
     pub fn of(event: &SessionEvent) -> Self {
         match event {
-            SessionEvent::Created { expires_at, .. } => Self::created(*expires_at),
+            SessionEvent::Created { user_id, created_at, expires_at, .. } => {
+                Self::created(UserTag::of(user_id), *created_at, *expires_at)
+            }
             SessionEvent::Revoked { revoked_at, .. } => Self::revoked(*revoked_at),
             SessionEvent::Tombstone { .. } => Self::default(),
         }
     }
 
-    /// What a created event with this expiry contributes.
-    pub fn created(expires_at: Option<OffsetDateTime>) -> Self {
-        Self { expires_at: expires_at.map(|at| clamp_secs(at.unix_timestamp())).unwrap_or(NEVER), revoked_at: NONE }
+    /// What a created event contributes: its owner, when it was created,
+    /// and its expiry (`None`: none of its own).
+    pub fn created(user: UserTag, created_at: OffsetDateTime, expires_at: Option<OffsetDateTime>) -> Self {
+        Self {
+            expires_at: expires_at.map(|at| clamp_secs(at.unix_timestamp())).unwrap_or(NEVER),
+            revoked_at: NONE,
+            created_at: clamp_secs(created_at.unix_timestamp()),
+            user: user.0,
+        }
     }
 
     /// What a revoked event at this instant contributes.
     pub fn revoked(revoked_at: OffsetDateTime) -> Self {
-        Self { expires_at: NONE, revoked_at: clamp_secs(Timestamp::from_datetime(revoked_at).as_unix_secs()) }
+        Self::revoked_as_of(Timestamp::from_datetime(revoked_at))
     }
 
     /// A revocation at `at`: what a malformed record contributes to its key.
     pub fn revoked_as_of(at: Timestamp) -> Self {
-        Self { expires_at: NONE, revoked_at: clamp_secs(at.as_unix_secs()) }
+        Self { expires_at: NONE, revoked_at: clamp_secs(at.as_unix_secs()), created_at: NONE, user: NONE }
     }
 
     /// This state with its expiry brought forward to `latest` if it was later
@@ -82,24 +99,49 @@ impl SessionState {
     }
 
     /// The state as one number, for snapshots ([`Self::from_bits`] reads it).
-    pub(crate) fn to_bits(self) -> u64 {
-        (u64::from(self.expires_at) << 32) | u64::from(self.revoked_at)
+    pub(crate) fn to_bits(self) -> u128 {
+        (u128::from(self.expires_at) << 96)
+            | (u128::from(self.revoked_at) << 64)
+            | (u128::from(self.created_at) << 32)
+            | u128::from(self.user)
     }
 
     /// A state from [`Self::to_bits`].
-    pub(crate) fn from_bits(bits: u64) -> Self {
-        Self { expires_at: (bits >> 32) as u32, revoked_at: bits as u32 }
+    pub(crate) fn from_bits(bits: u128) -> Self {
+        Self {
+            expires_at: (bits >> 96) as u32,
+            revoked_at: (bits >> 64) as u32,
+            created_at: (bits >> 32) as u32,
+            user: bits as u32,
+        }
     }
 
     /// The least upper bound of two states. For two created events of one
-    /// session (a producer bug) the earlier expiry wins; of two revocations,
-    /// the earlier instant is kept.
+    /// session (a producer bug) the earlier expiry and creation win, and
+    /// the lower user tag (any fixed choice keeps the merge a semilattice);
+    /// of two revocations, the earlier instant is kept.
     #[must_use]
     pub fn merge(self, other: Self) -> Self {
         Self {
             expires_at: min_known(self.expires_at, other.expires_at),
             revoked_at: min_known(self.revoked_at, other.revoked_at),
+            created_at: min_known(self.created_at, other.created_at),
+            user: min_known(self.user, other.user),
         }
+    }
+
+    /// The owner, when a created event has been merged in.
+    pub fn user(self) -> Option<UserTag> {
+        (self.user != NONE).then_some(UserTag(self.user))
+    }
+
+    /// Whether the session was created before a user cutoff of `cutoff`
+    /// seconds (see [`UserCutoffs`](crate::UserCutoffs)). A state without a
+    /// creation time is never cut off here: it is revoked-only (already
+    /// dead) or has no created event to be cut off.
+    #[inline]
+    pub(crate) fn created_before(self, cutoff: u32) -> bool {
+        self.created_at != NONE && before(i64::from(self.created_at), cutoff)
     }
 
     /// Whether a revocation has been merged in.
@@ -146,9 +188,9 @@ impl SessionState {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use revocation_core::{SessionState, Timestamp};
+    /// use revocation_core::{SessionState, Timestamp, UserTag};
     /// let at = |secs| time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
-    /// let created = SessionState::created(Some(at(1_000)));
+    /// let created = SessionState::created(UserTag::of("u"), at(0), Some(at(1_000)));
     /// assert_eq!(created.forgettable_at(None), Some(Timestamp::from_unix_secs(1_000)));
     /// let revoked = created.merge(SessionState::revoked(at(500)));
     /// let day = Duration::from_secs(86_400);
@@ -298,7 +340,9 @@ mod tests {
     }
 
     #[test]
-    fn the_state_is_eight_bytes() {
-        assert_eq!(std::mem::size_of::<SessionState>(), 8);
+    fn the_state_is_sixteen_bytes() {
+        // Eight for expiry and revocation, eight for the owner and the
+        // creation time that per-user cutoffs read.
+        assert_eq!(std::mem::size_of::<SessionState>(), 16);
     }
 }

@@ -27,6 +27,7 @@ use crate::clock::Timestamp;
 use crate::event::SessionEvent;
 use crate::session_id::SidRef;
 use crate::state::SessionState;
+use crate::user::UserTag;
 
 /// One record as the broker holds it, borrowed.
 ///
@@ -72,7 +73,8 @@ pub enum Change {
     /// session lifetime when the store has one (see
     /// [`SessionStore::with_max_session_lifetime`](crate::SessionStore::with_max_session_lifetime)).
     Create {
-        /// What the created event says (`SessionState::created`).
+        /// What the created event says (`SessionState::created`: owner,
+        /// creation, expiry).
         state: SessionState,
         /// When the session was created, as the event says.
         created_at: Timestamp,
@@ -113,6 +115,22 @@ pub enum Decoded<'a> {
         /// When the table was truncated, by the source's clock.
         truncated_at: Timestamp,
     },
+    /// A user's cutoff ("log out everywhere"): the store raises the user's
+    /// cutoff to `not_before`. Read from the record key, which holds both,
+    /// so a cutoff whose value cannot be read is still applied (fail closed)
+    /// and counted rejected with `rejected` saying why.
+    UserCutoff {
+        /// The user.
+        user: UserTag,
+        /// Sessions created and tokens issued before this are revoked.
+        not_before: Timestamp,
+        /// What is wrong with the value, if anything.
+        rejected: Option<String>,
+    },
+    /// A tombstone of a user cutoff's key (the janitor's, once nothing the
+    /// cutoff covers can be valid): no effect, since a cutoff only moves
+    /// forward and forgetting an old one changes no answer.
+    UserCutoffForgotten,
     /// A record that cannot be read. When `key` is a valid session id, the
     /// store revokes it (fail closed); otherwise the record is only counted.
     Malformed {

@@ -10,10 +10,12 @@
 //! Layout (little-endian): the magic `RVPSNAP\n`, a `u32` version, a `u32`
 //! length and that much JSON ([`SnapshotMeta`]); the store's `u64` hash
 //! seed (see [`SessionStore::with_layout`]); then the packed-UUID
-//! sessions in chunks (`u32` count, then 16-byte key + 8-byte state each),
+//! sessions in chunks (`u32` count, then 16-byte key + 16-byte state each),
 //! ended by a zero count; then the text sessions in chunks (`u32` count,
-//! then `u16` length, the id, 8-byte state each), ended by a zero count;
-//! then the CRC-32 of everything before it. Chunks let the writer stream a
+//! then `u16` length, the id, 16-byte state each), ended by a zero count;
+//! then the per-user cutoffs in chunks (`u32` count, then a `u32` user tag
+//! and `u32` seconds each), ended by a zero count; then the CRC-32 of
+//! everything before it. Chunks let the writer stream a
 //! map whose size it cannot know in advance. Sessions are written in the
 //! map's memory order, so a store made by [`Snapshot::new_store`] is filled
 //! front to back.
@@ -31,9 +33,11 @@ use crate::store::SessionStore;
 
 const MAGIC: &[u8; 8] = b"RVPSNAP\n";
 /// The layout version this build writes and reads.
-pub const SNAPSHOT_VERSION: u32 = 2;
+pub const SNAPSHOT_VERSION: u32 = 3;
 /// Entries per chunk when writing.
 const CHUNK: usize = 4096;
+/// Bytes of a packed-UUID session: its key and its state.
+const UUID_ENTRY: usize = 32;
 /// A JSON header longer than this is not ours.
 const MAX_META: u32 = 1 << 20;
 
@@ -168,6 +172,10 @@ pub fn write_snapshot(store: &SessionStore, meta: &SnapshotMeta, out: impl Write
         chunk.extend_from_slice(key);
         chunk.extend_from_slice(&entry.value().to_bits().to_le_bytes());
     })?;
+    write_section(&mut out, store.cutoffs().entries().into_iter(), |chunk, (user, secs)| {
+        chunk.extend_from_slice(&user.to_le_bytes());
+        chunk.extend_from_slice(&secs.to_le_bytes());
+    })?;
     let crc = out.hasher.clone().finalize();
     out.write_all(&crc.to_le_bytes())?;
     out.inner.flush()?;
@@ -181,7 +189,7 @@ fn write_section<T>(
     entries: impl Iterator<Item = T>,
     encode: impl Fn(&mut Vec<u8>, &T),
 ) -> io::Result<u64> {
-    let mut chunk = Vec::with_capacity(CHUNK * 24);
+    let mut chunk = Vec::with_capacity(CHUNK * UUID_ENTRY);
     let (mut in_chunk, mut written) = (0u32, 0u64);
     let mut flush = |chunk: &mut Vec<u8>, n: &mut u32| -> io::Result<()> {
         if *n > 0 {
@@ -317,10 +325,10 @@ impl Snapshot {
             if n == 0 {
                 break;
             }
-            chunks.push(take(bytes, &mut at, n * 24)?);
+            chunks.push(take(bytes, &mut at, n * UUID_ENTRY)?);
         }
         restore_uuids(&chunks, into);
-        let mut sessions: u64 = chunks.iter().map(|c| (c.len() / 24) as u64).sum();
+        let mut sessions: u64 = chunks.iter().map(|c| (c.len() / UUID_ENTRY) as u64).sum();
         loop {
             let n = u32_at(bytes, &mut at)?;
             if n == 0 {
@@ -332,11 +340,21 @@ impl Snapshot {
                 let text = take(bytes, &mut at, len)?;
                 let sid =
                     std::str::from_utf8(text).ok().and_then(|t| SidRef::new(t).ok()).ok_or(SnapshotError::BadEntry)?;
-                let bits = take(bytes, &mut at, 8)?;
-                let bits = u64::from_le_bytes(bits.try_into().map_err(|_| SnapshotError::Truncated)?);
+                let bits = take(bytes, &mut at, 16)?;
+                let bits = u128::from_le_bytes(bits.try_into().map_err(|_| SnapshotError::Truncated)?);
                 into.restore_text(sid.as_str(), SessionState::from_bits(bits));
             }
             sessions += u64::from(n);
+        }
+        loop {
+            let n = u32_at(bytes, &mut at)?;
+            if n == 0 {
+                break;
+            }
+            for _ in 0..n {
+                let (user, secs) = (u32_at(bytes, &mut at)?, u32_at(bytes, &mut at)?);
+                into.cutoffs().raise_secs(user, secs);
+            }
         }
         if at != bytes.len() {
             return Err(SnapshotError::Truncated);
@@ -345,7 +363,7 @@ impl Snapshot {
     }
 }
 
-/// Merges the packed-UUID sessions of `chunks` (24-byte entries) into
+/// Merges the packed-UUID sessions of `chunks` (32-byte entries) into
 /// `into`, half on each of two threads. The file is in the written map's
 /// memory order (shard by shard, bucket by bucket), so each thread walks its
 /// half of a store of the same layout front to back.
@@ -363,10 +381,10 @@ fn restore_uuids(chunks: &[&[u8]], into: &SessionStore) {
 }
 
 /// The packed-UUID entries of `chunks`: key and state bits.
-fn entries<'a>(chunks: &'a [&'a [u8]]) -> impl Iterator<Item = ([u8; 16], u64)> + 'a {
-    chunks.iter().flat_map(|chunk| chunk.chunks_exact(24)).map(|entry| {
+fn entries<'a>(chunks: &'a [&'a [u8]]) -> impl Iterator<Item = ([u8; 16], u128)> + 'a {
+    chunks.iter().flat_map(|chunk| chunk.chunks_exact(UUID_ENTRY)).map(|entry| {
         let key: [u8; 16] = entry[..16].try_into().unwrap_or_default();
-        (key, u64::from_le_bytes(entry[16..].try_into().unwrap_or_default()))
+        (key, u128::from_le_bytes(entry[16..].try_into().unwrap_or_default()))
     })
 }
 

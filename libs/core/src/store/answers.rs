@@ -23,6 +23,14 @@ pub enum Applied {
         /// When the table was truncated, by the source's clock.
         truncated_at: Timestamp,
     },
+    /// A user's cutoff, applied (even when its value was unreadable: the
+    /// key holds the cutoff).
+    UserCutoff {
+        /// Whether the user's cutoff moved (it only moves forward).
+        raised: bool,
+        /// What was wrong with the value, if anything (counted rejected).
+        rejected: Option<String>,
+    },
     /// A record that cannot be read: counted; its key revoked when valid.
     Malformed {
         /// Whether the key was a valid sid (and is now revoked).

@@ -20,6 +20,7 @@ use crate::clock::Timestamp;
 use crate::format::{Change, Decoded};
 use crate::session_id::{SessionId, SidRef};
 use crate::state::SessionState;
+use crate::user::UserCutoffs;
 
 mod answers;
 
@@ -97,6 +98,8 @@ pub struct SessionStore {
     /// Caps every created session's expiry at its creation plus this much,
     /// so a late `created` can never outlive it (see `docs/lifecycle.md`).
     max_session_lifetime: Option<Duration>,
+    /// Per-user cutoffs ("log out everywhere", `cutoffs.rs`).
+    cutoffs: UserCutoffs,
 }
 
 impl Default for SessionStore {
@@ -147,6 +150,7 @@ impl SessionStore {
             rejected: AtomicU64::new(0),
             unknown: AtomicU64::new(0),
             max_session_lifetime: None,
+            cutoffs: UserCutoffs::default(),
         }
     }
 
@@ -231,6 +235,16 @@ impl SessionStore {
             }
             Decoded::Heartbeat { committed_at } => Applied::Heartbeat { committed_at },
             Decoded::SourceTruncated { truncated_at } => Applied::SourceTruncated { truncated_at },
+            Decoded::UserCutoff { user, not_before, rejected } => {
+                let counter = if rejected.is_some() { &self.rejected } else { &self.applied };
+                counter.fetch_add(1, Ordering::Relaxed);
+                let raised = self.cutoffs.raise(user, not_before);
+                Applied::UserCutoff { raised, rejected }
+            }
+            Decoded::UserCutoffForgotten => {
+                self.applied.fetch_add(1, Ordering::Relaxed);
+                Applied::Event
+            }
             Decoded::Malformed { key, reason } => {
                 self.rejected.fetch_add(1, Ordering::Relaxed);
                 if let Some(sid) = &key {
@@ -281,10 +295,11 @@ impl SessionStore {
         }
     }
 
-    /// What the store says about `sid` at `now`.
+    /// What the store says about `sid` at `now`, its user's cutoff
+    /// included.
     #[inline]
     pub fn lookup(&self, sid: &SessionId, now: Timestamp) -> Lookup {
-        Lookup::of(self.state(sid), now)
+        self.judge(self.state(sid), now)
     }
 
     /// Removes every session that can be forgotten at `now` (see
@@ -361,6 +376,7 @@ impl SessionStore {
     pub fn clear(&self) {
         self.uuids.clear();
         self.texts.clear();
+        self.cutoffs.clear();
         for counter in [&self.applied, &self.rejected, &self.unknown] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -408,6 +424,8 @@ fn merge_entry<K: Eq + std::hash::Hash>(
         }
     }
 }
+
+mod cutoffs;
 
 #[cfg(test)]
 mod tests;

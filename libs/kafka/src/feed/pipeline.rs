@@ -202,6 +202,19 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                         .map(|ms| Timestamp::from_unix_micros(ms.saturating_mul(1_000)))
                         .unwrap_or_else(|| SystemClock.now());
                     match store.apply(decoded, at) {
+                        Applied::UserCutoff { rejected: Some(reason), .. } => {
+                            shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
+                            if let Ok(mut last) = shared.stats.last_rejected.lock() {
+                                *last =
+                                    Some(format!("partition {} offset {}: {reason}", record.partition, record.offset));
+                            }
+                            rejects.warn(|| {
+                                format!(
+                                    "partition {} offset {}: {reason}; the user cutoff its key holds is applied",
+                                    record.partition, record.offset,
+                                )
+                            });
+                        }
                         Applied::Malformed { revoked, reason } => {
                             shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
                             if let Ok(mut last) = shared.stats.last_rejected.lock() {
@@ -235,7 +248,7 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                             }
                             freshness.distrust_after(truncated_at, SystemClock.now());
                         }
-                        Applied::Event | Applied::Unknown => {}
+                        Applied::Event | Applied::Unknown | Applied::UserCutoff { rejected: None, .. } => {}
                     }
                     let p = record.partition.max(0) as usize;
                     if pending.len() <= p {

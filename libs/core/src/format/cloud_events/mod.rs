@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::event::{CREATED, REVOKED};
+use crate::event::{CREATED, REVOKED, USER_REVOKED_BEFORE};
 use crate::format::{Change, Decoded, EventJson, RawRecord, RecordFormat};
 use crate::session_id::SidRef;
 
@@ -81,11 +81,14 @@ fn binary_event<'a>(record: &RawRecord<'a>, kind: &'a [u8], version: Option<&'a 
         return malformed("binary-mode CloudEvent without ce_specversion 1.0".into());
     }
     let Ok(kind) = std::str::from_utf8(kind) else { return malformed("ce_type is not UTF-8".into()) };
-    if kind != CREATED && kind != REVOKED {
+    if kind != CREATED && kind != REVOKED && kind != USER_REVOKED_BEFORE {
         return match key_of(record) {
             Some(sid) => Decoded::Unknown { sid, kind: Cow::Owned(kind.chars().take(64).collect()) },
             None => malformed("record key is not a session id".into()),
         };
+    }
+    if kind == USER_REVOKED_BEFORE {
+        return only_cutoff(EventJson.decode(record), key_of(record));
     }
     if kind == REVOKED && record.value.is_none() {
         // Not a tombstone: forgetting is not sticky, a revocation is.
@@ -115,7 +118,7 @@ fn structured_event<'a>(record: &RawRecord<'a>) -> Decoded<'a> {
         return malformed("structured CloudEvent without specversion 1.0".into());
     }
     let kind = envelope.kind.unwrap_or_default();
-    if kind != CREATED && kind != REVOKED {
+    if kind != CREATED && kind != REVOKED && kind != USER_REVOKED_BEFORE {
         return match key_of(record) {
             Some(sid) => Decoded::Unknown { sid, kind: Cow::Owned(kind.chars().take(64).collect()) },
             None => malformed("record key is not a session id".into()),
@@ -123,7 +126,23 @@ fn structured_event<'a>(record: &RawRecord<'a>) -> Decoded<'a> {
     }
     let Some(data) = envelope.data else { return malformed(format!("CloudEvent {kind} has no data")) };
     let data = RawRecord { key: record.key, value: Some(data.get().as_bytes()), headers: &[] };
+    if kind == USER_REVOKED_BEFORE {
+        return only_cutoff(EventJson.decode(&data), key_of(record));
+    }
     agreeing(EventJson.decode(&data), &kind, key_of(record))
+}
+
+/// The data of a `user.revoked_before` CloudEvent: a cutoff (applied even
+/// when its data disagrees, fail closed) or malformed, never a session's
+/// change.
+fn only_cutoff<'a>(decoded: Decoded<'a>, key: Option<SidRef<'a>>) -> Decoded<'a> {
+    match decoded {
+        cutoff @ (Decoded::UserCutoff { .. } | Decoded::UserCutoffForgotten | Decoded::Malformed { .. }) => cutoff,
+        _ => Decoded::Malformed {
+            key,
+            reason: format!("the CloudEvent's type {USER_REVOKED_BEFORE} differs from its data's"),
+        },
+    }
 }
 
 /// The decoded data, if its kind is the CloudEvent's `type`. An envelope that

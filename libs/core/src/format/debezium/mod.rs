@@ -37,6 +37,7 @@ use crate::clock::Timestamp;
 use crate::format::{Change, Decoded, RawRecord, RecordFormat};
 use crate::session_id::SidRef;
 use crate::state::SessionState;
+use crate::user::UserTag;
 
 /// Ids of the heartbeat rows in `user_sessions` (`__heartbeat__0`, …): the
 /// connector's `heartbeat.action.query` updates them all in one transaction,
@@ -51,7 +52,7 @@ pub const HEARTBEAT_PREFIX: &str = "__heartbeat__";
 pub const TRUNCATE_MARKER_ID: &str = "__truncated__";
 
 /// The columns a row must carry (each may be null, none may be missing).
-const READ_COLUMNS: [&str; 3] = ["created_at", "expires_at", "revoked_at"];
+const READ_COLUMNS: [&str; 4] = ["created_at", "expires_at", "revoked_at", "user_id"];
 
 /// Debezium change events of `user_sessions` (JSON converter).
 ///
@@ -211,7 +212,10 @@ fn change(value: &Value, sid: &str) -> Result<Option<Change>, String> {
     let units = time_units(value);
     let time = |column: &str| read_time(row.get(column), units.get(column).copied(), column);
     let created_at = time("created_at")?.ok_or("the row's created_at is null")?;
-    let mut state = SessionState::created(time("expires_at")?);
+    // The owner, for "log out everywhere": a row without one is unreadable
+    // (the column is NOT NULL in the migration).
+    let user = row.get("user_id").and_then(Value::as_str).ok_or("the row's user_id is null or not text")?;
+    let mut state = SessionState::created(UserTag::of(user), created_at, time("expires_at")?);
     if let Some(revoked_at) = time("revoked_at")? {
         state = state.merge(SessionState::revoked(revoked_at));
     }

@@ -60,7 +60,7 @@ fn the_schema_wrapper_is_read_with_its_time_units() {
     let wrapped_key =
         br#"{"schema":{"type":"struct","fields":[{"type":"string","field":"id"}]},"payload":{"id":"s-1"}}"#;
     let zoned = br#"{"schema":{"type":"struct","fields":[{"field":"after","fields":[{"field":"created_at","name":"io.debezium.time.ZonedTimestamp"}]}]},
-        "payload":{"after":{"id":"s-1","created_at":"2026-12-01T10:00:00Z","expires_at":null,"revoked_at":"2026-12-01T11:00:00+01:00"},"op":"u"}}"#;
+        "payload":{"after":{"id":"s-1","user_id":"u","created_at":"2026-12-01T10:00:00Z","expires_at":null,"revoked_at":"2026-12-01T11:00:00+01:00"},"op":"u"}}"#;
     assert!(state(read(wrapped_key, Some(zoned))).is_revoked());
     // `timestamp` (without time zone) columns under each time.precision.mode.
     for (name, expires) in [
@@ -71,7 +71,7 @@ fn the_schema_wrapper_is_read_with_its_time_units() {
     ] {
         let value = format!(
             r#"{{"schema":{{"fields":[{{"field":"after","fields":[{{"field":"created_at","name":"{name}"}},{{"field":"expires_at","name":"{name}"}}]}}]}},
-            "payload":{{"after":{{"id":"s-1","created_at":{expires},"expires_at":{expires},"revoked_at":null}},"op":"c"}}}}"#
+            "payload":{{"after":{{"id":"s-1","user_id":"u","created_at":{expires},"expires_at":{expires},"revoked_at":null}},"op":"c"}}}}"#
         );
         let s = state(read(KEY, Some(value.as_bytes())));
         assert_eq!(s.expires_at(), Some(Timestamp::from_unix_secs(1_796_205_600)), "{name}");
@@ -89,7 +89,7 @@ fn what_cannot_be_read_revokes_its_key_and_says_why() {
     assert!(malformed(br#"{"op":"c","after":null}"#).contains("without `after`"));
     assert!(malformed(br#"{"op":"c","after":{"id":"s-2","created_at":"2026-12-01T10:00:00Z"}}"#).contains("differs"));
     let with = |created_at: &str| {
-        format!(r#"{{"op":"c","after":{{"id":"s-1","created_at":{created_at},"expires_at":null,"revoked_at":null}}}}"#)
+        format!(r#"{{"op":"c","after":{{"id":"s-1","user_id":"u","created_at":{created_at},"expires_at":null,"revoked_at":null}}}}"#)
     };
     assert!(malformed(with("1796205600000").as_bytes()).contains("without a schema"));
     assert!(malformed(with(r#""yesterday""#).as_bytes()).contains("ISO-8601"));
@@ -106,7 +106,7 @@ fn a_row_without_a_column_the_format_reads_is_not_a_live_row() {
     // The connector left `revoked_at` out (column.exclude.list, a publication
     // column list, a renamed column): the update that revoked the session
     // arrives without it.
-    for column in ["revoked_at", "expires_at", "created_at"] {
+    for column in ["revoked_at", "expires_at", "created_at", "user_id"] {
         let mut value: serde_json::Value = serde_json::from_slice(&row("u", r#""2026-12-01T11:00:00Z""#)).unwrap();
         value["after"].as_object_mut().unwrap().remove(column);
         match read(KEY, Some(value.to_string().as_bytes())) {
@@ -144,7 +144,7 @@ proptest! {
 
     #[test]
     fn never_reads_a_malformed_row_as_live(op in "[cru]", id in "[a-z0-9-]{1,12}", junk in "[a-z\":{}0-9]{0,20}") {
-        let value = format!(r#"{{"op":"{op}","after":{{"id":"{id}","created_at":{junk},"expires_at":null,"revoked_at":null}}}}"#);
+        let value = format!(r#"{{"op":"{op}","after":{{"id":"{id}","user_id":"u","created_at":{junk},"expires_at":null,"revoked_at":null}}}}"#);
         let key = format!(r#"{{"id":"{id}"}}"#);
         if let Decoded::Change { change: Change::Create { .. }, .. } =
             Debezium.decode(&RawRecord::new(Some(key.as_bytes()), Some(value.as_bytes())))

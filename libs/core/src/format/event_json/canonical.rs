@@ -34,6 +34,7 @@ impl<'a> Flat<'a> {
             created_at: None,
             expires_at: None,
             revoked_at: None,
+            not_before: None,
             reason: None,
         };
         match kind {

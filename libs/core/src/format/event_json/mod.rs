@@ -19,10 +19,11 @@ use serde::de::{self, Deserializer, Visitor};
 use time::OffsetDateTime;
 
 use crate::clock::Timestamp;
-use crate::event::{CREATED, REVOKED};
+use crate::event::{CREATED, REVOKED, USER_REVOKED_BEFORE, cutoff_key};
 use crate::format::{Change, Decoded, RawRecord, RecordFormat};
 use crate::session_id::SidRef;
 use crate::state::SessionState;
+use crate::user::UserTag;
 
 /// Session events as JSON values keyed by the session id: our own format,
 /// what [`SessionEvent::to_value`](crate::SessionEvent::to_value) writes.
@@ -43,6 +44,9 @@ impl RecordFormat for EventJson {
 
     fn decode<'a>(&self, record: &RawRecord<'a>) -> Decoded<'a> {
         let malformed = |key, reason| Decoded::Malformed { key, reason };
+        if let Some(cutoff) = record.key.and_then(cutoff_key) {
+            return decode_cutoff(cutoff, record.value);
+        }
         let sid = match record.key.map(SidRef::from_bytes) {
             Some(Ok(sid)) => sid,
             Some(Err(why)) => return malformed(None, format!("record key is not a session id: {why}")),
@@ -56,6 +60,18 @@ impl RecordFormat for EventJson {
             Err(why) => return malformed(Some(sid), format!("value is not a session event: {why}")),
         };
         let missing = |field: &str| format!("value is not a session event: {} lacks `{field}`", flat.kind.0);
+        if flat.kind.0 == USER_REVOKED_BEFORE {
+            // Under a session's key by a producer's mistake: applied from the
+            // value all the same (fail closed), and counted rejected.
+            return match (&flat.user_id, flat.not_before) {
+                (Some(user), Some(not_before)) if crate::user::validate(&user.0).is_ok() => Decoded::UserCutoff {
+                    user: UserTag::of(&user.0),
+                    not_before: Timestamp::from_datetime(not_before),
+                    rejected: Some("a user cutoff under a session's key; publish it under its own key".into()),
+                },
+                _ => malformed(Some(sid), "value is not a user cutoff: it lacks a valid `user_id` or `not_before`".into()),
+            };
+        }
         if flat.kind.0 != CREATED && flat.kind.0 != REVOKED {
             let kind = match flat.kind.0 {
                 Cow::Borrowed(kind) => Cow::Borrowed(truncate(kind, 64)),
@@ -71,12 +87,12 @@ impl RecordFormat for EventJson {
             Some(_) => {}
         }
         let change = if flat.kind.0 == CREATED {
-            let (Some(_), Some(created_at)) = (&flat.user_id, flat.created_at) else {
+            let (Some(user_id), Some(created_at)) = (&flat.user_id, flat.created_at) else {
                 let field = if flat.created_at.is_none() { "created_at" } else { "user_id" };
                 return malformed(Some(sid), missing(field));
             };
             Change::Create {
-                state: SessionState::created(flat.expires_at),
+                state: SessionState::created(UserTag::of(&user_id.0), created_at, flat.expires_at),
                 created_at: Timestamp::from_datetime(created_at),
             }
         } else {
@@ -87,6 +103,33 @@ impl RecordFormat for EventJson {
         };
         Decoded::Change { sid, change }
     }
+}
+
+/// A record whose key is a user cutoff's: the key says whose and when (so
+/// even an unreadable value is applied, fail closed); the value must agree.
+pub(crate) fn decode_cutoff<'a>(
+    key: Result<(&str, Timestamp), &'static str>,
+    value: Option<&[u8]>,
+) -> Decoded<'a> {
+    let (user, not_before) = match key {
+        Ok(parts) => parts,
+        Err(why) => return Decoded::Malformed { key: None, reason: why.into() },
+    };
+    let Some(value) = value else { return Decoded::UserCutoffForgotten };
+    let rejected = match serde_json::from_slice::<Flat<'_>>(value) {
+        Err(why) => Some(format!("value is not a user cutoff: {why}")),
+        Ok(flat) if flat.kind.0 != USER_REVOKED_BEFORE => {
+            Some(format!("a user cutoff's key holds a value of type {:?}", truncate(&flat.kind.0, 64)))
+        }
+        Ok(flat) if flat.user_id.as_ref().map(|u| u.0.as_ref()) != Some(user) => {
+            Some("the value's user_id differs from the record key".into())
+        }
+        Ok(flat) if flat.not_before.map(Timestamp::from_datetime) != Some(not_before) => {
+            Some("the value's not_before differs from the record key".into())
+        }
+        Ok(_) => None,
+    };
+    Decoded::UserCutoff { user: UserTag::of(user), not_before, rejected }
 }
 
 /// At most `max` characters of `text`.
@@ -112,6 +155,8 @@ struct Flat<'a> {
     expires_at: Option<OffsetDateTime>,
     #[serde(default, with = "time::serde::rfc3339::option")]
     revoked_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    not_before: Option<OffsetDateTime>,
     #[serde(default, borrow)]
     reason: Option<Text<'a>>,
 }
