@@ -4,7 +4,7 @@
 //! listeners (`secured`), a Debezium connector of the test's own (`cdc`) and the
 //! schema and source a CDC test starts from (`cdc_source`), filling a topic fast (`produce`), the
 //! projector binary as a process (`process`), faults on the shared servers (`faults`), session fixtures
-//! (`fixtures`), and polling with a deadline (`eventually`).
+//! (`fixtures`), a seeded workload with per-user cutoffs (`cutoff_workload`), and polling with a deadline (`eventually`).
 //!
 //! A test that needs a server fails — never skips — naming the command that
 //! starts it.
@@ -12,6 +12,7 @@
 
 mod cdc;
 mod cdc_source;
+mod cutoff_workload;
 mod faults;
 mod fixtures;
 mod kafka;
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 
 pub use cdc::{CdcConnector, documented_cleanup, require_connect};
 pub use cdc_source::{CdcSchema, debezium_options, live_source, sql, wait_live};
+pub use cutoff_workload::{CutoffWorkload, Step, cutoff_workload};
 pub use faults::{Heal, SERIAL, run_script};
 pub use fixtures::{created, revoked, sid};
 pub use kafka::{create_topic, require_broker, source_options, topic, topic_config, topic_with};

@@ -139,8 +139,11 @@ impl UserRevokedBefore {
     /// The record key.
     pub fn key(&self) -> Vec<u8> {
         let micros = Timestamp::from_datetime(self.not_before).as_unix_micros();
-        format!("{CUTOFF_KEY_MARK}{USER_REVOKED_BEFORE}{CUTOFF_KEY_MARK}{micros}{CUTOFF_KEY_MARK}{}", self.user_id.as_str())
-            .into_bytes()
+        format!(
+            "{CUTOFF_KEY_MARK}{USER_REVOKED_BEFORE}{CUTOFF_KEY_MARK}{micros}{CUTOFF_KEY_MARK}{}",
+            self.user_id.as_str()
+        )
+        .into_bytes()
     }
 
     /// The record value (JSON).

@@ -53,8 +53,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{FreshnessConfig, ManualClock, Projection, SessionId, SessionLiveness, UserRevokedBefore};
     use crate::{EventJson, RawRecord, RecordFormat, SessionEvent};
+    use crate::{FreshnessConfig, ManualClock, Projection, SessionId, SessionLiveness, UserRevokedBefore};
 
     fn at(secs: i64) -> time::OffsetDateTime {
         time::OffsetDateTime::from_unix_timestamp(secs).unwrap()

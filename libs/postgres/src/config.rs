@@ -173,6 +173,12 @@ impl PgConfig {
         format!("{}.{}", self.schema, self.table)
     }
 
+    /// The per-user cutoffs table, `user_session_cutoffs` in the same
+    /// schema (the migration creates it beside the sessions table).
+    pub fn qualified_cutoffs(&self) -> String {
+        format!("{}.user_session_cutoffs", self.schema)
+    }
+
     /// A lazily connecting pool: nothing is dialled until the first query,
     /// so a process can start while the database is down. Call it inside a
     /// Tokio runtime.

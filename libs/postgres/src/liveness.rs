@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use revocation_core::{SessionId, SessionLiveness, SessionLivenessError};
+use revocation_core::{SessionId, SessionLiveness, SessionLivenessError, Timestamp, TokenLiveness, UserId};
 use sqlx::PgPool;
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -21,6 +21,7 @@ pub struct PgSessionLiveness {
     pool: PgPool,
     config: PgConfig,
     check_sql: String,
+    check_token_sql: String,
     /// Client-side bound on a whole check: acquire plus statement. Covers a
     /// server that stalls without answering (where `statement_timeout`,
     /// enforced by the server, cannot fire).
@@ -39,7 +40,8 @@ impl PgSessionLiveness {
     pub fn with_pool(pool: PgPool, config: &PgConfig) -> Self {
         Self {
             pool,
-            check_sql: include_str!("sql/check.sql").trim().replace("{table}", &config.qualified_table()),
+            check_sql: sql(include_str!("sql/check.sql"), config),
+            check_token_sql: sql(include_str!("sql/check_token.sql"), config),
             deadline: config.acquire_timeout + config.statement_timeout,
             config: config.clone(),
         }
@@ -76,14 +78,32 @@ impl PgSessionLiveness {
         self.query("readiness-probe").await.map(drop)
     }
 
-    async fn query(&self, sid: &str) -> Result<Option<(Option<OffsetDateTime>, Option<OffsetDateTime>)>, LookupError> {
+    async fn query(&self, sid: &str) -> Result<Option<Row>, LookupError> {
         let query = sqlx::query_as(&self.check_sql).bind(sid).fetch_optional(&self.pool);
+        self.bounded(self.config.qualified_table(), query).await
+    }
+
+    /// A query under the check's deadline; its error names `table`.
+    async fn bounded<T>(
+        &self,
+        table: String,
+        query: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, LookupError> {
         match tokio::time::timeout(self.deadline, query).await {
             Ok(Ok(row)) => Ok(row),
-            Ok(Err(source)) => Err(LookupError::Failed { table: self.config.qualified_table(), source }),
-            Err(_) => Err(LookupError::TimedOut { table: self.config.qualified_table(), after: self.deadline }),
+            Ok(Err(source)) => Err(LookupError::Failed { table, source }),
+            Err(_) => Err(LookupError::TimedOut { table, after: self.deadline }),
         }
     }
+}
+
+/// A session row: revoked at, expires at, and whether its user's cutoff is
+/// later than its creation.
+type Row = (Option<OffsetDateTime>, Option<OffsetDateTime>, bool);
+
+/// A statement of `src/sql/` for `config`'s tables.
+fn sql(text: &str, config: &PgConfig) -> String {
+    text.trim().replace("{table}", &config.qualified_table()).replace("{cutoffs}", &config.qualified_cutoffs())
 }
 
 /// A session lookup that got no answer: what a check reports as
@@ -114,11 +134,28 @@ pub enum LookupError {
 impl SessionLiveness for PgSessionLiveness {
     async fn check(&self, sid: &SessionId) -> Result<(), SessionLivenessError> {
         match self.query(sid.as_str()).await.map_err(|e| SessionLivenessError::Transient(e.to_string()))? {
-            None | Some((Some(_), _)) => Err(SessionLivenessError::Revoked),
-            Some((None, Some(expires_at))) if expires_at <= OffsetDateTime::now_utc() => {
+            None | Some((Some(_), _, _)) | Some((None, _, true)) => Err(SessionLivenessError::Revoked),
+            Some((None, Some(expires_at), _)) if expires_at <= OffsetDateTime::now_utc() => {
                 Err(SessionLivenessError::Revoked)
             }
-            Some((None, _)) => Ok(()),
+            Some((None, _, false)) => Ok(()),
+        }
+    }
+}
+
+/// The epoch slot from `user_session_cutoffs`, with the same rounding as the
+/// projection: the cutoff up to the second, `issued_at` down.
+#[async_trait]
+impl TokenLiveness for PgSessionLiveness {
+    async fn check_token(&self, user: &UserId, issued_at: Timestamp) -> Result<(), SessionLivenessError> {
+        let query = sqlx::query_scalar::<_, i64>(&self.check_token_sql).bind(user.as_str()).fetch_optional(&self.pool);
+        let cutoff = self
+            .bounded(self.config.qualified_cutoffs(), query)
+            .await
+            .map_err(|e| SessionLivenessError::Transient(e.to_string()))?;
+        match cutoff {
+            Some(cutoff) if issued_at.as_unix_secs() < cutoff => Err(SessionLivenessError::Revoked),
+            _ => Ok(()),
         }
     }
 }

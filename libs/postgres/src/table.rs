@@ -1,8 +1,9 @@
-//! [`PgSessionTable`]: writes session events into `user_sessions`, with the
+//! [`PgSessionTable`]: writes session events into `user_sessions` (and user
+//! cutoffs into `user_session_cutoffs`), with the
 //! same semantics as the projection (revocation sticks, the earliest
 //! revocation wins, a tombstone deletes the row).
 
-use revocation_core::SessionEvent;
+use revocation_core::{SessionEvent, UserRevokedBefore};
 use sqlx::PgPool;
 
 use crate::config::PgConfig;
@@ -14,18 +15,20 @@ pub struct PgSessionTable {
     created_sql: String,
     revoked_sql: String,
     tombstone_sql: String,
+    cutoff_sql: String,
 }
 
 impl PgSessionTable {
     /// Over `pool`, writing to the table named in `config`.
     pub fn new(pool: PgPool, config: &PgConfig) -> Self {
-        let table = config.qualified_table();
-        let sql = |text: &str| text.trim().replace("{table}", &table);
+        let (table, cutoffs) = (config.qualified_table(), config.qualified_cutoffs());
+        let sql = |text: &str| text.trim().replace("{table}", &table).replace("{cutoffs}", &cutoffs);
         Self {
             pool,
             created_sql: sql(include_str!("sql/record_created.sql")),
             revoked_sql: sql(include_str!("sql/record_revoked.sql")),
             tombstone_sql: sql(include_str!("sql/record_tombstone.sql")),
+            cutoff_sql: sql(include_str!("sql/record_cutoff.sql")),
         }
     }
 
@@ -41,5 +44,15 @@ impl PgSessionTable {
             SessionEvent::Tombstone { sid } => sqlx::query(&self.tombstone_sql).bind(sid.as_str()),
         };
         query.execute(&self.pool).await.map(|_| ())
+    }
+
+    /// Writes one user cutoff (it only moves forward, as in the projection).
+    pub async fn record_cutoff(&self, cutoff: &UserRevokedBefore) -> Result<(), sqlx::Error> {
+        sqlx::query(&self.cutoff_sql)
+            .bind(cutoff.user_id.as_str())
+            .bind(cutoff.not_before)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
     }
 }

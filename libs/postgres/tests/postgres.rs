@@ -197,3 +197,48 @@ async fn a_server_certificate_from_an_unknown_authority_is_refused_and_said() {
     assert!(!why.contains("revocation:revocation"), "no password in {why}");
     assert!(matches!(pg.check(&sid("anyone")).await, Err(SessionLivenessError::Transient(_))));
 }
+
+/// The same workload of sessions, revocations and per-user cutoffs, applied
+/// to a store and written to the tables: every session and every (user,
+/// issued_at) pair answers alike, whatever the rounding or the order.
+#[tokio::test]
+async fn per_user_cutoffs_answer_in_postgres_as_in_the_projection() {
+    use revocation_core::{EventJson, RawRecord, RecordFormat, SessionStore, Timestamp, TokenLiveness};
+    use revocation_test_support::{Step, cutoff_workload};
+    let TestSchema { liveness: pg, table, .. } = fresh_schema().await;
+    let store = SessionStore::new();
+    let workload = cutoff_workload(7, 300, 12);
+    for step in &workload.steps {
+        match step {
+            Step::Session(event) => {
+                table.record(event).await.unwrap();
+                store.apply(event, SystemClock.now());
+            }
+            Step::Cutoff(cutoff) => {
+                table.record_cutoff(cutoff).await.unwrap();
+                let (key, value) = (cutoff.key(), cutoff.to_value());
+                store.apply(EventJson.decode(&RawRecord::new(Some(&key), Some(&value))), SystemClock.now());
+            }
+        }
+    }
+    let now = SystemClock.now();
+    let mut cut_off = 0;
+    for sid in &workload.sids {
+        let projected = match store.lookup(sid, now) {
+            revocation_core::Lookup::Live => Ok(()),
+            _ => Err(SessionLivenessError::Revoked),
+        };
+        cut_off += usize::from(store.state(sid).is_some_and(|s| store.is_cut_off(s)));
+        assert_eq!(pg.check(sid).await, projected, "session {sid:?}");
+    }
+    let mut refused = 0;
+    for (user, issued_at) in &workload.tokens {
+        let issued_at = Timestamp::from_datetime(*issued_at);
+        let projected = store.cutoffs().refuses(user.tag(), issued_at);
+        refused += usize::from(projected);
+        let expected = if projected { Err(SessionLivenessError::Revoked) } else { Ok(()) };
+        assert_eq!(pg.check_token(user, issued_at).await, expected, "{user:?} at {issued_at:?}");
+    }
+    // The workload exercises both answers.
+    assert!(cut_off > 10 && refused > 10 && refused < workload.tokens.len(), "{cut_off} cut off, {refused} refused");
+}

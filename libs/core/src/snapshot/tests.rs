@@ -5,6 +5,7 @@ use proptest::prelude::*;
 use super::*;
 use crate::clock::Timestamp;
 use crate::event::SessionEvent;
+use crate::format::RecordFormat;
 use crate::session_id::SessionId;
 
 const PARTITIONS: usize = 3;
@@ -236,4 +237,40 @@ fn a_large_snapshot_restores_every_session_in_whatever_store_it_meets() {
     *one = one.merge(SessionState::revoked(now));
     assert_eq!(contents(&holding), expected_holding);
     assert_eq!(holding.counts().revoked, store.counts().revoked + 1);
+}
+
+#[test]
+fn a_snapshot_keeps_every_users_cutoff_and_each_sessions_owner() {
+    let store = SessionStore::new();
+    let now = Timestamp::from_unix_secs(1_800_000_000);
+    let at = |secs: i64| time::OffsetDateTime::from_unix_timestamp(1_800_000_000 + secs).unwrap();
+    for n in 0..6u8 {
+        let user_id = format!("user-{}", n % 2);
+        store.apply(
+            &SessionEvent::Created { sid: sid(n), user_id, created_at: at(i64::from(n)), expires_at: None },
+            now,
+        );
+    }
+    let cutoff = crate::event::UserRevokedBefore {
+        user_id: crate::user::UserId::new("user-0").unwrap(),
+        not_before: at(3),
+        reason: None,
+    };
+    let (key, value) = (cutoff.key(), cutoff.to_value());
+    store.apply(crate::format::EventJson.decode(&crate::format::RawRecord::new(Some(&key), Some(&value))), now);
+    let restored = round_trip(&store, &meta(BTreeMap::new()));
+    assert_eq!(restored.cutoffs().len(), 1);
+    assert_eq!(
+        restored.cutoffs().get(crate::user::UserTag::of("user-0")),
+        Some(Timestamp::from_unix_secs(1_800_000_003))
+    );
+    for n in 0..6u8 {
+        let answer = |s: &SessionStore| s.lookup(&sid(n), now);
+        assert_eq!(answer(&restored), answer(&store), "session {n}");
+    }
+    // user-0's sessions 0 and 2 were created before its cutoff; 4 after it.
+    assert_eq!(restored.lookup(&sid(0), now), crate::store::Lookup::Revoked);
+    assert_eq!(restored.lookup(&sid(2), now), crate::store::Lookup::Revoked);
+    assert_eq!(restored.lookup(&sid(4), now), crate::store::Lookup::Live);
+    assert_eq!(restored.lookup(&sid(1), now), crate::store::Lookup::Live, "another user");
 }

@@ -89,7 +89,9 @@ fn what_cannot_be_read_revokes_its_key_and_says_why() {
     assert!(malformed(br#"{"op":"c","after":null}"#).contains("without `after`"));
     assert!(malformed(br#"{"op":"c","after":{"id":"s-2","created_at":"2026-12-01T10:00:00Z"}}"#).contains("differs"));
     let with = |created_at: &str| {
-        format!(r#"{{"op":"c","after":{{"id":"s-1","user_id":"u","created_at":{created_at},"expires_at":null,"revoked_at":null}}}}"#)
+        format!(
+            r#"{{"op":"c","after":{{"id":"s-1","user_id":"u","created_at":{created_at},"expires_at":null,"revoked_at":null}}}}"#
+        )
     };
     assert!(malformed(with("1796205600000").as_bytes()).contains("without a schema"));
     assert!(malformed(with(r#""yesterday""#).as_bytes()).contains("ISO-8601"));

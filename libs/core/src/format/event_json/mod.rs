@@ -69,7 +69,10 @@ impl RecordFormat for EventJson {
                     not_before: Timestamp::from_datetime(not_before),
                     rejected: Some("a user cutoff under a session's key; publish it under its own key".into()),
                 },
-                _ => malformed(Some(sid), "value is not a user cutoff: it lacks a valid `user_id` or `not_before`".into()),
+                _ => malformed(
+                    Some(sid),
+                    "value is not a user cutoff: it lacks a valid `user_id` or `not_before`".into(),
+                ),
             };
         }
         if flat.kind.0 != CREATED && flat.kind.0 != REVOKED {
@@ -107,10 +110,7 @@ impl RecordFormat for EventJson {
 
 /// A record whose key is a user cutoff's: the key says whose and when (so
 /// even an unreadable value is applied, fail closed); the value must agree.
-pub(crate) fn decode_cutoff<'a>(
-    key: Result<(&str, Timestamp), &'static str>,
-    value: Option<&[u8]>,
-) -> Decoded<'a> {
+pub(crate) fn decode_cutoff<'a>(key: Result<(&str, Timestamp), &'static str>, value: Option<&[u8]>) -> Decoded<'a> {
     let (user, not_before) = match key {
         Ok(parts) => parts,
         Err(why) => return Decoded::Malformed { key: None, reason: why.into() },

@@ -1,0 +1,1 @@
+SELECT ceil(extract(epoch FROM not_before))::bigint FROM {cutoffs} WHERE user_id = $1
