@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use revocation_core::{Clock, RebuildReport, SessionLiveness, SystemClock};
+use revocation_core::{Clock, RebuildReport, SessionLiveness, SystemClock, TokenLiveness};
 use revocation_http::{AdminConfig, Health, HttpState, Rebuild};
 use revocation_kafka::KafkaSource;
 use revocation_postgres::{MigrateError, PgSessionLiveness};
@@ -50,6 +50,7 @@ pub struct Embedded {
     kafka: Option<Arc<KafkaSource>>,
     postgres: Option<PgSessionLiveness>,
     liveness: Arc<dyn SessionLiveness>,
+    tokens: Arc<dyn TokenLiveness>,
     health: Arc<dyn Health>,
     sweeper: Option<JoinHandle<()>>,
 }
@@ -82,6 +83,7 @@ impl Embedded {
                 config,
                 kafka: None,
                 liveness: Arc::new(pg.clone()),
+                tokens: Arc::new(pg.clone()),
                 health: Arc::new(PostgresOnlyHealth { probe: FallbackProbe::start(pg.clone()) }),
                 postgres: Some(pg),
                 sweeper: None,
@@ -90,6 +92,9 @@ impl Embedded {
         let mut options = config.source.clone();
         if options.fallback.is_none() {
             options.fallback = postgres.clone().map(|pg| Arc::new(pg) as Arc<dyn SessionLiveness>);
+        }
+        if options.token_fallback.is_none() {
+            options.token_fallback = postgres.clone().map(|pg| Arc::new(pg) as Arc<dyn TokenLiveness>);
         }
         let kafka = Arc::new(KafkaSource::start(config.kafka.clone(), options)?);
         tracing::info!(
@@ -107,12 +112,26 @@ impl Embedded {
             kafka: kafka.clone(),
             fallback: postgres.clone().map(FallbackProbe::start),
         };
-        Ok(Self { config, health: Arc::new(health), liveness, kafka: Some(kafka), postgres, sweeper: Some(sweeper) })
+        Ok(Self {
+            config,
+            health: Arc::new(health),
+            tokens: liveness.clone(),
+            liveness,
+            kafka: Some(kafka),
+            postgres,
+            sweeper: Some(sweeper),
+        })
     }
 
     /// The port, to hand to the verifier.
     pub fn liveness(&self) -> Arc<dyn SessionLiveness> {
         self.liveness.clone()
+    }
+
+    /// The epoch slot ([`TokenLiveness`]): is a token of this user, issued
+    /// then, still valid? Per-user cutoffs, under the same freshness rules.
+    pub fn tokens(&self) -> Arc<dyn TokenLiveness> {
+        self.tokens.clone()
     }
 
     /// The health report (what `/health/lag` shows).
@@ -128,7 +147,7 @@ impl Embedded {
 
     /// What the full HTTP app needs (check API included).
     pub fn http_state(&self) -> HttpState {
-        HttpState::new(self.liveness.clone(), self.health.clone())
+        HttpState::new(self.liveness.clone(), self.health.clone()).with_tokens(self.tokens.clone())
     }
 
     /// The admin capability for `POST /admin/rebuild`, guarded by `token`

@@ -44,6 +44,8 @@ mod postgres_only;
 pub use config::{ConfigError, EmbedConfig, Mode};
 pub use embedded::{Embedded, RebuildError, StartError};
 pub use fallback_probe::FallbackStatus;
-pub use revocation_core::{LagPolicy, RebuildReport, SessionId, SessionLiveness, SessionLivenessError};
+pub use revocation_core::{
+    LagPolicy, RebuildReport, SessionId, SessionLiveness, SessionLivenessError, Timestamp, TokenLiveness, UserId,
+};
 pub use revocation_kafka::{KafkaConfig, SourceOptions};
 pub use revocation_postgres::PgConfig;

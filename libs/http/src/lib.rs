@@ -38,7 +38,7 @@ use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use revocation_core::SessionLiveness;
+use revocation_core::{SessionLiveness, TokenLiveness};
 use tower::ServiceBuilder;
 
 pub use admin::{AdminConfig, AdminTokenTooShort, Rebuild};
@@ -54,6 +54,8 @@ pub use metrics::{export as export_metrics, prometheus};
 pub struct HttpState {
     /// Answers checks.
     pub liveness: Arc<dyn SessionLiveness>,
+    /// Answers token checks (the epoch slot), when wired.
+    pub tokens: Option<Arc<dyn TokenLiveness>>,
     /// Reports freshness and counts.
     pub health: Arc<dyn Health>,
     /// The admin rebuild, when enabled.
@@ -65,7 +67,13 @@ pub struct HttpState {
 impl HttpState {
     /// Routes over `liveness`, reporting health from `health`; admin off.
     pub fn new(liveness: Arc<dyn SessionLiveness>, health: Arc<dyn Health>) -> Self {
-        Self { liveness, health, admin: None, limits: Limits::default() }
+        Self { liveness, tokens: None, health, admin: None, limits: Limits::default() }
+    }
+
+    /// Serves `GET /v1/users/{user}/tokens/{issued_at}` from `tokens`.
+    pub fn with_tokens(mut self, tokens: Arc<dyn TokenLiveness>) -> Self {
+        self.tokens = Some(tokens);
+        self
     }
 
     /// Enables `POST /admin/rebuild`.

@@ -205,6 +205,32 @@ async fn metrics_have_a_feed_error_series_for_each_source_the_feed_names() {
     assert!(body.contains("projection_feed_error{source=\"client\"} 0"), "{body}");
 }
 
+#[tokio::test]
+async fn the_token_route_answers_from_the_users_cutoff() {
+    let live = live_projection();
+    let cutoff = revocation_core::UserRevokedBefore {
+        user_id: revocation_core::UserId::new("u-42").unwrap(),
+        not_before: time::OffsetDateTime::from_unix_timestamp(2_000).unwrap(),
+        reason: None,
+    };
+    let (key, value) = (cutoff.key(), cutoff.to_value());
+    let record = revocation_core::RawRecord::new(Some(&key), Some(&value));
+    live.projection().store().apply(
+        revocation_core::RecordFormat::decode(&revocation_core::EventJson, &record),
+        revocation_core::Clock::now(&SystemClock),
+    );
+    let state = HttpState::new(live.clone(), live.clone()).with_tokens(live);
+    assert_eq!(call(state.clone(), "GET", "/v1/users/u-42/tokens/1999").await.0, StatusCode::GONE);
+    assert_eq!(call(state.clone(), "GET", "/v1/users/u-42/tokens/2000").await.0, StatusCode::OK);
+    assert_eq!(call(state.clone(), "GET", "/v1/users/u-7/tokens/1").await.0, StatusCode::OK);
+    assert_eq!(call(state.clone(), "GET", "/v1/users/u-42/tokens/yesterday").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(call(stub_state(), "GET", "/v1/users/u-42/tokens/1").await.0, StatusCode::NOT_FOUND, "not wired");
+    let cold = cold_projection();
+    let (status, _, body) =
+        call(HttpState::new(cold.clone(), cold.clone()).with_tokens(cold), "GET", "/v1/users/u/tokens/1").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "cold without a fallback: {body}");
+}
+
 #[derive(Default)]
 struct FakeRebuild {
     busy: AtomicBool,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use revocation_core::SessionEvent;
+use revocation_core::{SessionEvent, UserRevokedBefore};
 use thiserror::Error;
 
 use crate::config::{KafkaConfig, KafkaConfigError};
@@ -92,6 +92,14 @@ impl EventPublisher {
     /// Publishes one event; returns once the broker acknowledged it.
     pub async fn publish(&self, event: &SessionEvent) -> Result<Acknowledged, PublishError> {
         self.publish_raw(Some(event.key()), event.to_value().as_deref()).await
+    }
+
+    /// Publishes one user cutoff ("log out everywhere": every session the
+    /// user created and every token issued to them before `not_before` is
+    /// revoked, at every replica within the freshness bound); returns once
+    /// the broker acknowledged it.
+    pub async fn publish_cutoff(&self, cutoff: &UserRevokedBefore) -> Result<Acknowledged, PublishError> {
+        self.publish_raw(Some(&cutoff.key()), Some(&cutoff.to_value())).await
     }
 
     /// Publishes raw bytes (`None` value = tombstone). For tests and tools

@@ -93,6 +93,9 @@ impl KafkaSource {
         if !freshness.source_heartbeats {
             builder = builder.barrier(Arc::new(FreshnessBarrier::new(trigger.clone(), options.barrier_timeout)));
         }
+        if let Some(tokens) = &options.token_fallback {
+            builder = builder.token_fallback(tokens.clone());
+        }
         if let Some(fallback) = &options.fallback {
             builder = builder.fallback(fallback.clone());
             if let Some(rate) = options.confirm_unknown_rate() {

@@ -6,7 +6,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use revocation_core::{EventJson, FreshnessBarrier, FreshnessConfig, LagPolicy, RecordFormat, SessionLiveness};
+use revocation_core::{
+    EventJson, FreshnessBarrier, FreshnessConfig, LagPolicy, RecordFormat, SessionLiveness, TokenLiveness,
+};
 
 use crate::snapshots::SnapshotOptions;
 
@@ -45,6 +47,9 @@ pub struct SourceOptions {
     /// Who answers while Cold (and Lagging under `LagPolicy::Fallback`).
     /// Default: none (Cold answers `Transient`).
     pub fallback: Option<Arc<dyn SessionLiveness>>,
+    /// Who answers token checks (the epoch slot) while Cold (and Lagging
+    /// under `LagPolicy::Fallback`). Default: none (`Transient` then).
+    pub token_fallback: Option<Arc<dyn TokenLiveness>>,
     /// Ask the fallback about a session still unknown after the barrier, at
     /// most this many times a second (0: never). Default (`None`):
     /// [`Self::DEFAULT_CONFIRM_UNKNOWN_PER_SEC`] when the format mirrors a
@@ -96,6 +101,7 @@ impl Default for SourceOptions {
             barrier_timeout: FreshnessBarrier::DEFAULT_TIMEOUT,
             lag_policy: LagPolicy::default(),
             fallback: None,
+            token_fallback: None,
             confirm_unknown_per_sec: None,
             expected_sessions: 0,
             max_session_lifetime: None,
