@@ -86,7 +86,7 @@ impl CdcConnector {
         let fields = [
             ("heartbeat.action.query", heartbeat),
             ("topic.prefix", name.to_owned()),
-            ("table.include.list", format!("{schema}.user_sessions")),
+            ("table.include.list", format!("{schema}.user_sessions,{schema}.user_session_cutoffs")),
             ("slot.name", name.to_owned()),
             ("publication.name", name.to_owned()),
         ];

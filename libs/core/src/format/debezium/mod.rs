@@ -54,7 +54,10 @@ pub const TRUNCATE_MARKER_ID: &str = "__truncated__";
 /// The columns a row must carry (each may be null, none may be missing).
 const READ_COLUMNS: [&str; 4] = ["created_at", "expires_at", "revoked_at", "user_id"];
 
-/// Debezium change events of `user_sessions` (JSON converter).
+mod cutoffs;
+
+/// Debezium change events of `user_sessions` (JSON converter), and of
+/// `user_session_cutoffs` routed into the same topic (`cutoffs.rs`).
 ///
 /// ```
 /// use revocation_core::{Debezium, Decoded, RawRecord, RecordFormat};
@@ -87,6 +90,11 @@ impl RecordFormat for Debezium {
         let Some(key_bytes) = record.key else {
             return malformed(None, "record has no key; Debezium keys are the row's primary key".into());
         };
+        match cutoffs::key_user(key_bytes) {
+            Some(Ok(user)) => return cutoffs::decode(&user, record.value),
+            Some(Err(why)) => return malformed(None, why),
+            None => {}
+        }
         let sid = match key_sid(key_bytes) {
             Ok(sid) => sid,
             Err(why) => return malformed(None, why),

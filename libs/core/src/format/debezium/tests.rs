@@ -192,3 +192,37 @@ fn a_streamed_truncate_marker_says_when_the_table_was_truncated() {
     // A snapshot of a table truncated before it is that table as it is.
     assert!(matches!(read(key, Some(marker("r").as_bytes())), Decoded::Unknown { .. }));
 }
+
+#[test]
+fn a_cutoff_row_raises_its_users_cutoff_and_its_delete_changes_nothing() {
+    let key = br#"{"user_id":"u-42"}"#;
+    let row = |op: &str, not_before: &str| {
+        format!(
+            r#"{{"after":{{"user_id":"u-42","not_before":{not_before}}},"source":{{"ts_ms":1796148458487}},"op":"{op}"}}"#
+        )
+    };
+    let at = Timestamp::from_datetime(time::macros::datetime!(2026-12-01 10:00 UTC));
+    for op in ["c", "u", "r"] {
+        assert_eq!(
+            read(key, Some(row(op, r#""2026-12-01T10:00:00Z""#).as_bytes())),
+            Decoded::UserCutoff { user: crate::user::UserTag::of("u-42"), not_before: at, rejected: None }
+        );
+    }
+    assert_eq!(
+        read(key, Some(br#"{"before":{"user_id":"u-42"},"after":null,"op":"d"}"#)),
+        Decoded::UserCutoffForgotten
+    );
+    assert_eq!(read(key, None), Decoded::UserCutoffForgotten);
+    // Unreadable: still a cutoff, as of the commit (fail closed), and said.
+    match read(key, Some(row("u", r#""yesterday""#).as_bytes())) {
+        Decoded::UserCutoff { not_before, rejected: Some(why), .. } => {
+            assert_eq!(not_before, Timestamp::from_unix_micros(1_796_148_458_487_000));
+            assert!(why.contains("not_before"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let other_user =
+        br#"{"after":{"user_id":"u-7","not_before":"2026-12-01T10:00:00Z"},"source":{"ts_ms":1},"op":"c"}"#;
+    assert!(matches!(read(key, Some(other_user)), Decoded::UserCutoff { rejected: Some(_), .. }));
+    assert!(matches!(read(br#"{"user_id":""}"#, None), Decoded::Malformed { key: None, .. }));
+}
