@@ -13,7 +13,8 @@
 //!
 //! - `session_id`: [`SessionId`], validated once, and [`SidRef`], the same id
 //!   borrowed from a record key.
-//! - `port`: the [`SessionLiveness`] trait and its three answers.
+//! - `port`: the [`SessionLiveness`] trait and its three answers, and
+//!   [`TokenLiveness`], the epoch slot beside it.
 //! - `event`: [`SessionEvent`], the facts of our own event format, and how
 //!   they are written.
 //! - `format`: [`RecordFormat`] — a record's key, value and headers
@@ -35,6 +36,8 @@
 //!   to the store, the barrier, the fallback, or `Transient`.
 //! - `confirm`: [`AbsentConfirmation`], asking the fallback about a session
 //!   the projection does not hold, at a bounded rate (change data capture).
+//! - `token`: [`TokenLiveness`] (the verifier's epoch slot) answered by
+//!   [`ProjectedLiveness`] under the same freshness rules.
 //! - `user`: per-user cutoffs ("log out everywhere"): [`UserId`],
 //!   [`UserTag`] (the owner as each session keeps it), [`UserCutoffs`].
 //! - `snapshot`: the snapshot format — a store and the positions it is

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use revocation_core::{FreshnessState, SessionEvent, SessionId};
+use revocation_core::{FreshnessState, SessionEvent, SessionId, UserId, UserRevokedBefore};
 use revocation_embed::Embedded;
 use revocation_http::Limits;
 use revocation_kafka::{
@@ -167,21 +167,32 @@ pub async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
 }
 
 pub async fn publish(args: PublishArgs) -> anyhow::Result<()> {
-    let sid = SessionId::new(args.sid.clone()).with_context(|| format!("--sid {:?}", args.sid))?;
     let now = OffsetDateTime::now_utc();
-    let event = match args.kind {
-        EventKind::Created => SessionEvent::Created {
-            sid,
-            user_id: args.user_id,
-            created_at: now,
-            expires_at: args.expires_in.map(|d| now + *d),
-        },
-        EventKind::Revoked => SessionEvent::Revoked { sid, revoked_at: now, reason: args.reason },
-        EventKind::Tombstone => SessionEvent::Tombstone { sid },
-    };
     let publisher =
         EventPublisher::new(&args.kafka.config().context("invalid configuration")?).context("invalid configuration")?;
-    let ack = publisher.publish(&event).await?;
+    let sid = || -> anyhow::Result<SessionId> {
+        let sid = args.sid.clone().with_context(|| format!("publish {:?} needs --sid", args.kind))?;
+        SessionId::new(sid.clone()).with_context(|| format!("--sid {sid:?}"))
+    };
+    let ack = match args.kind {
+        EventKind::Created => {
+            let expires_at = args.expires_in.map(|d| now + *d);
+            let event =
+                SessionEvent::Created { sid: sid()?, user_id: args.user_id.clone(), created_at: now, expires_at };
+            publisher.publish(&event).await?
+        }
+        EventKind::Revoked => {
+            let event = SessionEvent::Revoked { sid: sid()?, revoked_at: now, reason: args.reason.clone() };
+            publisher.publish(&event).await?
+        }
+        EventKind::Tombstone => publisher.publish(&SessionEvent::Tombstone { sid: sid()? }).await?,
+        EventKind::RevokedBefore => {
+            let user_id = UserId::new(args.user_id.clone()).with_context(|| format!("--user-id {:?}", args.user_id))?;
+            publisher
+                .publish_cutoff(&UserRevokedBefore { user_id, not_before: now, reason: args.reason.clone() })
+                .await?
+        }
+    };
     println!("published to {} partition {} offset {}", args.kafka.topic, ack.partition, ack.offset);
     Ok(())
 }
