@@ -1,16 +1,17 @@
 //! Resident memory per session: RSS growth ÷ sessions, for our store and for
 //! a bare `DashMap<[u8; 16], u64>` baseline, each measured in a fresh child
 //! process so one measurement's freed memory cannot hide the next one's.
+//! Then memory per user with a cutoff ("log out everywhere").
 //!
 //! Run with: cargo bench -p revocation-core --bench memory
-//! (`BENCH_SIZES=1000000,10000000` by default.)
+//! (`BENCH_SIZES=1000000,10000000` and `BENCH_CUTOFF_USERS=1000000` by default.)
 #![allow(missing_docs)]
 
 use std::process::Command;
 use std::time::Duration;
 
 use dashmap::DashMap;
-use revocation_core::{SessionEvent, SessionId, SessionStore, Timestamp};
+use revocation_core::{SessionEvent, SessionId, SessionStore, Timestamp, UserTag};
 use time::OffsetDateTime;
 
 fn rss_bytes() -> u64 {
@@ -46,6 +47,16 @@ fn measure(kind: &str, n: u64) -> u64 {
             }
             let grown = rss_bytes() - before;
             assert_eq!(store.len() as u64, n);
+            grown
+        }
+        "cutoffs" => {
+            let store = SessionStore::new();
+            for i in 0..n {
+                let user = UserTag::of(&format!("user-{}", uuid(i)));
+                store.cutoffs().raise(user, Timestamp::from_unix_secs(1_800_000_000 + (i % 3600) as i64));
+            }
+            let grown = rss_bytes() - before;
+            assert!(store.cutoffs().len() as u64 >= n - n / 1000, "tags nearly all distinct");
             grown
         }
         _ => {
@@ -85,8 +96,14 @@ fn main() {
         println!("{n:>10}  {ours:>22.1}  {bare:>22.1}  {:>6.2}", ours / bare);
         rows.push(format!(r#"{{"sessions": {n}, "store_bytes": {ours:.1}, "bare_bytes": {bare:.1}}}"#));
     }
+    let users: u64 = std::env::var("BENCH_CUTOFF_USERS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let out = Command::new(&exe).args(["--child", "cutoffs", &users.to_string()]).output().expect("child");
+    let per_user = String::from_utf8_lossy(&out.stdout).trim().parse::<f64>().unwrap_or(f64::NAN) / users as f64;
+    println!("{users:>10}  users with a cutoff: {per_user:.1} B/user");
     // For scripts/bench-report.
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
     std::fs::create_dir_all(&out).expect("target/bench");
     std::fs::write(out.join("memory.json"), format!("[{}]\n", rows.join(", "))).expect("write memory.json");
+    std::fs::write(out.join("cutoffs-memory.json"), format!(r#"{{"users": {users}, "bytes_per_user": {per_user:.1}}}"#) + "\n")
+        .expect("write cutoffs-memory.json");
 }

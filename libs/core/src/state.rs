@@ -5,13 +5,19 @@
 //! *merge* (a least upper bound): idempotent, commutative, associative and
 //! monotone. Revocation absorbs: once merged in, no merge can remove it.
 //!
-//! The state is packed into 16 bytes (four `u32`s) because the projection
+//! The state is packed into 12 bytes (three `u32`s) because the projection
 //! holds tens of millions of them: times are whole seconds since the Unix
 //! epoch, clamped to 1..=`u32::MAX` (year 2106), with 0 meaning "not known".
 //! Expiry is rounded *down*, so a session can only expire early, never late;
 //! so is the creation time, which only a user's cutoff reads (a session
-//! created in the cutoff's second is cut off). The owner is a
-//! [`UserTag`]: 8 bytes a session, the cost of "log out everywhere"
+//! created in the cutoff's second is cut off).
+//!
+//! One field is the owner's [`UserTag`] while the session is not revoked,
+//! and a revocation mark once it is; another is the creation time while not
+//! revoked, and the revocation time once it is. A revoked session's owner
+//! and creation no longer matter (revocation absorbs), so this packing is a
+//! join-preserving image of the full state and merging stays a semilattice.
+//! Owner and creation cost 4 bytes a session: "log out everywhere"
 //! (`docs/events.md`).
 
 use crate::clock::Timestamp;
@@ -29,14 +35,17 @@ pub struct SessionState {
     /// Seconds since the epoch at which the session expires; `NEVER` when the
     /// created event gave no expiry; `NONE` when no created event was seen.
     expires_at: u32,
-    /// Seconds since the epoch of the earliest revocation seen; `NONE` if none.
-    revoked_at: u32,
-    /// Seconds since the epoch of the earliest creation seen (rounded
-    /// down); `NONE` when no created event was seen.
-    created_at: u32,
-    /// The owner's tag; `NONE` when no created event was seen.
+    /// [`REVOKED`] once revoked; else the owner's tag, `NONE` when no
+    /// created event was seen.
     user: u32,
+    /// Revoked: seconds since the epoch of the earliest revocation seen.
+    /// Not revoked: of the earliest creation seen (rounded down), `NONE`
+    /// when no created event was seen.
+    at: u32,
 }
+
+/// The `user` field of a revoked state ([`UserTag`]s are never this).
+const REVOKED: u32 = u32::MAX;
 
 /// The liveness of a session's state at some instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,9 +80,8 @@ impl SessionState {
     pub fn created(user: UserTag, created_at: OffsetDateTime, expires_at: Option<OffsetDateTime>) -> Self {
         Self {
             expires_at: expires_at.map(|at| clamp_secs(at.unix_timestamp())).unwrap_or(NEVER),
-            revoked_at: NONE,
-            created_at: clamp_secs(created_at.unix_timestamp()),
             user: user.0,
+            at: clamp_secs(created_at.unix_timestamp()),
         }
     }
 
@@ -84,7 +92,7 @@ impl SessionState {
 
     /// A revocation at `at`: what a malformed record contributes to its key.
     pub fn revoked_as_of(at: Timestamp) -> Self {
-        Self { expires_at: NONE, revoked_at: clamp_secs(at.as_unix_secs()), created_at: NONE, user: NONE }
+        Self { expires_at: NONE, user: REVOKED, at: clamp_secs(at.as_unix_secs()) }
     }
 
     /// This state with its expiry brought forward to `latest` if it was later
@@ -100,20 +108,12 @@ impl SessionState {
 
     /// The state as one number, for snapshots ([`Self::from_bits`] reads it).
     pub(crate) fn to_bits(self) -> u128 {
-        (u128::from(self.expires_at) << 96)
-            | (u128::from(self.revoked_at) << 64)
-            | (u128::from(self.created_at) << 32)
-            | u128::from(self.user)
+        (u128::from(self.expires_at) << 64) | (u128::from(self.user) << 32) | u128::from(self.at)
     }
 
-    /// A state from [`Self::to_bits`].
+    /// A state from [`Self::to_bits`] (its low 96 bits).
     pub(crate) fn from_bits(bits: u128) -> Self {
-        Self {
-            expires_at: (bits >> 96) as u32,
-            revoked_at: (bits >> 64) as u32,
-            created_at: (bits >> 32) as u32,
-            user: bits as u32,
-        }
+        Self { expires_at: (bits >> 64) as u32, user: (bits >> 32) as u32, at: bits as u32 }
     }
 
     /// The least upper bound of two states. For two created events of one
@@ -122,17 +122,21 @@ impl SessionState {
     /// of two revocations, the earlier instant is kept.
     #[must_use]
     pub fn merge(self, other: Self) -> Self {
-        Self {
-            expires_at: min_known(self.expires_at, other.expires_at),
-            revoked_at: min_known(self.revoked_at, other.revoked_at),
-            created_at: min_known(self.created_at, other.created_at),
-            user: min_known(self.user, other.user),
+        let expires_at = min_known(self.expires_at, other.expires_at);
+        match (self.is_revoked(), other.is_revoked()) {
+            (true, true) => Self { expires_at, user: REVOKED, at: min_known(self.at, other.at) },
+            (true, false) => Self { expires_at, ..self },
+            (false, true) => Self { expires_at, ..other },
+            (false, false) => {
+                Self { expires_at, user: min_known(self.user, other.user), at: min_known(self.at, other.at) }
+            }
         }
     }
 
-    /// The owner, when a created event has been merged in.
+    /// The owner, when a created event has been merged in and the session
+    /// is not revoked (a revoked session's owner no longer matters).
     pub fn user(self) -> Option<UserTag> {
-        (self.user != NONE).then_some(UserTag(self.user))
+        (self.user != NONE && !self.is_revoked()).then_some(UserTag(self.user))
     }
 
     /// Whether the session was created before a user cutoff of `cutoff`
@@ -141,13 +145,13 @@ impl SessionState {
     /// dead) or has no created event to be cut off.
     #[inline]
     pub(crate) fn created_before(self, cutoff: u32) -> bool {
-        self.created_at != NONE && before(i64::from(self.created_at), cutoff)
+        !self.is_revoked() && self.at != NONE && before(i64::from(self.at), cutoff)
     }
 
     /// Whether a revocation has been merged in.
     #[inline]
     pub fn is_revoked(self) -> bool {
-        self.revoked_at != NONE
+        self.user == REVOKED
     }
 
     /// Whether a created event has been merged in.
@@ -158,7 +162,7 @@ impl SessionState {
 
     /// When the session was revoked (to the second), if it was.
     pub fn revoked_at(self) -> Option<Timestamp> {
-        self.is_revoked().then(|| Timestamp::from_unix_secs(i64::from(self.revoked_at)))
+        self.is_revoked().then(|| Timestamp::from_unix_secs(i64::from(self.at)))
     }
 
     /// When the session expires (to the second, rounded down), if it was
@@ -340,9 +344,8 @@ mod tests {
     }
 
     #[test]
-    fn the_state_is_sixteen_bytes() {
-        // Eight for expiry and revocation, eight for the owner and the
-        // creation time that per-user cutoffs read.
-        assert_eq!(std::mem::size_of::<SessionState>(), 16);
+    fn the_state_is_twelve_bytes() {
+        // Expiry, owner-or-revoked, creation-or-revocation time.
+        assert_eq!(std::mem::size_of::<SessionState>(), 12);
     }
 }

@@ -88,7 +88,8 @@ pub(crate) fn validate(text: &str) -> Result<(), InvalidUserId> {
 
 /// A user, as the store keeps it beside each session: 32 bits of the
 /// user id's XXH3-64 (a fixed, versioned hash, so snapshots and replicas
-/// agree), never 0 (0 means "not known").
+/// agree), never 0 (0 means "not known") nor `u32::MAX` (the state's
+/// revocation mark).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserTag(pub(crate) u32);
 
@@ -96,7 +97,7 @@ impl UserTag {
     /// The tag of `user_id`.
     pub fn of(user_id: &str) -> Self {
         let hash = xxhash_rust::xxh3::xxh3_64(user_id.as_bytes());
-        Self((hash as u32).max(1))
+        Self((hash as u32).clamp(1, u32::MAX - 1))
     }
 
     /// The tag as a number (for snapshots and tests).

@@ -10,9 +10,9 @@
 //! Layout (little-endian): the magic `RVPSNAP\n`, a `u32` version, a `u32`
 //! length and that much JSON ([`SnapshotMeta`]); the store's `u64` hash
 //! seed (see [`SessionStore::with_layout`]); then the packed-UUID
-//! sessions in chunks (`u32` count, then 16-byte key + 16-byte state each),
+//! sessions in chunks (`u32` count, then 16-byte key + 12-byte state each),
 //! ended by a zero count; then the text sessions in chunks (`u32` count,
-//! then `u16` length, the id, 16-byte state each), ended by a zero count;
+//! then `u16` length, the id, 12-byte state each), ended by a zero count;
 //! then the per-user cutoffs in chunks (`u32` count, then a `u32` user tag
 //! and `u32` seconds each), ended by a zero count; then the CRC-32 of
 //! everything before it. Chunks let the writer stream a
@@ -36,8 +36,10 @@ const MAGIC: &[u8; 8] = b"RVPSNAP\n";
 pub const SNAPSHOT_VERSION: u32 = 3;
 /// Entries per chunk when writing.
 const CHUNK: usize = 4096;
+/// Bytes of a session's state.
+const STATE: usize = 12;
 /// Bytes of a packed-UUID session: its key and its state.
-const UUID_ENTRY: usize = 32;
+const UUID_ENTRY: usize = 16 + STATE;
 /// A JSON header longer than this is not ours.
 const MAX_META: u32 = 1 << 20;
 
@@ -163,14 +165,14 @@ pub fn write_snapshot(store: &SessionStore, meta: &SnapshotMeta, out: impl Write
     let (uuids, texts) = store.maps();
     let mut sessions = write_section(&mut out, uuids.iter(), |chunk, entry| {
         chunk.extend_from_slice(entry.key());
-        chunk.extend_from_slice(&entry.value().to_bits().to_le_bytes());
+        chunk.extend_from_slice(&entry.value().to_bits().to_le_bytes()[..STATE]);
     })?;
     sessions += write_section(&mut out, texts.iter(), |chunk, entry| {
         let key = entry.key().as_bytes();
         // Session ids are at most MAX_SESSION_ID_LEN bytes, well within u16.
         chunk.extend_from_slice(&(key.len() as u16).to_le_bytes());
         chunk.extend_from_slice(key);
-        chunk.extend_from_slice(&entry.value().to_bits().to_le_bytes());
+        chunk.extend_from_slice(&entry.value().to_bits().to_le_bytes()[..STATE]);
     })?;
     write_section(&mut out, store.cutoffs().entries().into_iter(), |chunk, (user, secs)| {
         chunk.extend_from_slice(&user.to_le_bytes());
@@ -340,8 +342,7 @@ impl Snapshot {
                 let text = take(bytes, &mut at, len)?;
                 let sid =
                     std::str::from_utf8(text).ok().and_then(|t| SidRef::new(t).ok()).ok_or(SnapshotError::BadEntry)?;
-                let bits = take(bytes, &mut at, 16)?;
-                let bits = u128::from_le_bytes(bits.try_into().map_err(|_| SnapshotError::Truncated)?);
+                let bits = state_bits(take(bytes, &mut at, STATE)?);
                 into.restore_text(sid.as_str(), SessionState::from_bits(bits));
             }
             sessions += u64::from(n);
@@ -363,7 +364,7 @@ impl Snapshot {
     }
 }
 
-/// Merges the packed-UUID sessions of `chunks` (32-byte entries) into
+/// Merges the packed-UUID sessions of `chunks` (28-byte entries) into
 /// `into`, half on each of two threads. The file is in the written map's
 /// memory order (shard by shard, bucket by bucket), so each thread walks its
 /// half of a store of the same layout front to back.
@@ -384,8 +385,15 @@ fn restore_uuids(chunks: &[&[u8]], into: &SessionStore) {
 fn entries<'a>(chunks: &'a [&'a [u8]]) -> impl Iterator<Item = ([u8; 16], u128)> + 'a {
     chunks.iter().flat_map(|chunk| chunk.chunks_exact(UUID_ENTRY)).map(|entry| {
         let key: [u8; 16] = entry[..16].try_into().unwrap_or_default();
-        (key, u128::from_le_bytes(entry[16..].try_into().unwrap_or_default()))
+        (key, state_bits(&entry[16..]))
     })
+}
+
+/// A state's bits from its `STATE` little-endian bytes.
+fn state_bits(bytes: &[u8]) -> u128 {
+    let mut all = [0u8; 16];
+    all[..STATE].copy_from_slice(&bytes[..STATE]);
+    u128::from_le_bytes(all)
 }
 
 /// Reads a snapshot into `into` (normally empty) and returns its header:

@@ -157,3 +157,52 @@ fn without_a_lifetime_sweeping_is_by_expiry_alone() {
     assert_eq!(store.sweep(Timestamp::from_datetime(datetime!(2030-01-01 0:00 UTC))), 1);
     assert_eq!(store.lookup(&sid("r"), NOW), Lookup::Revoked, "a revocation without an expiry is kept");
 }
+
+mod cutoff_order {
+    use super::*;
+    use crate::event::UserRevokedBefore;
+    use crate::user::UserId;
+    use proptest::prelude::*;
+
+    /// A session event or a cutoff, over 4 sessions, 2 users and 8 seconds.
+    fn step() -> impl Strategy<Value = (Option<SessionEvent>, Option<UserRevokedBefore>)> {
+        let at = |quarters: i64| time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+            + time::Duration::milliseconds(quarters * 250);
+        (0u8..4, 0u8..2, 0u8..3, 0i64..32).prop_map(move |(n, user, kind, t)| {
+            let sid = sid(&format!("s-{n}"));
+            let user_id = format!("user-{user}");
+            match kind {
+                0 => (Some(SessionEvent::Created { sid, user_id, created_at: at(t), expires_at: None }), None),
+                1 => (Some(SessionEvent::Revoked { sid, revoked_at: at(t), reason: None }), None),
+                _ => (None, Some(UserRevokedBefore { user_id: UserId::new(user_id).unwrap(), not_before: at(t), reason: None })),
+            }
+        })
+    }
+
+    fn answers(steps: &[(Option<SessionEvent>, Option<UserRevokedBefore>)]) -> Vec<Lookup> {
+        let store = SessionStore::new();
+        for (event, cutoff) in steps {
+            if let Some(event) = event {
+                store.apply(event, NOW);
+            }
+            if let Some(cutoff) = cutoff {
+                let (key, value) = (cutoff.key(), cutoff.to_value());
+                store.apply(EventJson.decode(&RawRecord::new(Some(&key), Some(&value))), NOW);
+            }
+        }
+        (0..4).map(|n| store.lookup(&sid(&format!("s-{n}")), NOW)).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn sessions_and_cutoffs_in_any_order_and_with_duplicates_answer_alike(
+            (steps, shuffled) in proptest::collection::vec(step(), 1..16).prop_flat_map(|steps| {
+                let mut all = steps.clone();
+                all.extend(steps.iter().take(4).cloned());
+                (Just(steps), Just(all).prop_shuffle())
+            })
+        ) {
+            prop_assert_eq!(answers(&shuffled), answers(&steps));
+        }
+    }
+}
