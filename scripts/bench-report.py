@@ -101,6 +101,10 @@ def rows():
         out.append((f"memory per session, {m['sessions']:,} UUID sessions", f"{m['store_bytes']:.1f} B",
                     f"bare `DashMap<[u8;16],u64>` {m['bare_bytes']:.1f} B", f"{m['store_bytes'] / m['bare_bytes']:.2f}×",
                     "≤ 64 B", verdict(m["store_bytes"] <= 64)))
+    cm = load("cutoffs-memory.json")
+    if cm:
+        out.append((f"memory per user with a cutoff (log out everywhere), {cm['users']:,} users", f"{cm['bytes_per_user']:.1f} B",
+                    "", "", "≤ 32 B", verdict(cm["bytes_per_user"] <= 32)))
     pg = load("postgres-baseline.json")
     if pg:
         for run in pg["runs"]:
@@ -139,6 +143,12 @@ def rows():
         out.append((f"revocation propagation, ack → `check` says Revoked, {p['revocations']:,} revocations",
                     f"p50 {p['p50_ms']:.3f} ms · p99 {p['p99_ms']:.2f} ms · max {p['max_ms']:.2f} ms", "", "",
                     "p99 ≤ 25 ms", verdict(p["p99_ms"] <= 25)))
+    c = load("cutoff-propagation.json")
+    if c:
+        out.append((f"log out everywhere: one cutoff record → all {c['sessions_per_user']:,} sessions of the user revoked at "
+                    f"{c['replicas']} replicas, broker ack → revoked, {c['rounds']} cutoffs",
+                    f"p50 {c['p50_ms']:.3f} ms · p99 {c['p99_ms']:.2f} ms · max {c['max_ms']:.2f} ms", "", "",
+                    "p99 ≤ 10 ms", verdict(c["p99_ms"] <= 10)))
     h = load("http.json")
     if h:
         a, b = h["projection"], h["postgres_only"]
@@ -154,6 +164,11 @@ def rows():
                     f"Debezium's default `poll.interval.ms=500` ({cdc['default_revocations']} revocations): p50 {cdc['default_p50_ms']:.0f} ms · "
                     f"p99 {cdc['default_p99_ms']:.0f} ms · max {cdc['default_max_ms']:.0f} ms", "",
                     "p99 ≤ 100 ms", verdict(cdc["p99_ms"] <= 100)))
+        if "cutoffs" in cdc:
+            out.append((f"CDC log out everywhere: commit of one `user_session_cutoffs` row → all 10,000 sessions of the user revoked, "
+                        f"{cdc['cutoffs']} users",
+                        f"p50 {cdc['cutoff_p50_ms']:.1f} ms · p99 {cdc['cutoff_p99_ms']:.1f} ms · max {cdc['cutoff_max_ms']:.1f} ms",
+                        "", "", "p99 ≤ 100 ms", verdict(cdc["cutoff_p99_ms"] <= 100)))
         out.append((f"CDC initial snapshot of {cdc['rows']:,} rows → proven Live",
                     f"{cdc['snapshot_s']:.1f} s ({cdc['rows'] / cdc['snapshot_s'] / 1e3:.0f}k rows/s)", "", "", "", ""))
         out.append(("CDC staleness behind the Postgres commit (source bound), quiet table (heartbeats only) · during the revocations",

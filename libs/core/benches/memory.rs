@@ -104,6 +104,9 @@ fn main() {
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench");
     std::fs::create_dir_all(&out).expect("target/bench");
     std::fs::write(out.join("memory.json"), format!("[{}]\n", rows.join(", "))).expect("write memory.json");
-    std::fs::write(out.join("cutoffs-memory.json"), format!(r#"{{"users": {users}, "bytes_per_user": {per_user:.1}}}"#) + "\n")
-        .expect("write cutoffs-memory.json");
+    std::fs::write(
+        out.join("cutoffs-memory.json"),
+        format!(r#"{{"users": {users}, "bytes_per_user": {per_user:.1}}}"#) + "\n",
+    )
+    .expect("write cutoffs-memory.json");
 }

@@ -22,6 +22,12 @@ pub const REVOKED: &str = "session.revoked";
 /// The `type` of a per-user cutoff ("log out everywhere").
 pub const USER_REVOKED_BEFORE: &str = "user.revoked_before";
 
+/// The user id of the cutoffs table's heartbeat row (change data capture):
+/// the connector's heartbeat query upserts it with every heartbeat, so the
+/// projection can tell that the table's changes reach its topic. Ids
+/// starting `__` are reserved.
+pub const CUTOFFS_HEARTBEAT_USER: &str = "__heartbeat__";
+
 /// What starts the record key of a [`UserRevokedBefore`]: a control
 /// character, which no session id may hold, so a cutoff's key can never be
 /// a session's (and compaction never merges the two).

@@ -104,7 +104,7 @@ pub use barrier::{Barrier, BarrierTimeout, FreshnessBarrier, WatermarkProbe};
 pub use check_counts::{Answer, CheckCounts, Source};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use confirm::AbsentConfirmation;
-pub use event::{CREATED, REVOKED, SessionEvent, USER_REVOKED_BEFORE, UserRevokedBefore};
+pub use event::{CREATED, CUTOFFS_HEARTBEAT_USER, REVOKED, SessionEvent, USER_REVOKED_BEFORE, UserRevokedBefore};
 pub use format::{
     Change, CloudEvents, Debezium, Decoded, EventJson, HEARTBEAT_PREFIX, Header, RawRecord, RecordFormat,
     TRUNCATE_MARKER_ID,

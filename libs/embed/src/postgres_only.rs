@@ -29,6 +29,7 @@ impl Health for PostgresOnlyHealth {
             fresh_as_of: None,
             offset_lag: 0,
             partitions_without_source_heartbeat: Vec::new(),
+            cutoffs_heartbeat_missing: false,
             distrusted_after: None,
             last_rejected: None,
             janitor_lifetime_mismatches: 0,

@@ -85,6 +85,11 @@ pub struct LagReport {
     /// capture): the projection cannot be Live until each has one — the
     /// connector's heartbeat rows do not reach them (docs/cdc.md).
     pub partitions_without_source_heartbeat: Vec<i32>,
+    /// True while the cutoffs table's heartbeat row is expected (change
+    /// data capture) and none has been read: the projection cannot be Live —
+    /// `user_session_cutoffs` is not captured, or not routed into this topic
+    /// (docs/cdc.md), so a "log out everywhere" would be missed.
+    pub cutoffs_heartbeat_missing: bool,
     /// Set when the topic stopped being a faithful copy of its source (the
     /// table was truncated, partitions were added under CDC, the feed stalled
     /// past compaction): the projection fails closed on it for good; the log
@@ -241,6 +246,7 @@ impl<C: Clock> Health for ProjectedLiveness<C> {
             fresh_as_of: f.fresh_as_of.map(|t| t.to_rfc3339()),
             offset_lag: f.offset_lag,
             partitions_without_source_heartbeat: f.partitions_without_source_heartbeat.clone(),
+            cutoffs_heartbeat_missing: f.cutoffs_heartbeat_missing,
             distrusted_after: f.distrusted_after.map(|t| t.to_rfc3339()),
             last_rejected: None,
             janitor_lifetime_mismatches: 0,

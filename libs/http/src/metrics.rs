@@ -58,6 +58,7 @@ pub fn export(report: &LagReport, fault_sources: &[&'static str]) {
     gauge!("projection_offset_lag").set(report.offset_lag as f64);
     gauge!("projection_partitions_without_source_heartbeat")
         .set(report.partitions_without_source_heartbeat.len() as f64);
+    gauge!("projection_cutoffs_heartbeat_missing").set(f64::from(u8::from(report.cutoffs_heartbeat_missing)));
     gauge!("projection_topic_distrusted").set(f64::from(u8::from(report.distrusted_after.is_some())));
     for p in &report.partitions {
         let partition = p.partition.to_string();

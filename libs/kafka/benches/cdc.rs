@@ -6,12 +6,17 @@
 //! - the connector's **initial snapshot** of a table that already holds rows:
 //!   rows/s and the time until the projection is Live;
 //! - the **source-bound staleness** (behind the Postgres commit), sampled on a
-//!   quiet table (heartbeats only) and during the revocations.
+//!   quiet table (heartbeats only) and during the revocations;
+//! - **log out everywhere**: one `user_session_cutoffs` row committed, then
+//!   the projection polled until a session of that user answers revoked (all
+//!   of the user's sessions flip at once: one map update), for users of
+//!   10,000 sessions each.
 //!
 //! The connector runs with `deploy/debezium-connector.json`'s settings
 //! (`poll.interval.ms=10`, heartbeats every second), and again with
 //! Debezium's default poll interval (500 ms) for comparison. Sizes:
-//! `BENCH_CDC_REVOCATIONS` (1000), `BENCH_CDC_ROWS` (1,000,000).
+//! `BENCH_CDC_REVOCATIONS` (1000), `BENCH_CDC_ROWS` (1,000,000),
+//! `BENCH_CDC_CUTOFFS` (20 users of 10,000 sessions).
 #![allow(clippy::unwrap_used)] // a benchmark states its expectations with unwrap
 
 use std::sync::Arc;
@@ -96,6 +101,14 @@ async fn run(revocations: usize, rows: usize) {
     let (ours, theirs) = ids.split_at(ids.len() / 2);
     let mut loaded = Vec::new();
     let deployed = propagation(&pool, &table, &liveness, ours, &mut loaded).await;
+    let cutoffs = log_out_everywhere(&pool, &schema, &table, &liveness, env_usize("BENCH_CDC_CUTOFFS", 20)).await;
+    println!(
+        "cdc: log out everywhere, commit of one cutoff row → all 10000 sessions of the user revoked, {} users: p50 {:.1} ms · p99 {:.1} ms · max {:.1} ms",
+        cutoffs.len(),
+        percentile(&cutoffs, 0.5),
+        percentile(&cutoffs, 0.99),
+        cutoffs[cutoffs.len() - 1]
+    );
     // Debezium's own default poll interval, for comparison.
     connector.reconfigure(&[("poll.interval.ms", "500")]);
     let defaults = propagation(&pool, &table, &liveness, &theirs[..theirs.len().min(200)], &mut Vec::new()).await;
@@ -130,7 +143,7 @@ async fn run(revocations: usize, rows: usize) {
     std::fs::write(
         out.join("cdc.json"),
         format!(
-            r#"{{"revocations": {}, "poll_interval_ms": {poll}, "p50_ms": {:.3}, "p99_ms": {:.3}, "max_ms": {:.3}, "default_revocations": {}, "default_p50_ms": {:.3}, "default_p99_ms": {:.3}, "default_max_ms": {:.3}, "rows": {rows}, "snapshot_s": {snapshot_s:.3}, "quiet_staleness_p50_ms": {:.1}, "quiet_staleness_max_ms": {:.1}, "loaded_staleness_p50_ms": {:.1}, "loaded_staleness_max_ms": {:.1}, "heartbeat_interval_ms": 1000}}"#,
+            r#"{{"revocations": {}, "poll_interval_ms": {poll}, "p50_ms": {:.3}, "p99_ms": {:.3}, "max_ms": {:.3}, "default_revocations": {}, "default_p50_ms": {:.3}, "default_p99_ms": {:.3}, "default_max_ms": {:.3}, "rows": {rows}, "snapshot_s": {snapshot_s:.3}, "quiet_staleness_p50_ms": {:.1}, "quiet_staleness_max_ms": {:.1}, "loaded_staleness_p50_ms": {:.1}, "loaded_staleness_max_ms": {:.1}, "heartbeat_interval_ms": 1000, "cutoffs": {}, "cutoff_p50_ms": {:.3}, "cutoff_p99_ms": {:.3}, "cutoff_max_ms": {:.3}}}"#,
             deployed.len(),
             percentile(&deployed, 0.5),
             percentile(&deployed, 0.99),
@@ -143,6 +156,10 @@ async fn run(revocations: usize, rows: usize) {
             quiet[quiet.len() - 1],
             percentile(&loaded, 0.5),
             loaded[loaded.len() - 1],
+            cutoffs.len(),
+            percentile(&cutoffs, 0.5),
+            percentile(&cutoffs, 0.99),
+            cutoffs[cutoffs.len() - 1],
         ),
     )
     .unwrap();
@@ -174,6 +191,53 @@ async fn propagation(
         }
         latencies.push(committed.elapsed().as_secs_f64() * 1e3);
         staleness.extend(liveness.status().freshness.source_staleness.map(|s| s.as_secs_f64() * 1e3));
+    }
+    latencies.sort_by(f64::total_cmp);
+    latencies
+}
+
+/// For each of `users` new users: 10,000 sessions inserted (and seen live),
+/// then one cutoff row committed; the time until the projection answers one
+/// of them revoked, then a check (untimed) that all of them are. Returns the
+/// latencies in ms, sorted.
+async fn log_out_everywhere(
+    pool: &sqlx::PgPool,
+    schema: &str,
+    table: &str,
+    liveness: &revocation_core::ProjectedLiveness,
+    users: usize,
+) -> Vec<f64> {
+    const SESSIONS: usize = 10_000;
+    let mut latencies = Vec::with_capacity(users);
+    for u in 0..users {
+        let user = format!("everywhere-{u}");
+        let ids: Vec<(String,)> = sqlx::query_as(&format!(
+            "INSERT INTO {table} (id, user_id, created_at) SELECT gen_random_uuid()::text, $1, now() - interval '1 minute' \
+             FROM generate_series(1, {SESSIONS}) RETURNING id"
+        ))
+        .bind(&user)
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        let sids: Vec<SessionId> = ids.iter().map(|(id,)| SessionId::new(id.as_str()).unwrap()).collect();
+        let store = || liveness.projection();
+        while sids.iter().any(|sid| store().store().lookup(sid, SystemClock.now()) != Lookup::Live) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        sqlx::query(&format!("INSERT INTO {schema}.user_session_cutoffs (user_id, not_before) VALUES ($1, now())"))
+            .bind(&user)
+            .execute(pool)
+            .await
+            .unwrap();
+        let committed = Instant::now();
+        let last = &sids[SESSIONS - 1];
+        while store().store().lookup(last, SystemClock.now()) != Lookup::Revoked {
+            assert!(committed.elapsed() < Duration::from_secs(30), "{user} not logged out after 30 s");
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        latencies.push(committed.elapsed().as_secs_f64() * 1e3);
+        let live = sids.iter().filter(|sid| store().store().lookup(sid, SystemClock.now()) != Lookup::Revoked).count();
+        assert_eq!(live, 0, "every session of {user} answers revoked");
     }
     latencies.sort_by(f64::total_cmp);
     latencies

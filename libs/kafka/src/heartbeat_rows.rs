@@ -9,9 +9,11 @@
 //! here each partition gets the first `__heartbeat__<n>` whose key Kafka's
 //! default partitioner sends to it. The query is an upsert: rows deleted by
 //! a cleanup or a truncate come back with the next heartbeat, and their
-//! `revoked_at` stays recent, so no age-based cleanup picks them.
+//! `revoked_at` stays recent, so no age-based cleanup picks them. The same
+//! statement upserts the cutoffs table's heartbeat row, which tells the
+//! projection that table's changes reach its topic.
 
-use revocation_core::HEARTBEAT_PREFIX;
+use revocation_core::{CUTOFFS_HEARTBEAT_USER, HEARTBEAT_PREFIX};
 
 use crate::partitioner::default_partition;
 
@@ -51,18 +53,28 @@ pub fn heartbeat_ids(partitions: u32) -> Vec<String> {
 }
 
 /// The connector's `heartbeat.action.query` for `table` (schema-qualified)
-/// on a topic of `partitions` partitions: one upsert of every heartbeat
-/// row, revoked (no check admits them), `created_at` and `revoked_at` set to
-/// the transaction's time.
+/// on a topic of `partitions` partitions, in one statement (one
+/// transaction): an upsert of the cutoffs table's heartbeat row
+/// (`user_session_cutoffs` of the same schema, user
+/// [`CUTOFFS_HEARTBEAT_USER`]), then of every sessions heartbeat row,
+/// revoked (no check admits them), `created_at` and `revoked_at` set to the
+/// transaction's time.
 ///
 /// ```
 /// let query = revocation_kafka::heartbeat_action_query("public.user_sessions", 2);
-/// assert!(query.starts_with("INSERT INTO public.user_sessions"));
+/// assert!(query.contains("INSERT INTO public.user_session_cutoffs"));
+/// assert!(query.contains("INSERT INTO public.user_sessions"));
 /// ```
 pub fn heartbeat_action_query(table: &str, partitions: u32) -> String {
     let ids: Vec<String> = heartbeat_ids(partitions).iter().map(|id| format!("'{id}'")).collect();
+    let cutoffs = match table.rsplit_once('.') {
+        Some((schema, _)) => format!("{schema}.user_session_cutoffs"),
+        None => "user_session_cutoffs".to_owned(),
+    };
     format!(
-        "INSERT INTO {table} (id, user_id, created_at, revoked_at) \
+        "WITH cutoffs AS (INSERT INTO {cutoffs} (user_id, not_before) VALUES ('{CUTOFFS_HEARTBEAT_USER}', now()) \
+         ON CONFLICT (user_id) DO UPDATE SET not_before = EXCLUDED.not_before) \
+         INSERT INTO {table} (id, user_id, created_at, revoked_at) \
          SELECT id, '', now(), now() FROM unnest(ARRAY[{}]) AS id \
          ON CONFLICT (id) DO UPDATE SET created_at = EXCLUDED.created_at, revoked_at = EXCLUDED.revoked_at",
         ids.join(",")

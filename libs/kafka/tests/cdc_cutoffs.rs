@@ -106,3 +106,49 @@ async fn one_cutoff_row_revokes_every_session_of_its_user_within_the_bound() {
     source.shutdown().await;
     drop(connector);
 }
+
+/// A connector that does not capture `user_session_cutoffs` (the config
+/// before this table existed) keeps the projection Cold — a cutoff would be
+/// missed — and the documented upgrade (table, router, heartbeat query, a
+/// PUT of the config) brings it Live with cutoffs applied.
+#[tokio::test]
+async fn a_cutoffs_table_the_connector_misses_fails_closed_until_the_documented_upgrade() {
+    let db = CdcSchema::new().await;
+    sql(&db.pool, &format!("INSERT INTO {} (id, user_id) VALUES ('alice', 'u-1')", db.table)).await;
+    let mut connector = CdcConnector::register(
+        &db.name,
+        &[
+            ("heartbeat.interval.ms", "200"),
+            ("table.include.list", &format!("{}.user_sessions", db.name)),
+            ("transforms", ""),
+        ],
+    );
+    let source = revocation_kafka::KafkaSource::start(connector.topic.clone(), debezium_options()).unwrap();
+    let liveness = source.liveness();
+    // Heartbeats of the sessions' rows flow every 200 ms; give them 5 s.
+    eventually(Duration::from_secs(30), "the sessions' heartbeats read", async || {
+        let freshness = liveness.status().freshness;
+        !freshness.partitions.is_empty() && freshness.partitions_without_source_heartbeat.is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let freshness = liveness.status().freshness;
+    assert_eq!(freshness.state, FreshnessState::Cold, "never Live without the cutoffs' heartbeat: {freshness:?}");
+    assert!(freshness.cutoffs_heartbeat_missing);
+    assert!(matches!(liveness.check(&sid("alice")).await, Err(SessionLivenessError::Transient(_))));
+
+    // The upgrade: the deployed config's table list and router.
+    connector.reconfigure(&[
+        ("table.include.list", &format!("{0}.user_sessions,{0}.user_session_cutoffs", db.name)),
+        ("transforms", "cutoffs"),
+    ]);
+    wait_live(&source, "Live once the cutoffs table is captured and routed").await;
+    assert_eq!(liveness.check(&sid("alice")).await, Ok(()));
+    sql(&db.pool, &format!("INSERT INTO {}.user_session_cutoffs VALUES ('u-1', now())", db.name)).await;
+    eventually(Duration::from_secs(30), "the cutoff applied", async || {
+        liveness.check(&sid("alice")).await == Err(SessionLivenessError::Revoked)
+    })
+    .await;
+    source.shutdown().await;
+    drop(connector);
+}

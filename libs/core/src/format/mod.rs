@@ -127,10 +127,20 @@ pub enum Decoded<'a> {
         /// What is wrong with the value, if anything.
         rejected: Option<String>,
     },
-    /// A tombstone of a user cutoff's key (the janitor's, once nothing the
-    /// cutoff covers can be valid): no effect, since a cutoff only moves
-    /// forward and forgetting an old one changes no answer.
-    UserCutoffForgotten,
+    /// A record with no effect: a tombstone of a user cutoff's key (a
+    /// cutoff only moves forward, so forgetting an old one changes no
+    /// answer), a delete of a cutoff row, a snapshot read of the cutoffs'
+    /// heartbeat row. Counted applied.
+    Skipped,
+    /// The heartbeat row of the cutoffs table (change data capture): the
+    /// cutoffs table's changes reach this topic, committed at
+    /// `committed_at`. Not a session; the feed hands it to the freshness,
+    /// which is never fresh past the latest one (a cutoffs table the
+    /// connector does not capture, or does not route here, fails closed).
+    CutoffsHeartbeat {
+        /// When the heartbeat was committed, by the source's clock.
+        committed_at: Timestamp,
+    },
     /// A record that cannot be read. When `key` is a valid session id, the
     /// store revokes it (fail closed); otherwise the record is only counted.
     Malformed {

@@ -51,6 +51,12 @@ pub struct FreshnessConfig {
     /// the newest source heartbeat read on it (see
     /// [`Freshness::record_source_heartbeat`]). Default: false.
     pub source_heartbeats: bool,
+    /// With `source_heartbeats`: the source's cutoffs table has a heartbeat
+    /// row too, and freshness never passes the newest one read (see
+    /// [`Freshness::record_cutoffs_heartbeat`]), so a cutoffs table whose
+    /// changes do not reach the topic keeps the projection from being Live.
+    /// Default: false.
+    pub cutoffs_heartbeats: bool,
 }
 
 impl Default for FreshnessConfig {
@@ -65,7 +71,7 @@ impl FreshnessConfig {
 
     /// `max_staleness` as given, `recover_below` at half of it.
     pub fn with_max_staleness(max_staleness: Duration) -> Self {
-        Self { max_staleness, recover_below: max_staleness / 2, source_heartbeats: false }
+        Self { max_staleness, recover_below: max_staleness / 2, source_heartbeats: false, cutoffs_heartbeats: false }
     }
 }
 
@@ -156,6 +162,8 @@ pub struct Freshness {
     /// Set once the topic stops being a faithful copy of its source:
     /// `fresh_as_of` never passes it (see [`Self::distrust_after`]).
     distrusted_after: Mutex<Option<Timestamp>>,
+    /// Commit instant of the newest heartbeat of the cutoffs table read.
+    cutoffs_fresh_as_of: Mutex<Option<Timestamp>>,
     /// Wakes barrier waiters whenever `fresh_as_of` advances.
     advanced: watch::Sender<Option<Timestamp>>,
     /// The config's thresholds in whole microseconds (`fresh_as_of`'s unit),
@@ -176,6 +184,7 @@ impl Freshness {
             caught_up: AtomicBool::new(false),
             lagging: AtomicBool::new(false),
             distrusted_after: Mutex::new(None),
+            cutoffs_fresh_as_of: Mutex::new(None),
             advanced: watch::Sender::new(None),
             max_staleness_us: duration_micros(config.max_staleness),
             recover_below_us: duration_micros(config.recover_below),
@@ -254,6 +263,24 @@ impl Freshness {
         self.publish(&map);
     }
 
+    /// The cutoffs table's heartbeat row, committed at `committed_at` (the
+    /// source's clock, clamped to `read_at` as for
+    /// [`Self::record_source_heartbeat`]), was read: the table's changes
+    /// committed before it have been read too, on every partition the
+    /// sessions' heartbeats vouch for. Used when
+    /// [`FreshnessConfig::cutoffs_heartbeats`] is on.
+    pub fn record_cutoffs_heartbeat(&self, committed_at: Timestamp, read_at: Timestamp) {
+        let committed_at = committed_at.min(read_at);
+        let map = self.lock();
+        let mut held = self.cutoffs_fresh_as_of.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if held.is_some_and(|known| known >= committed_at) {
+            return;
+        }
+        *held = Some(committed_at);
+        drop(held);
+        self.publish(&map);
+    }
+
     /// The topic stopped being a faithful copy of its source at `since`
     /// (the source's table was truncated; a partition was added to a topic
     /// whose deletes forget live sessions): it no longer says which sessions
@@ -273,6 +300,13 @@ impl Freshness {
         self.publish(&map);
     }
 
+    /// The bound the cutoffs table's heartbeat sets, when it sets one:
+    /// `Some(None)` while none has been read.
+    fn cutoffs_bound(&self) -> Option<Option<Timestamp>> {
+        (self.config.source_heartbeats && self.config.cutoffs_heartbeats)
+            .then(|| *self.cutoffs_fresh_as_of.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
     /// Since when the topic is distrusted, if it is (see [`Self::distrust_after`]).
     pub fn distrusted_after(&self) -> Option<Timestamp> {
         *self.distrusted_after.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -286,11 +320,13 @@ impl Freshness {
 
     fn publish(&self, map: &BTreeMap<i32, Partition>) {
         let cut = self.distrusted_after();
+        let cutoffs = self.cutoffs_bound();
         let min = if map.is_empty() {
             None
         } else {
             map.values()
                 .map(|p| p.bound(self.config.source_heartbeats))
+                .chain(cutoffs)
                 .try_fold(Timestamp::from_unix_micros(i64::MAX), |m, f| f.map(|f| m.min(f)))
                 .map(|min| cut.map_or(min, |cut| min.min(cut)))
         };
@@ -367,49 +403,6 @@ impl Freshness {
     /// A receiver that sees every change of `fresh_as_of` (barriers wait on it).
     pub fn subscribe(&self) -> watch::Receiver<Option<Timestamp>> {
         self.advanced.subscribe()
-    }
-
-    /// The full picture, for `/health/lag`.
-    pub fn report(&self, now: Timestamp) -> FreshnessReport {
-        let state = self.state(now);
-        let map = self.lock();
-        let partitions: Vec<_> = map
-            .iter()
-            .map(|(&partition, p)| PartitionReport {
-                partition,
-                position: p.position,
-                high_watermark: p.high_watermark,
-                offset_lag: p.high_watermark.map(|h| (h - p.position.unwrap_or(0)).max(0)),
-                fresh_as_of: p.fresh_as_of,
-                source_fresh_as_of: p.source_fresh_as_of,
-            })
-            .collect();
-        let oldest = |f: fn(&PartitionReport) -> Option<Timestamp>| {
-            if partitions.is_empty() { None } else { partitions.iter().map(f).min().flatten() }
-        };
-        let broker_staleness = oldest(|p| p.fresh_as_of).map(|f| now.saturating_since(f));
-        let source_staleness = self
-            .config
-            .source_heartbeats
-            .then(|| oldest(|p| p.source_fresh_as_of).map(|f| now.saturating_since(f)))
-            .flatten();
-        let partitions_without_source_heartbeat = if self.config.source_heartbeats {
-            partitions.iter().filter(|p| p.source_fresh_as_of.is_none()).map(|p| p.partition).collect()
-        } else {
-            Vec::new()
-        };
-        FreshnessReport {
-            partitions_without_source_heartbeat,
-            distrusted_after: self.distrusted_after(),
-            state,
-            staleness: self.staleness(now),
-            max_staleness: self.config.max_staleness,
-            fresh_as_of: self.fresh_as_of(),
-            offset_lag: partitions.iter().filter_map(|p| p.offset_lag).sum(),
-            broker_staleness,
-            source_staleness,
-            partitions,
-        }
     }
 }
 

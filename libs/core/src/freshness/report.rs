@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::FreshnessState;
+use super::{Freshness, FreshnessState};
 use crate::clock::Timestamp;
 
 /// A per-partition line of a [`FreshnessReport`].
@@ -49,4 +49,55 @@ pub struct FreshnessReport {
     pub partitions_without_source_heartbeat: Vec<i32>,
     /// Since when the topic is distrusted (see [`Freshness::distrust_after`]).
     pub distrusted_after: Option<Timestamp>,
+    /// Whether the cutoffs table's heartbeat is expected and none has been
+    /// read: until one is, the projection cannot be Live (is the table
+    /// captured, and routed into this topic? `docs/cdc.md`).
+    pub cutoffs_heartbeat_missing: bool,
+}
+
+impl Freshness {
+    /// The full picture, for `/health/lag`.
+    pub fn report(&self, now: Timestamp) -> FreshnessReport {
+        let state = self.state(now);
+        let map = self.lock();
+        let cutoffs_heartbeat = self.cutoffs_bound();
+        let partitions: Vec<_> = map
+            .iter()
+            .map(|(&partition, p)| PartitionReport {
+                partition,
+                position: p.position,
+                high_watermark: p.high_watermark,
+                offset_lag: p.high_watermark.map(|h| (h - p.position.unwrap_or(0)).max(0)),
+                fresh_as_of: p.fresh_as_of,
+                source_fresh_as_of: p.source_fresh_as_of,
+            })
+            .collect();
+        let oldest = |f: fn(&PartitionReport) -> Option<Timestamp>| {
+            if partitions.is_empty() { None } else { partitions.iter().map(f).min().flatten() }
+        };
+        let broker_staleness = oldest(|p| p.fresh_as_of).map(|f| now.saturating_since(f));
+        let source_staleness = self
+            .config
+            .source_heartbeats
+            .then(|| oldest(|p| p.source_fresh_as_of).map(|f| now.saturating_since(f)))
+            .flatten();
+        let partitions_without_source_heartbeat = if self.config.source_heartbeats {
+            partitions.iter().filter(|p| p.source_fresh_as_of.is_none()).map(|p| p.partition).collect()
+        } else {
+            Vec::new()
+        };
+        FreshnessReport {
+            partitions_without_source_heartbeat,
+            cutoffs_heartbeat_missing: cutoffs_heartbeat.is_some_and(|seen| seen.is_none()),
+            distrusted_after: self.distrusted_after(),
+            state,
+            staleness: self.staleness(now),
+            max_staleness: self.config.max_staleness,
+            fresh_as_of: self.fresh_as_of(),
+            offset_lag: partitions.iter().filter_map(|p| p.offset_lag).sum(),
+            broker_staleness,
+            source_staleness,
+            partitions,
+        }
+    }
 }

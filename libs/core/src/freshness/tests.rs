@@ -64,6 +64,7 @@ fn limits_hold_to_the_microsecond() {
         max_staleness: Duration::from_nanos(1_000_000_500),
         recover_below: Duration::from_nanos(400_000_999),
         source_heartbeats: false,
+        cutoffs_heartbeats: false,
     };
     let f = Freshness::new(config);
     f.track_partitions([0]);
@@ -280,4 +281,27 @@ fn after_a_truncate_of_the_source_the_projection_is_never_fresh_past_it() {
     cold.record_high_watermark(0, 10, t(9));
     cold.record_source_heartbeat(0, t(9), t(9));
     assert_eq!(cold.state(t(9)), FreshnessState::Cold);
+}
+
+#[test]
+fn without_the_cutoffs_tables_heartbeat_the_projection_is_never_fresh() {
+    let config = FreshnessConfig {
+        source_heartbeats: true,
+        cutoffs_heartbeats: true,
+        ..FreshnessConfig::with_max_staleness(Duration::from_secs(1))
+    };
+    let f = Freshness::new(config);
+    let t0 = Timestamp::from_unix_secs(1_000);
+    f.track_partitions([0]);
+    f.record_high_watermark(0, 5, t0);
+    f.record_position(0, 5);
+    f.record_source_heartbeat(0, t0, t0);
+    assert_eq!(f.fresh_as_of(), None, "the sessions' heartbeats alone do not do");
+    assert!(f.report(t0).cutoffs_heartbeat_missing);
+    let before = Timestamp::from_unix_micros(999_800_000);
+    f.record_cutoffs_heartbeat(before, t0);
+    assert_eq!(f.fresh_as_of(), Some(before), "bounded by the older of the two");
+    assert!(!f.report(t0).cutoffs_heartbeat_missing);
+    f.record_cutoffs_heartbeat(Timestamp::from_unix_secs(1_005), Timestamp::from_unix_micros(1_000_100_000));
+    assert_eq!(f.fresh_as_of(), Some(t0), "clamped to the read instant, then the partition bounds it");
 }

@@ -17,6 +17,12 @@ pub enum Applied {
         /// When the heartbeat was committed, by the source's clock.
         committed_at: Timestamp,
     },
+    /// The cutoffs table's heartbeat: nothing stored; the caller records it
+    /// with the freshness.
+    CutoffsHeartbeat {
+        /// When the heartbeat was committed, by the source's clock.
+        committed_at: Timestamp,
+    },
     /// A truncate of the source's table: nothing stored; the caller caps the
     /// freshness at it.
     SourceTruncated {

@@ -234,6 +234,7 @@ impl SessionStore {
                 Applied::Unknown
             }
             Decoded::Heartbeat { committed_at } => Applied::Heartbeat { committed_at },
+            Decoded::CutoffsHeartbeat { committed_at } => Applied::CutoffsHeartbeat { committed_at },
             Decoded::SourceTruncated { truncated_at } => Applied::SourceTruncated { truncated_at },
             Decoded::UserCutoff { user, not_before, rejected } => {
                 let counter = if rejected.is_some() { &self.rejected } else { &self.applied };
@@ -241,7 +242,7 @@ impl SessionStore {
                 let raised = self.cutoffs.raise(user, not_before);
                 Applied::UserCutoff { raised, rejected }
             }
-            Decoded::UserCutoffForgotten => {
+            Decoded::Skipped => {
                 self.applied.fetch_add(1, Ordering::Relaxed);
                 Applied::Event
             }

@@ -166,15 +166,20 @@ mod cutoff_order {
 
     /// A session event or a cutoff, over 4 sessions, 2 users and 8 seconds.
     fn step() -> impl Strategy<Value = (Option<SessionEvent>, Option<UserRevokedBefore>)> {
-        let at = |quarters: i64| time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
-            + time::Duration::milliseconds(quarters * 250);
+        let at = |quarters: i64| {
+            time::OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+                + time::Duration::milliseconds(quarters * 250)
+        };
         (0u8..4, 0u8..2, 0u8..3, 0i64..32).prop_map(move |(n, user, kind, t)| {
             let sid = sid(&format!("s-{n}"));
             let user_id = format!("user-{user}");
             match kind {
                 0 => (Some(SessionEvent::Created { sid, user_id, created_at: at(t), expires_at: None }), None),
                 1 => (Some(SessionEvent::Revoked { sid, revoked_at: at(t), reason: None }), None),
-                _ => (None, Some(UserRevokedBefore { user_id: UserId::new(user_id).unwrap(), not_before: at(t), reason: None })),
+                _ => (
+                    None,
+                    Some(UserRevokedBefore { user_id: UserId::new(user_id).unwrap(), not_before: at(t), reason: None }),
+                ),
             }
         })
     }

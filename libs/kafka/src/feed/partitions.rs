@@ -250,6 +250,15 @@ impl Progress {
                  of `projector cdc-heartbeat-query --partitions N` (docs/cdc.md)"
             );
         }
+        if report.cutoffs_heartbeat_missing {
+            tracing::warn!(
+                topic = %shared.config.topic,
+                "waiting for the heartbeat of user_session_cutoffs: the connector does not capture that table or \
+                 does not route it into this topic, so a log-out-everywhere would be missed and the projection \
+                 cannot be Live; add it to table.include.list with the transforms.cutoffs.* router and set \
+                 heartbeat.action.query from `projector cdc-heartbeat-query` (docs/cdc.md)"
+            );
+        }
         if let Some(since) = report.distrusted_after {
             tracing::warn!(
                 topic = %shared.config.topic,

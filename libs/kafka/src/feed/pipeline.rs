@@ -235,6 +235,9 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                         Applied::Heartbeat { committed_at } => {
                             freshness.record_source_heartbeat(record.partition, committed_at, SystemClock.now());
                         }
+                        Applied::CutoffsHeartbeat { committed_at } => {
+                            freshness.record_cutoffs_heartbeat(committed_at, SystemClock.now());
+                        }
                         Applied::SourceTruncated { truncated_at } => {
                             if freshness.distrusted_after().is_none() {
                                 tracing::error!(

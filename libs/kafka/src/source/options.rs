@@ -75,10 +75,13 @@ impl SourceOptions {
 
     /// The freshness thresholds, with the format's defaults filled in.
     pub fn freshness(&self) -> FreshnessConfig {
+        let source_heartbeats = self.source_heartbeats.unwrap_or(self.format.mirrors_source_table());
         FreshnessConfig {
             max_staleness: self.max_staleness,
             recover_below: self.recover_below.unwrap_or(self.max_staleness / 2),
-            source_heartbeats: self.source_heartbeats.unwrap_or(self.format.mirrors_source_table()),
+            source_heartbeats,
+            // The mirrored source has a cutoffs table beside its sessions.
+            cutoffs_heartbeats: source_heartbeats && self.format.mirrors_source_table(),
         }
     }
 
@@ -134,12 +137,12 @@ mod tests {
         assert_eq!(cloud.confirm_unknown_rate(), None);
 
         let cdc = SourceOptions { format: Arc::new(Debezium), ..SourceOptions::default() };
-        assert!(cdc.freshness().source_heartbeats);
+        assert!(cdc.freshness().source_heartbeats && cdc.freshness().cutoffs_heartbeats);
         assert_eq!(cdc.confirm_unknown_rate(), None, "nothing to confirm with");
         let cdc = SourceOptions { fallback: Some(Arc::new(Nobody)), ..cdc };
         assert_eq!(cdc.confirm_unknown_rate().map(NonZeroU32::get), Some(100));
         let off = SourceOptions { confirm_unknown_per_sec: Some(0), source_heartbeats: Some(false), ..cdc };
         assert_eq!(off.confirm_unknown_rate(), None);
-        assert!(!off.freshness().source_heartbeats);
+        assert!(!off.freshness().source_heartbeats && !off.freshness().cutoffs_heartbeats);
     }
 }

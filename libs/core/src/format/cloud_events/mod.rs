@@ -137,7 +137,7 @@ fn structured_event<'a>(record: &RawRecord<'a>) -> Decoded<'a> {
 /// change.
 fn only_cutoff<'a>(decoded: Decoded<'a>, key: Option<SidRef<'a>>) -> Decoded<'a> {
     match decoded {
-        cutoff @ (Decoded::UserCutoff { .. } | Decoded::UserCutoffForgotten | Decoded::Malformed { .. }) => cutoff,
+        cutoff @ (Decoded::UserCutoff { .. } | Decoded::Skipped | Decoded::Malformed { .. }) => cutoff,
         _ => Decoded::Malformed {
             key,
             reason: format!("the CloudEvent's type {USER_REVOKED_BEFORE} differs from its data's"),

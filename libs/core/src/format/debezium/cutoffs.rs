@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{read_time, time_units, unwrap};
 use crate::clock::Timestamp;
+use crate::event::CUTOFFS_HEARTBEAT_USER;
 use crate::format::Decoded;
 use crate::user::{UserTag, validate};
 
@@ -28,7 +29,7 @@ pub(super) fn key_user(key: &[u8]) -> Option<Result<String, String>> {
 /// the user off, as of the change's commit (fail closed: nothing the user
 /// had before then stays live), and is counted rejected.
 pub(super) fn decode<'a>(user: &str, value: Option<&[u8]>) -> Decoded<'a> {
-    let Some(value) = value else { return Decoded::UserCutoffForgotten };
+    let Some(value) = value else { return Decoded::Skipped };
     let value: Value = match serde_json::from_slice(value) {
         Ok(value) => value,
         Err(e) => return Decoded::Malformed { key: None, reason: format!("a cutoff's value is not JSON: {e}") },
@@ -37,10 +38,8 @@ pub(super) fn decode<'a>(user: &str, value: Option<&[u8]>) -> Decoded<'a> {
     let op = envelope.get("op").and_then(Value::as_str).unwrap_or("");
     if !matches!(op, "c" | "r" | "u") {
         // A delete: the cutoff stays (it only moves forward).
-        return Decoded::UserCutoffForgotten;
+        return Decoded::Skipped;
     }
-    let tag = UserTag::of(user);
-    let row = envelope.get("after");
     let committed = || {
         let source = envelope.get("source")?;
         source
@@ -49,6 +48,16 @@ pub(super) fn decode<'a>(user: &str, value: Option<&[u8]>) -> Decoded<'a> {
             .or_else(|| source.get("ts_ms").and_then(Value::as_i64).map(|ms| ms.saturating_mul(1000)))
             .map(Timestamp::from_unix_micros)
     };
+    if user == CUTOFFS_HEARTBEAT_USER {
+        // Only a streamed change carries a commit's instant (as for the
+        // sessions' heartbeat rows); a snapshot read proves nothing.
+        return match (op, committed()) {
+            ("c" | "u", Some(committed_at)) => Decoded::CutoffsHeartbeat { committed_at },
+            _ => Decoded::Skipped,
+        };
+    }
+    let tag = UserTag::of(user);
+    let row = envelope.get("after");
     let read = match row {
         Some(row) if row.get("user_id").and_then(Value::as_str) != Some(user) => {
             Err("the cutoff row's user_id differs from the record key".to_owned())

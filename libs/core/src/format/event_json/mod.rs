@@ -115,7 +115,7 @@ pub(crate) fn decode_cutoff<'a>(key: Result<(&str, Timestamp), &'static str>, va
         Ok(parts) => parts,
         Err(why) => return Decoded::Malformed { key: None, reason: why.into() },
     };
-    let Some(value) = value else { return Decoded::UserCutoffForgotten };
+    let Some(value) = value else { return Decoded::Skipped };
     let rejected = match serde_json::from_slice::<Flat<'_>>(value) {
         Err(why) => Some(format!("value is not a user cutoff: {why}")),
         Ok(flat) if flat.kind.0 != USER_REVOKED_BEFORE => {
