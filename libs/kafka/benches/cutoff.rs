@@ -5,7 +5,7 @@
 //! user flips at that instant; each round then checks all of them, untimed).
 //!
 //! Run with: cargo bench -p revocation-kafka --bench cutoff
-//! (`BENCH_CUTOFF_ROUNDS=50`, `BENCH_CUTOFF_SESSIONS=10000` by default.)
+//! (`BENCH_CUTOFF_ROUNDS=200`, `BENCH_CUTOFF_SESSIONS=10000` by default: 2M sessions.)
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ fn env(name: &str, default: usize) -> usize {
 
 #[tokio::main]
 async fn main() {
-    let (rounds, per_user) = (env("BENCH_CUTOFF_ROUNDS", 50), env("BENCH_CUTOFF_SESSIONS", 10_000));
+    let (rounds, per_user) = (env("BENCH_CUTOFF_ROUNDS", 200), env("BENCH_CUTOFF_SESSIONS", 10_000));
     let config = KafkaConfig::new(bootstrap(), format!("bench-cutoff-{}", uuid::Uuid::new_v4().simple()));
     revocation_kafka::ensure_topic(&config, TopicSpec { partitions: 3, replication: 1, compacted: false })
         .await
@@ -41,7 +41,9 @@ async fn main() {
             expires_at: Some(an_hour_ago + time::Duration::days(1)),
         })
     });
-    let published = produce_fast(&config, events, &[]);
+    produce_fast(&config, events, &[]);
+    let published = rounds * per_user;
+    eprintln!("cutoff: {published} sessions published; starting two replicas");
     let replicas = [
         KafkaSource::start(config.clone(), SourceOptions::default()).unwrap(),
         KafkaSource::start(config.clone(), SourceOptions::default()).unwrap(),
@@ -52,6 +54,7 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    eprintln!("cutoff: both replicas Live");
     let publisher = EventPublisher::new(&config).unwrap();
     let mut latencies = Vec::with_capacity(rounds);
     let mut still_live = 0usize;
