@@ -235,3 +235,44 @@ async fn the_janitor_tombstones_only_what_can_be_forgotten_and_needs_the_lifetim
     assert!(String::from_utf8_lossy(&again.stdout).contains("would tombstone 0"));
     delete_topic(&kafka).await.ok();
 }
+
+/// The README's "log out everywhere" from a shell: `projector publish
+/// revoked-before --user-id …`, then the session and token routes refuse
+/// what came before it.
+#[tokio::test]
+async fn publish_revoked_before_logs_a_user_out_everywhere_over_http() {
+    let topic = format!("e2e-cutoff-{}", uuid::Uuid::new_v4().simple());
+    let kafka = KafkaConfig::new(bootstrap(), topic.clone());
+    ensure_topic(&kafka, TopicSpec::default())
+        .await
+        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    let publish = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_projector"))
+            .arg("publish")
+            .args(args)
+            .args(["--topic", &topic, "--bootstrap-servers", &bootstrap()])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+    publish(&["created", "--sid", "carol-phone", "--user-id", "carol"]);
+    publish(&["created", "--sid", "dave-phone", "--user-id", "dave"]);
+    let projector = projector(&["--topic", &topic, "--bootstrap-servers", &bootstrap(), "--sample-interval", "100ms"]);
+    projector.wait_until("/v1/sessions/carol-phone", 200, Duration::from_secs(30)).await;
+    let before = OffsetDateTime::now_utc().unix_timestamp() - 1;
+    std::thread::sleep(Duration::from_millis(1100));
+    publish(&["revoked-before", "--user-id", "carol"]);
+    projector.wait_until("/v1/sessions/carol-phone", 410, Duration::from_secs(10)).await;
+    assert_eq!(projector.get("/v1/sessions/dave-phone").await.0, 200, "another user");
+    assert_eq!(projector.get(&format!("/v1/users/carol/tokens/{before}")).await.0, 410);
+    let after = OffsetDateTime::now_utc().unix_timestamp() + 1;
+    assert_eq!(projector.get(&format!("/v1/users/carol/tokens/{after}")).await.0, 200);
+    assert_eq!(projector.get("/v1/users/carol/tokens/soon").await.0, 400);
+    let missing = Command::new(env!("CARGO_BIN_EXE_projector"))
+        .args(["publish", "created", "--topic", &topic, "--bootstrap-servers", &bootstrap()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("needs --sid"), "{missing:?}");
+    projector.terminate();
+    delete_topic(&kafka).await.ok();
+}

@@ -123,3 +123,36 @@ fn an_envelope_that_says_revoked_revokes_its_key_whatever_its_data() {
     // forget, and a late created could then make the session live again).
     assert!(matches!(decode(None, &headers), Decoded::Malformed { key: Some(_), .. }));
 }
+
+#[test]
+fn a_user_cutoff_travels_in_either_mode_and_a_mismatch_is_still_applied_or_malformed() {
+    use crate::Timestamp;
+    use crate::event::UserRevokedBefore;
+    use crate::user::{UserId, UserTag};
+    let cutoff = UserRevokedBefore {
+        user_id: UserId::new("u-42").unwrap(),
+        not_before: time::macros::datetime!(2026-12-03 10:00 UTC),
+        reason: None,
+    };
+    let (key, value) = (cutoff.key(), cutoff.to_value());
+    let expected = Decoded::UserCutoff {
+        user: UserTag::of("u-42"),
+        not_before: Timestamp::from_datetime(cutoff.not_before),
+        rejected: None,
+    };
+    fn decode_with<'a>(key: &'a [u8], value: Option<&'a [u8]>, headers: &'a [Header<'a>]) -> Decoded<'a> {
+        CloudEvents.decode(&RawRecord { key: Some(key), value, headers })
+    }
+    let read = |value, headers| decode_with(&key, value, headers);
+    let headers = binary("user.revoked_before", "1.0");
+    assert_eq!(read(Some(&value), &headers), expected, "binary mode");
+    let envelope =
+        structured("user.revoked_before", &format!(r#","data":{}"#, String::from_utf8(value.clone()).unwrap()));
+    assert_eq!(read(Some(&envelope), STRUCTURED_HEADERS), expected, "structured mode");
+    // The data is a session's event: the envelope's type disagrees.
+    let on_session_key =
+        CloudEvents.decode(&RawRecord { key: Some(b"s-1"), value: Some(CREATED_JSON), headers: &headers });
+    assert!(matches!(on_session_key, Decoded::Malformed { key: Some(_), .. }), "{on_session_key:?}");
+    // Unreadable data under a cutoff's key: the key still holds the cutoff.
+    assert!(matches!(read(Some(b"{oops"), &headers), Decoded::UserCutoff { rejected: Some(_), .. }));
+}
