@@ -117,8 +117,8 @@ impl SessionEvent {
 /// Its record key holds the user and the instant
 /// (`\u{1}user.revoked_before\u{1}<micros>\u{1}<user_id>`), so each cutoff
 /// is a key of its own: compaction never replaces a later cutoff by an
-/// earlier one, and the janitor tombstones a cutoff once nothing it covers
-/// can still be valid (`docs/lifecycle.md`).
+/// earlier one. Nothing of ours tombstones a cutoff's key (the janitor keeps
+/// them; `docs/lifecycle.md` says when one could be forgotten).
 ///
 /// ```
 /// use revocation_core::{Decoded, EventJson, RawRecord, RecordFormat, UserId, UserRevokedBefore};

@@ -246,15 +246,17 @@ mod tests {
 
     fn event_strategy() -> impl Strategy<Value = SessionEvent> {
         let sid = SessionId::new("s").unwrap();
-        let created = (0i64..5_000_000_000, proptest::option::of(0i64..5_000_000_000)).prop_map({
-            let sid = sid.clone();
-            move |(c, e)| SessionEvent::Created {
-                sid: sid.clone(),
-                user_id: "u".into(),
-                created_at: at(c),
-                expires_at: e.map(at),
-            }
-        });
+        let created = (0i64..5_000_000_000, proptest::option::of(0i64..5_000_000_000), proptest::bool::weighted(0.2))
+            .prop_map({
+                let sid = sid.clone();
+                // Now and then a second owner: the session is then revoked.
+                move |(c, e, other)| SessionEvent::Created {
+                    sid: sid.clone(),
+                    user_id: if other { "v" } else { "u" }.into(),
+                    created_at: at(c),
+                    expires_at: e.map(at),
+                }
+            });
         let revoked = (-10i64..5_000_000_000).prop_map(move |r| SessionEvent::Revoked {
             sid: sid.clone(),
             revoked_at: at(r),

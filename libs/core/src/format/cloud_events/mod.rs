@@ -21,9 +21,10 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::event::{CREATED, REVOKED, USER_REVOKED_BEFORE};
+use crate::event::{CREATED, REVOKED, USER_REVOKED_BEFORE, cutoff_key};
 use crate::format::{Change, Decoded, EventJson, RawRecord, RecordFormat};
 use crate::session_id::SidRef;
+use crate::user::UserTag;
 
 /// The content type of a structured-mode CloudEvent.
 const STRUCTURED: &str = "application/cloudevents+json";
@@ -55,6 +56,25 @@ impl RecordFormat for CloudEvents {
     }
 
     fn decode<'a>(&self, record: &RawRecord<'a>) -> Decoded<'a> {
+        // A cutoff's key holds the cutoff: whatever is wrong with the
+        // envelope around it, it is applied (fail closed) and counted rejected.
+        match (record.key.and_then(cutoff_key), decode_envelope(record)) {
+            (Some(Ok((user, not_before))), Decoded::Malformed { reason, .. }) => {
+                Decoded::UserCutoff { user: UserTag::of(user), not_before, rejected: Some(reason) }
+            }
+            (Some(Ok((user, not_before))), Decoded::Unknown { kind, .. }) => Decoded::UserCutoff {
+                user: UserTag::of(user),
+                not_before,
+                rejected: Some(format!("a CloudEvent of type {kind} under a user cutoff's key")),
+            },
+            (_, decoded) => decoded,
+        }
+    }
+}
+
+/// [`CloudEvents::decode`], before a cutoff's key is given its due.
+fn decode_envelope<'a>(record: &RawRecord<'a>) -> Decoded<'a> {
+    {
         let header =
             |name: &str| record.headers.iter().rev().find(|h| h.name.eq_ignore_ascii_case(name)).and_then(|h| h.value);
         let structured = header("content-type")
@@ -154,6 +174,12 @@ fn agreeing<'a>(decoded: Decoded<'a>, kind: &str, key: Option<SidRef<'a>>) -> De
         Decoded::Change { change: Change::Merge(_) | Change::Forget, .. } => REVOKED,
         Decoded::Malformed { key: None, reason } if kind == REVOKED && key.is_some() => {
             return Decoded::Malformed { key, reason: reason.clone() };
+        }
+        // An envelope that says revoked revokes its key, whatever else its
+        // data would do.
+        Decoded::UserCutoff { .. } | Decoded::Skipped if kind == REVOKED && key.is_some() => {
+            let reason = format!("the CloudEvent's type {kind} differs from its data's");
+            return Decoded::Malformed { key, reason };
         }
         Decoded::Unknown { kind: data_kind, .. } if kind == REVOKED => {
             let reason = format!("the CloudEvent's type {kind} differs from its data's {data_kind}");

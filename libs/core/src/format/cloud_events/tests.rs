@@ -155,4 +155,13 @@ fn a_user_cutoff_travels_in_either_mode_and_a_mismatch_is_still_applied_or_malfo
     assert!(matches!(on_session_key, Decoded::Malformed { key: Some(_), .. }), "{on_session_key:?}");
     // Unreadable data under a cutoff's key: the key still holds the cutoff.
     assert!(matches!(read(Some(b"{oops"), &headers), Decoded::UserCutoff { rejected: Some(_), .. }));
+    // Whatever is wrong with the envelope, too.
+    let old_spec = binary("user.revoked_before", "0.3");
+    assert!(matches!(read(Some(&value), &old_spec), Decoded::UserCutoff { rejected: Some(_), .. }));
+    let foreign = binary("com.example.user.revoked_before", "1.0");
+    assert!(matches!(read(Some(&value), &foreign), Decoded::UserCutoff { rejected: Some(_), .. }));
+    // An envelope that says revoked revokes its key, whatever its data is.
+    let revoked = binary("session.revoked", "1.0");
+    let said_revoked = CloudEvents.decode(&RawRecord { key: Some(b"s-1"), value: Some(&value), headers: &revoked });
+    assert!(matches!(said_revoked, Decoded::Malformed { key: Some(_), .. }), "{said_revoked:?}");
 }

@@ -221,5 +221,10 @@ fn a_cutoff_row_raises_its_users_cutoff_and_its_delete_changes_nothing() {
     let other_user =
         br#"{"after":{"user_id":"u-7","not_before":"2026-12-01T10:00:00Z"},"source":{"ts_ms":1},"op":"c"}"#;
     assert!(matches!(read(key, Some(other_user)), Decoded::UserCutoff { rejected: Some(_), .. }));
-    assert!(matches!(read(br#"{"user_id":""}"#, None), Decoded::Malformed { key: None, .. }));
+    // Any text is a user (the sessions' owners are tagged as the table holds them).
+    assert_eq!(read(br#"{"user_id":""}"#, None), Decoded::Skipped);
+    assert!(matches!(read(br#"{"user_id":7}"#, None), Decoded::Malformed { key: None, .. }));
+    // A change without an op is not skipped: the user is cut off as of its commit.
+    let no_op = br#"{"after":{"user_id":"u-42","not_before":"2026-12-01T10:00:00Z"},"source":{"ts_ms":1}}"#;
+    assert!(matches!(read(key, Some(no_op)), Decoded::UserCutoff { rejected: Some(_), .. }));
 }

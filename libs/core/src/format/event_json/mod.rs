@@ -115,19 +115,31 @@ pub(crate) fn decode_cutoff<'a>(key: Result<(&str, Timestamp), &'static str>, va
         Ok(parts) => parts,
         Err(why) => return Decoded::Malformed { key: None, reason: why.into() },
     };
-    let Some(value) = value else { return Decoded::Skipped };
-    let rejected = match serde_json::from_slice::<Flat<'_>>(value) {
-        Err(why) => Some(format!("value is not a user cutoff: {why}")),
+    let Some(value) = value else {
+        // No producer of ours writes one: compaction would then drop the
+        // cutoff's record, and a cold replay would never see it.
+        return Decoded::UserCutoff {
+            user: UserTag::of(user),
+            not_before,
+            rejected: Some("a tombstone of a user cutoff's key: after compaction a replay loses the cutoff".into()),
+        };
+    };
+    let (not_before, rejected) = match serde_json::from_slice::<Flat<'_>>(value) {
+        Err(why) => (not_before, Some(format!("value is not a user cutoff: {why}"))),
         Ok(flat) if flat.kind.0 != USER_REVOKED_BEFORE => {
-            Some(format!("a user cutoff's key holds a value of type {:?}", truncate(&flat.kind.0, 64)))
+            (not_before, Some(format!("a user cutoff's key holds a value of type {:?}", truncate(&flat.kind.0, 64))))
         }
         Ok(flat) if flat.user_id.as_ref().map(|u| u.0.as_ref()) != Some(user) => {
-            Some("the value's user_id differs from the record key".into())
+            (not_before, Some("the value's user_id differs from the record key".into()))
         }
-        Ok(flat) if flat.not_before.map(Timestamp::from_datetime) != Some(not_before) => {
-            Some("the value's not_before differs from the record key".into())
-        }
-        Ok(_) => None,
+        Ok(flat) => match flat.not_before.map(Timestamp::from_datetime) {
+            Some(value_at) if value_at == not_before => (not_before, None),
+            // Disagreeing instants: the later one (fail closed).
+            Some(value_at) => {
+                (value_at.max(not_before), Some("the value's not_before differs from the record key".into()))
+            }
+            None => (not_before, Some("the value lacks not_before".into())),
+        },
     };
     Decoded::UserCutoff { user: UserTag::of(user), not_before, rejected }
 }
@@ -365,5 +377,35 @@ mod tests {
                 proptest::prop_assert_eq!(ours.reason.map(|t| t.0.into_owned()), field("reason"));
             }
         }
+    }
+
+    #[test]
+    fn a_cutoffs_key_holds_it_against_a_disagreeing_value_or_a_tombstone() {
+        let cutoff = crate::UserRevokedBefore {
+            user_id: crate::UserId::new("u-42").unwrap(),
+            not_before: datetime!(2026-12-03 10:00 UTC),
+            reason: None,
+        };
+        let key = cutoff.key();
+        let at = Timestamp::from_datetime(cutoff.not_before);
+        let user = UserTag::of("u-42");
+        assert_eq!(
+            read(Some(&key), Some(&cutoff.to_value())),
+            Decoded::UserCutoff { user, not_before: at, rejected: None }
+        );
+        // A later instant in the value wins (fail closed); an earlier one loses.
+        let later = crate::UserRevokedBefore { not_before: datetime!(2026-12-03 11:00 UTC), ..cutoff.clone() };
+        match read(Some(&key), Some(&later.to_value())) {
+            Decoded::UserCutoff { not_before, rejected: Some(_), .. } => {
+                assert_eq!(not_before, Timestamp::from_datetime(later.not_before));
+            }
+            other => panic!("{other:?}"),
+        }
+        let earlier = crate::UserRevokedBefore { not_before: datetime!(2026-12-03 09:00 UTC), ..cutoff.clone() };
+        assert!(
+            matches!(read(Some(&key), Some(&earlier.to_value())), Decoded::UserCutoff { not_before, rejected: Some(_), .. } if not_before == at)
+        );
+        // A tombstone of a cutoff's key: applied and counted rejected.
+        assert!(matches!(read(Some(&key), None), Decoded::UserCutoff { rejected: Some(_), .. }));
     }
 }
