@@ -76,10 +76,19 @@ impl Freshness {
             if partitions.is_empty() { None } else { partitions.iter().map(f).min().flatten() }
         };
         let broker_staleness = oldest(|p| p.fresh_as_of).map(|f| now.saturating_since(f));
+        // The source bound: the partitions' heartbeats and, when expected,
+        // the cutoffs table's (the older of them bounds freshness).
         let source_staleness = self
             .config
             .source_heartbeats
-            .then(|| oldest(|p| p.source_fresh_as_of).map(|f| now.saturating_since(f)))
+            .then(|| {
+                let partitions = oldest(|p| p.source_fresh_as_of)?;
+                let oldest = match cutoffs_heartbeat {
+                    Some(cutoffs) => partitions.min(cutoffs?),
+                    None => partitions,
+                };
+                Some(now.saturating_since(oldest))
+            })
             .flatten();
         let partitions_without_source_heartbeat = if self.config.source_heartbeats {
             partitions.iter().filter(|p| p.source_fresh_as_of.is_none()).map(|p| p.partition).collect()
