@@ -18,7 +18,10 @@ const CONNECT: &str = "127.0.0.1:8083";
 /// One HTTP/1.1 request to Connect's REST API: the status and the body.
 fn http(method: &str, path: &str, body: Option<&str>) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect(CONNECT)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    // Patient: a standalone worker answers one request at a time, and one
+    // that starts a connector's task can hold the next for tens of seconds
+    // on a cold machine (a 30 s bound failed a CI run).
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
     let body = body.unwrap_or("");
     write!(
         stream,
