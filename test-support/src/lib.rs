@@ -4,7 +4,8 @@
 //! listeners (`secured`), a Debezium connector of the test's own (`cdc`) and the
 //! schema and source a CDC test starts from (`cdc_source`), filling a topic fast (`produce`), the
 //! projector binary as a process (`process`), faults on the shared servers (`faults`), session fixtures
-//! (`fixtures`), a seeded workload with per-user cutoffs (`cutoff_workload`), and polling with a deadline (`eventually`).
+//! (`fixtures`), a seeded workload with per-user cutoffs (`cutoff_workload`), private keys for test
+//! tokens made by openssl (`keys`), and polling with a deadline (`eventually`).
 //!
 //! A test that needs a server fails — never skips — naming the command that
 //! starts it.
@@ -16,6 +17,7 @@ mod cutoff_workload;
 mod faults;
 mod fixtures;
 mod kafka;
+mod keys;
 mod postgres;
 mod process;
 mod produce;
@@ -30,6 +32,7 @@ pub use cutoff_workload::{CutoffWorkload, Step, cutoff_workload};
 pub use faults::{Heal, SERIAL, run_script};
 pub use fixtures::{created, revoked, sid};
 pub use kafka::{create_topic, require_broker, source_options, topic, topic_config, topic_with};
+pub use keys::{KeyKind, private_key_pem};
 pub use postgres::{TestSchema, fresh_schema, statement_pool};
 pub use process::{ProjectorProcess, free_port};
 pub use produce::produce_fast;
