@@ -5,7 +5,7 @@
 //! schema and source a CDC test starts from (`cdc_source`), filling a topic fast (`produce`), the
 //! projector binary as a process (`process`), faults on the shared servers (`faults`), session fixtures
 //! (`fixtures`), a seeded workload with per-user cutoffs (`cutoff_workload`), private keys for test
-//! tokens made by openssl (`keys`), and polling with a deadline (`eventually`).
+//! tokens made by openssl (`keys`), nginx and Caddy run from `deploy/`'s snippets (`gateway`), and polling with a deadline (`eventually`).
 //!
 //! A test that needs a server fails — never skips — naming the command that
 //! starts it.
@@ -16,6 +16,7 @@ mod cdc_source;
 mod cutoff_workload;
 mod faults;
 mod fixtures;
+mod gateway;
 mod kafka;
 mod keys;
 mod postgres;
@@ -31,6 +32,7 @@ pub use cdc_source::{CdcSchema, debezium_options, live_source, sql, wait_live};
 pub use cutoff_workload::{CutoffWorkload, Step, cutoff_workload};
 pub use faults::{Heal, SERIAL, run_script};
 pub use fixtures::{created, revoked, sid};
+pub use gateway::{Gateway, GatewayProcess, echo_upstream};
 pub use kafka::{create_topic, require_broker, source_options, topic, topic_config, topic_with};
 pub use keys::{KeyKind, private_key_pem};
 pub use postgres::{TestSchema, fresh_schema, statement_pool};

@@ -3,13 +3,14 @@
 //! anything unproven does not.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::http::HeaderMap;
 use jsonwebtoken::get_current_timestamp;
 use revocation_core::{SessionLiveness, SessionLivenessError, Timestamp, TokenLiveness};
 
 use crate::cache::{VerifiedCache, token_hash};
+use crate::counts::ForwardAuthCounts;
 use crate::keys::{KeyStore, LoadError};
 use crate::verify::{TokenVerifier, Verified};
 use crate::{ForwardAuthConfig, ForwardAuthConfigError, NoSession};
@@ -36,21 +37,6 @@ pub enum Decision {
     Allow(Verified),
     /// Do not pass.
     Refuse(Refusal),
-}
-
-/// Counts since start, read at scrape time (the hot path touches atomics only).
-#[derive(Debug, Default)]
-pub struct ForwardAuthCounts {
-    /// Requests let through.
-    pub allowed: AtomicU64,
-    /// Requests refused with 401.
-    pub denied: AtomicU64,
-    /// Requests refused with 503.
-    pub unavailable: AtomicU64,
-    /// Tokens whose signature was checked (cache misses).
-    pub verified: AtomicU64,
-    /// Tokens answered from the cache of verified tokens.
-    pub cache_hits: AtomicU64,
 }
 
 /// Why the endpoint cannot start.

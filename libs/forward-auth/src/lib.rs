@@ -15,6 +15,7 @@
 //! - `verify`: signature, `exp`/`nbf` with leeway, `iss`/`aud`; the claims
 //!   read into a [`VerifiedToken`].
 //! - `cache`: verified tokens by SHA-256 until their `exp`, bounded.
+//! - `counts`: [`ForwardAuthCounts`], exported as `forward_auth_*` metrics.
 //! - `decision`: [`ForwardAuth::decide`]: token → session → user cutoff.
 //! - `mint`: [`SigningKey`]: a JWKS and tokens for demos and tests.
 //! - `route`: [`ForwardAuth::router`] and the decision → status mapping.
@@ -39,6 +40,7 @@
 
 mod cache;
 mod config;
+mod counts;
 mod decision;
 mod keys;
 mod mint;
@@ -46,7 +48,8 @@ mod route;
 mod verify;
 
 pub use config::{ForwardAuthConfig, ForwardAuthConfigError, KeySource, NoSession};
-pub use decision::{Decision, ForwardAuth, ForwardAuthCounts, ForwardAuthStartError, Refusal};
+pub use counts::ForwardAuthCounts;
+pub use decision::{Decision, ForwardAuth, ForwardAuthStartError, Refusal};
 pub use jsonwebtoken::Algorithm;
 pub use keys::{KeyError, LoadError};
 pub use mint::{MintError, SigningKey, jwks};

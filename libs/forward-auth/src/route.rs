@@ -37,11 +37,15 @@ fn decision_response(auth: &ForwardAuth, decision: Decision) -> Response {
         Decision::Allow(token) => {
             let mut response = StatusCode::OK.into_response();
             let out = response.headers_mut();
-            if let (Some(name), Some(value)) = (&auth.config.user_header, &token.user_header) {
-                out.insert(name.clone(), value.clone());
+            // Always sent, empty when the token has no such claim: gateways
+            // that copy a header the answer lacks may otherwise pass the
+            // client's own value on, or a placeholder (Caddy before 2.9).
+            let empty = HeaderValue::from_static("");
+            if let Some(name) = &auth.config.user_header {
+                out.insert(name.clone(), token.user_header.clone().unwrap_or_else(|| empty.clone()));
             }
-            if let (Some(name), Some(value)) = (&auth.config.session_header, &token.session_header) {
-                out.insert(name.clone(), value.clone());
+            if let Some(name) = &auth.config.session_header {
+                out.insert(name.clone(), token.session_header.clone().unwrap_or(empty));
             }
             response
         }

@@ -62,12 +62,15 @@ pub struct HttpState {
     pub admin: Option<AdminConfig>,
     /// Request limits.
     pub limits: Limits,
+    /// Called before each `/metrics` scrape to write other components'
+    /// counters into the registry (the forward-auth endpoint's).
+    pub scrape_hooks: Vec<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl HttpState {
     /// Routes over `liveness`, reporting health from `health`; admin off.
     pub fn new(liveness: Arc<dyn SessionLiveness>, health: Arc<dyn Health>) -> Self {
-        Self { liveness, tokens: None, health, admin: None, limits: Limits::default() }
+        Self { liveness, tokens: None, health, admin: None, limits: Limits::default(), scrape_hooks: Vec::new() }
     }
 
     /// Serves `GET /v1/users/{user}/tokens/{issued_at}` from `tokens`.
@@ -79,6 +82,12 @@ impl HttpState {
     /// Enables `POST /admin/rebuild`.
     pub fn with_admin(mut self, admin: AdminConfig) -> Self {
         self.admin = Some(admin);
+        self
+    }
+
+    /// Runs `hook` before each `/metrics` scrape.
+    pub fn with_scrape_hook(mut self, hook: Arc<dyn Fn() + Send + Sync>) -> Self {
+        self.scrape_hooks.push(hook);
         self
     }
 
@@ -108,21 +117,30 @@ impl Default for Limits {
 
 /// The whole HTTP surface: check API, health, metrics, admin.
 pub fn app(state: HttpState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// [`app`] plus `extra` routes (the forward-auth endpoint), under the same
+/// timeout and concurrency limit but no body limit: gateways forward the
+/// original request's `Content-Length` without its body.
+pub fn app_with(state: HttpState, extra: Router) -> Router {
     let limits = state.limits;
     let router = Router::new()
         .merge(check::routes())
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(admin::routes())
-        .with_state(state);
-    with_limits(router, limits)
+        .with_state(state)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(limits.max_body_bytes));
+    with_limits(router.merge(extra), limits)
 }
 
 /// Only `/livez`, `/readyz`, `/health/lag` and `/metrics`: what a verifier
 /// merges into its own router.
 pub fn health_router(state: HttpState) -> Router {
     let limits = state.limits;
-    with_limits(Router::new().merge(health::routes()).merge(metrics::routes()).with_state(state), limits)
+    let router = Router::new().merge(health::routes()).merge(metrics::routes()).with_state(state);
+    with_limits(router.layer(tower_http::limit::RequestBodyLimitLayer::new(limits.max_body_bytes)), limits)
 }
 
 fn with_limits(router: Router, limits: Limits) -> Router {
@@ -131,8 +149,7 @@ fn with_limits(router: Router, limits: Limits) -> Router {
             .layer(HandleErrorLayer::new(overloaded))
             .load_shed()
             .concurrency_limit(limits.max_in_flight)
-            .timeout(limits.request_timeout)
-            .layer(tower_http::limit::RequestBodyLimitLayer::new(limits.max_body_bytes)),
+            .timeout(limits.request_timeout),
     )
 }
 

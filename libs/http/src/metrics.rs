@@ -35,6 +35,9 @@ async fn render(State(state): State<HttpState>) -> Response {
             .into_response();
     };
     export(&state.health.report(), state.health.fault_sources());
+    for hook in &state.scrape_hooks {
+        hook();
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], handle.render()).into_response()
 }
 

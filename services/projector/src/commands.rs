@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use revocation_core::{FreshnessState, SessionEvent, SessionId, UserId, UserRevokedBefore};
 use revocation_embed::Embedded;
+use revocation_forward_auth::{ForwardAuth, SigningKey, jwks};
 use revocation_http::Limits;
 use revocation_kafka::{
     EventPublisher, JanitorOptions, KafkaSource, SourceOptions, TopicSpec, ensure_topic, run_janitor,
@@ -15,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::cli::{
     CdcHeartbeatQueryArgs, CreateTopicArgs, DemoArgs, EventKind, JanitorArgs, PgArgs, PublishArgs, ReplayArgs,
-    ServeArgs,
+    ServeArgs, TokenArgs, TokenCommand,
 };
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -33,6 +34,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             None => tracing::warn!("--admin-token ignored: nothing to rebuild in postgres-only mode"),
         }
     }
+    let mut extra = axum::Router::new();
+    if let Some(config) = args.forward_auth_config().context("invalid configuration")? {
+        let path = config.path.clone();
+        let auth = ForwardAuth::start(config, projection.liveness(), Some(projection.tokens()))
+            .await
+            .context("cannot start the forward-auth endpoint")?;
+        tracing::info!(path, "forward-auth endpoint on");
+        let counts = auth.clone();
+        state = state.with_scrape_hook(Arc::new(move || counts.counts().export()));
+        extra = auth.router();
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {} (is another process using it?)", args.listen))?;
@@ -41,7 +53,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         args.listen
     );
     let watcher = projection.kafka().map(|k| tokio::spawn(log_state_changes(k.clone())));
-    axum::serve(listener, revocation_http::app(state))
+    axum::serve(listener, revocation_http::app_with(state, extra))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed")?;
@@ -298,5 +310,30 @@ pub fn cdc_heartbeat_query(args: CdcHeartbeatQueryArgs) -> anyhow::Result<()> {
         bail!("invalid configuration: --table must be a plain [schema.]table name, e.g. public.user_sessions");
     }
     println!("{}", revocation_kafka::heartbeat_action_query(&args.table, args.partitions));
+    Ok(())
+}
+
+/// `projector token jwks|mint`: prints a JWKS or a signed token.
+pub fn token(args: TokenArgs) -> anyhow::Result<()> {
+    let key_args = match &args.command {
+        TokenCommand::Jwks(k) => k,
+        TokenCommand::Mint(m) => &m.key,
+    };
+    let pem = std::fs::read(&key_args.key).with_context(|| format!("cannot read {}", key_args.key.display()))?;
+    let key = SigningKey::from_pem(&pem, key_args.alg, key_args.kid.clone())?;
+    match args.command {
+        TokenCommand::Jwks(_) => println!("{}", serde_json::to_string_pretty(&jwks(&[&key])?)?),
+        TokenCommand::Mint(m) => {
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            let ttl = Duration::from(m.ttl).as_secs() as i64;
+            let mut claims = serde_json::json!({"iat": now, "exp": now + ttl});
+            for (name, value) in [("sid", m.sid), ("sub", m.sub), ("iss", m.iss), ("aud", m.aud)] {
+                if let Some(v) = value {
+                    claims[name] = v.into();
+                }
+            }
+            println!("{}", key.sign(&claims)?);
+        }
+    }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! - `publish`, `create-topic`, `migrate`, `demo`: operator and demo tools.
 //! - `replay --dry-run`: rebuild from the topic and report, serving nothing.
 //! - `janitor`: tombstone sessions that can be forgotten (a cron job).
+//! - `token jwks|mint`: a JWKS and signed tokens for trying forward-auth.
 #![forbid(unsafe_code)]
 
 mod cli;
@@ -35,6 +36,7 @@ fn main() -> std::process::ExitCode {
             Command::Demo(args) => commands::demo(args).await,
             Command::Janitor(args) => commands::janitor(args).await,
             Command::CdcHeartbeatQuery(args) => commands::cdc_heartbeat_query(args),
+            Command::Token(args) => commands::token(args),
         }
     });
     match result {

@@ -3,8 +3,8 @@
 //! the README's configuration table to them.
 //!
 //! One file a subcommand's arguments (`serve`, `replay`, `janitor`,
-//! `publish`, `create_topic`, `demo`, `cdc_heartbeat_query`), one a group
-//! they share (`kafka`, `postgres`); here, the command itself and the
+//! `publish`, `create_topic`, `demo`, `cdc_heartbeat_query`, `token`), one a
+//! group (`kafka`, `postgres`, `forward_auth`); here, the command itself and the
 //! parsers every file uses.
 
 use std::path::PathBuf;
@@ -15,22 +15,26 @@ use humantime::Duration as Span;
 mod cdc_heartbeat_query;
 mod create_topic;
 mod demo;
+mod forward_auth;
 mod janitor;
 mod kafka;
 mod postgres;
 mod publish;
 mod replay;
 mod serve;
+mod token;
 
 pub use cdc_heartbeat_query::CdcHeartbeatQueryArgs;
 pub use create_topic::CreateTopicArgs;
 pub use demo::DemoArgs;
+pub use forward_auth::ForwardAuthArgs;
 pub use janitor::JanitorArgs;
 pub use kafka::KafkaArgs;
 pub use postgres::PgArgs;
 pub use publish::{EventKind, PublishArgs};
 pub use replay::ReplayArgs;
 pub use serve::{FormatArg, ServeArgs};
+pub use token::{TokenArgs, TokenCommand};
 
 /// The session projection: Kafka in, "is this session live?" out.
 #[derive(Debug, Parser)]
@@ -76,6 +80,9 @@ pub enum Command {
     /// partitions: one heartbeat row per partition, upserted, so every partition proves the
     /// Postgres commit it has reached (docs/cdc.md).
     CdcHeartbeatQuery(CdcHeartbeatQueryArgs),
+    /// Print a JWKS or a signed token from a private key: for demos and for trying the
+    /// forward-auth endpoint.
+    Token(TokenArgs),
 }
 
 /// A flag whose value could not be used.
@@ -98,6 +105,9 @@ pub enum ArgsError {
     /// The database URL file is empty.
     #[error("{0} is empty; it should hold the database URL")]
     EmptyUrlFile(PathBuf),
+    /// The forward-auth options are unusable.
+    #[error("forward-auth: {0}")]
+    ForwardAuth(String),
     /// The Postgres options are unusable.
     #[error(transparent)]
     Postgres(#[from] revocation_postgres::PgConfigError),

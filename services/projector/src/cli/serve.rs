@@ -11,7 +11,9 @@ use revocation_embed::{EmbedConfig, LagPolicy};
 use revocation_http::Limits;
 use revocation_kafka::SnapshotOptions;
 
-use super::{ArgsError, KafkaArgs, PgArgs, duration};
+use revocation_forward_auth::ForwardAuthConfig;
+
+use super::{ArgsError, ForwardAuthArgs, KafkaArgs, PgArgs, duration};
 
 /// Freshness and routing of checks.
 #[derive(Debug, Clone, Args)]
@@ -134,6 +136,8 @@ pub struct ServeArgs {
     pub pg: PgArgs,
     #[command(flatten)]
     pub source: SourceArgs,
+    #[command(flatten)]
+    pub forward_auth: ForwardAuthArgs,
 }
 
 impl ServeArgs {
@@ -149,6 +153,11 @@ impl ServeArgs {
 
     pub fn embed_config(&self) -> Result<EmbedConfig, ArgsError> {
         embed_config(&self.kafka, &self.pg, &self.source, self.migrate, self.mode)
+    }
+
+    /// The forward-auth endpoint's config, when a JWKS is given.
+    pub fn forward_auth_config(&self) -> Result<Option<ForwardAuthConfig>, ArgsError> {
+        self.forward_auth.config().map_err(ArgsError::ForwardAuth)
     }
 
     /// The admin token: from --admin-token-file when given (trimmed), else
