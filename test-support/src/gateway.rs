@@ -56,9 +56,10 @@ impl GatewayProcess {
             Gateway::Caddy => caddy(&dir, &text),
         };
         let log = std::fs::File::create(dir.join("logs/stderr.log")).unwrap_or_else(|e| panic!("{e}"));
-        let child = command.stdout(Stdio::null()).stderr(log).spawn().unwrap_or_else(|e| {
-            panic!("cannot start {gateway:?} ({e}); install it with: scripts/gateways.sh install")
-        });
+        let child =
+            command.stdout(Stdio::null()).stderr(log).spawn().unwrap_or_else(|e| {
+                panic!("cannot start {gateway:?} ({e}); install it with: scripts/gateways.sh install")
+            });
         let mut process = Self { child, dir, base: format!("http://127.0.0.1:{port}") };
         process.wait_accepting(port, gateway);
         process
@@ -96,7 +97,8 @@ fn nginx(dir: &std::path::Path, snippet: &str) -> Command {
 
 /// Caddy with its admin API off and its state in `dir`.
 fn caddy(dir: &std::path::Path, snippet: &str) -> Command {
-    std::fs::write(dir.join("Caddyfile"), format!("{{\n\tadmin off\n}}\n\n{snippet}")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("Caddyfile"), format!("{{\n\tadmin off\n}}\n\n{snippet}"))
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut command = Command::new(which("caddy", "/usr/bin/caddy"));
     command
         .args(["run", "--adapter", "caddyfile", "--config"])
@@ -133,7 +135,8 @@ pub async fn echo_upstream() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
     let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}")).to_string();
     let app = axum::Router::new().fallback(|uri: axum::http::Uri, headers: axum::http::HeaderMap| async move {
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()).map(str::to_owned);
+        let header =
+            |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty()).map(str::to_owned);
         axum::Json(serde_json::json!({
             "path": uri.path(),
             "user": header("x-auth-user"),
