@@ -14,7 +14,7 @@ use axum::routing::post;
 use revocation_core::RebuildReport;
 use serde_json::json;
 
-use crate::HttpState;
+use crate::Shared;
 
 /// Something that can rebuild the projection (the embedding handle).
 #[async_trait]
@@ -73,12 +73,12 @@ impl AdminConfig {
     }
 }
 
-pub(crate) fn routes() -> Router<HttpState> {
+pub(crate) fn routes() -> Router<Shared> {
     Router::new().route("/admin/rebuild", post(rebuild))
 }
 
-async fn rebuild(State(state): State<HttpState>, headers: HeaderMap) -> Response {
-    let Some(admin) = state.admin else {
+async fn rebuild(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let Some(admin) = &state.admin else {
         return (
             StatusCode::NOT_FOUND,
             Json(json!({"status": "disabled", "reason": "admin routes are off; set an admin token to enable them"})),

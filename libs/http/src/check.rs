@@ -19,13 +19,13 @@ use axum::routing::get;
 use revocation_core::{SessionId, SessionLivenessError, Timestamp, UserId};
 use serde_json::json;
 
-use crate::HttpState;
+use crate::Shared;
 
-pub(crate) fn routes() -> Router<HttpState> {
+pub(crate) fn routes() -> Router<Shared> {
     Router::new().route("/v1/sessions/{sid}", get(check)).route("/v1/users/{user}/tokens/{issued_at}", get(check_token))
 }
 
-async fn check_token(State(state): State<HttpState>, Path((user, issued_at)): Path<(String, String)>) -> Response {
+async fn check_token(State(state): State<Shared>, Path((user, issued_at)): Path<(String, String)>) -> Response {
     let Some(tokens) = &state.tokens else {
         let reason = "token checks are not served here (no token liveness is wired)";
         return (StatusCode::NOT_FOUND, Json(json!({"status": "disabled", "reason": reason}))).into_response();
@@ -46,7 +46,7 @@ fn invalid(reason: &str) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"status": "invalid", "reason": reason}))).into_response()
 }
 
-async fn check(State(state): State<HttpState>, Path(sid): Path<String>) -> Response {
+async fn check(State(state): State<Shared>, Path(sid): Path<String>) -> Response {
     match SessionId::new(sid) {
         Ok(sid) => answer_response(&state.liveness.check(&sid).await),
         Err(why) => invalid(&why.to_string()),
@@ -57,12 +57,15 @@ async fn check(State(state): State<HttpState>, Path(sid): Path<String>) -> Respo
 /// status codes (verifiers embedding the port can reuse it).
 pub fn answer_response(answer: &Result<(), SessionLivenessError>) -> Response {
     match answer {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "live"}))).into_response(),
-        Err(SessionLivenessError::Revoked) => (StatusCode::GONE, Json(json!({"status": "revoked"}))).into_response(),
+        // The hot answers are constant bytes: no JSON map built per request.
+        Ok(()) => (StatusCode::OK, JSON, r#"{"status":"live"}"#).into_response(),
+        Err(SessionLivenessError::Revoked) => (StatusCode::GONE, JSON, r#"{"status":"revoked"}"#).into_response(),
         Err(SessionLivenessError::Transient(reason)) => unavailable(reason),
         Err(other) => unavailable(&other.to_string()),
     }
 }
+
+const JSON: [(header::HeaderName, &str); 1] = [(header::CONTENT_TYPE, "application/json")];
 
 fn unavailable(reason: &str) -> Response {
     (

@@ -11,7 +11,7 @@ use axum::routing::get;
 use revocation_core::{Answer, Clock, FreshnessState, ProjectedLiveness, Source};
 use serde::Serialize;
 
-use crate::HttpState;
+use crate::Shared;
 
 /// Where answers come from now, as `/health/lag` and `/metrics` name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -293,11 +293,11 @@ impl<T: Health + ?Sized> Health for Arc<T> {
     }
 }
 
-pub(crate) fn routes() -> Router<HttpState> {
+pub(crate) fn routes() -> Router<Shared> {
     Router::new().route("/health/lag", get(lag)).route("/livez", get(livez)).route("/readyz", get(readyz))
 }
 
-async fn lag(State(state): State<HttpState>) -> Response {
+async fn lag(State(state): State<Shared>) -> Response {
     let report = state.health.report();
     let status = if report.live { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(report)).into_response()
@@ -307,7 +307,7 @@ async fn livez() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(state): State<HttpState>) -> Response {
+async fn readyz(State(state): State<Shared>) -> Response {
     let report = state.health.report();
     if report.ready {
         (StatusCode::OK, format!("ready ({})\n", report.state)).into_response()

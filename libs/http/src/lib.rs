@@ -49,6 +49,10 @@ pub use health::{
 };
 pub use metrics::{export as export_metrics, prometheus};
 
+/// The routes' state: shared, so a request clones one pointer (not the
+/// state's Arcs, admin token and hooks).
+pub(crate) type Shared = Arc<HttpState>;
+
 /// What the routes need.
 #[derive(Clone)]
 pub struct HttpState {
@@ -130,7 +134,7 @@ pub fn app_with(state: HttpState, extra: Router) -> Router {
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(admin::routes())
-        .with_state(state)
+        .with_state(Arc::new(state))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(limits.max_body_bytes));
     with_limits(router.merge(extra), limits)
 }
@@ -139,7 +143,7 @@ pub fn app_with(state: HttpState, extra: Router) -> Router {
 /// merges into its own router.
 pub fn health_router(state: HttpState) -> Router {
     let limits = state.limits;
-    let router = Router::new().merge(health::routes()).merge(metrics::routes()).with_state(state);
+    let router = Router::new().merge(health::routes()).merge(metrics::routes()).with_state(Arc::new(state));
     with_limits(router.layer(tower_http::limit::RequestBodyLimitLayer::new(limits.max_body_bytes)), limits)
 }
 

@@ -14,7 +14,7 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use revocation_core::Source;
 
-use crate::HttpState;
+use crate::Shared;
 use crate::health::{LagReport, ServingState};
 
 /// The process-wide Prometheus recorder, installed on first use. `None` when
@@ -25,11 +25,11 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
     HANDLE.get_or_init(|| PrometheusBuilder::new().install_recorder().ok()).as_ref()
 }
 
-pub(crate) fn routes() -> Router<HttpState> {
+pub(crate) fn routes() -> Router<Shared> {
     Router::new().route("/metrics", get(render))
 }
 
-async fn render(State(state): State<HttpState>) -> Response {
+async fn render(State(state): State<Shared>) -> Response {
     let Some(handle) = prometheus() else {
         return (StatusCode::NOT_FOUND, "metrics are exported through the application's own recorder\n")
             .into_response();

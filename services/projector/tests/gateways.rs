@@ -58,6 +58,13 @@ async fn get(base: &str, token: Option<&str>, spoof: bool) -> (u16, reqwest::hea
     (status, headers, response.text().await.unwrap())
 }
 
+/// `projector token ARGS`'s output (EdDSA, kid k1 by default).
+fn token_command(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_projector")).arg("token").args(args).output().unwrap();
+    assert!(out.status.success(), "projector token {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 async fn through(gateway: Gateway) {
     let _serial = SERIAL.lock().await;
     let _heal = Heal;
@@ -78,9 +85,13 @@ async fn through(gateway: Gateway) {
 
     let dir = std::env::temp_dir().join(format!("gw-keys-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
-    let key = SigningKey::from_pem(&private_key_pem(KeyKind::Ed25519), Algorithm::EdDSA, "k1").unwrap();
+    // The first key set and token come from `projector token`, as the README shows.
+    let pem = private_key_pem(KeyKind::Ed25519);
+    let pem_path = dir.join("key.pem");
+    std::fs::write(&pem_path, &pem).unwrap();
+    let key = SigningKey::from_pem(&pem, Algorithm::EdDSA, "k1").unwrap();
     let jwks_path = dir.join("jwks.json");
-    write_jwks(&jwks_path, &[&key]);
+    std::fs::write(&jwks_path, token_command(&["jwks", "--key", pem_path.to_str().unwrap()])).unwrap();
 
     let projector = ProjectorProcess::start(
         env!("CARGO_BIN_EXE_projector"),
@@ -109,8 +120,21 @@ async fn through(gateway: Gateway) {
     let base = gw.base.as_str();
 
     // Live: the upstream answers, told who, whatever the client claimed.
-    let phone = key.sign(&claims(Some("alice-phone"), json!({}))).unwrap();
-    let (status, _, body) = get(base, Some(&phone), true).await;
+    let phone = token_command(&[
+        "mint",
+        "--key",
+        pem_path.to_str().unwrap(),
+        "--sid",
+        "alice-phone",
+        "--sub",
+        "alice",
+        "--iss",
+        "https://id.test",
+        "--aud",
+        "api",
+    ]);
+    let phone = phone.trim();
+    let (status, _, body) = get(base, Some(phone), true).await;
     assert_eq!(status, 200, "{gateway:?}: {body}");
     let echoed: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(echoed, json!({"path": "/orders/42", "user": "alice", "session": "alice-phone"}), "{gateway:?}");
@@ -155,7 +179,7 @@ async fn through(gateway: Gateway) {
     let acked = Instant::now();
     let mut first_refused = None;
     while acked.elapsed() < BOUND {
-        if get(base, Some(&phone), false).await.0 == 401 {
+        if get(base, Some(phone), false).await.0 == 401 {
             first_refused = Some(acked.elapsed());
             break;
         }
