@@ -30,8 +30,19 @@ fn envoy_asks_the_endpoint_fails_closed_and_replaces_the_identity_headers() {
     let doc = &yaml("deploy/envoy/envoy.yaml")[0];
     let filters =
         &doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"];
-    let authz = &filters[0]["typed_config"];
-    assert_eq!(filters[0]["name"], "envoy.filters.http.ext_authz");
+    // The client's identity headers are removed before the check.
+    assert_eq!(filters[0]["name"], "envoy.filters.http.header_mutation");
+    let removed: Vec<&str> = filters[0]["typed_config"]["mutations"]["request_mutations"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|m| m["remove"].as_str().unwrap())
+        .collect();
+    assert_eq!(removed, HEADERS);
+    let manager = &doc["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"];
+    assert_eq!(manager["common_http_protocol_options"]["headers_with_underscores_action"], "REJECT_REQUEST");
+    let authz = &filters[1]["typed_config"];
+    assert_eq!(filters[1]["name"], "envoy.filters.http.ext_authz");
     assert_eq!(authz["failure_mode_allow"], false);
     assert_eq!(authz["status_on_error"]["code"], "ServiceUnavailable");
     let service = &authz["http_service"];

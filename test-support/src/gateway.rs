@@ -129,7 +129,8 @@ impl Drop for GatewayProcess {
 
 /// A tiny upstream on a free port: answers every request 200 with JSON
 /// `{"path", "user", "session"}`, the last two from the `X-Auth-User` and
-/// `X-Auth-Session` headers it received (null when absent). Returns
+/// `X-Auth-Session` headers it received (null when absent or empty, an
+/// array when sent more than once). Returns
 /// `127.0.0.1:<port>`.
 pub async fn echo_upstream() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap_or_else(|e| panic!("{e}"));
@@ -141,6 +142,8 @@ pub async fn echo_upstream() -> String {
             "path": uri.path(),
             "user": header("x-auth-user"),
             "session": header("x-auth-session"),
+            // The spellings CGI-style upstreams read as the same header.
+            "underscored": [header("x_auth_user"), header("x_auth_session")],
         }))
     });
     tokio::spawn(async move { axum::serve(listener, app).await });

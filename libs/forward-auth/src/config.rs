@@ -58,10 +58,18 @@ pub struct ForwardAuthConfig {
     pub algorithms: Vec<Algorithm>,
     /// Clock skew allowed on `exp` and `nbf`. Default 30 s.
     pub leeway: Duration,
-    /// Accepted `iss` values; a token must carry one of them. Empty: any.
+    /// Accepted `iss` values; a token must carry one of them. Empty is
+    /// refused unless `allow_any_issuer`: a key set shared by many issuers'
+    /// tenants (a cloud IdP's) would admit every one of them.
     pub issuers: Vec<String>,
-    /// Accepted `aud` values; a token must carry one of them. Empty: any.
+    /// Accepted `aud` values; a token must carry one of them. Empty is
+    /// refused unless `allow_any_audience`: a token issued for another
+    /// application would pass.
     pub audiences: Vec<String>,
+    /// Accept any `iss` (with `issuers` empty). Default false.
+    pub allow_any_issuer: bool,
+    /// Accept any `aud` (with `audiences` empty). Default false.
+    pub allow_any_audience: bool,
     /// The claim holding the session id. Default `sid`.
     pub session_claim: String,
     /// The claim holding the user id, checked against the user's cutoff
@@ -80,7 +88,8 @@ pub struct ForwardAuthConfig {
     /// How often a JWKS URL is fetched again. Default 5 min.
     pub jwks_refresh: Duration,
     /// Least time between two fetches caused by tokens naming unknown keys
-    /// (a flood of forged `kid`s must not become a flood of fetches). Default 10 s.
+    /// (a flood of forged `kid`s must not become a flood of fetches). Default
+    /// 10 s; at least [`Self::MIN_JWKS_REFETCH`].
     pub jwks_min_refetch: Duration,
     /// Longest a JWKS fetch may take. Default 5 s.
     pub jwks_timeout: Duration,
@@ -97,6 +106,13 @@ impl ForwardAuthConfig {
     pub const DEFAULT_JWKS_REFRESH: Duration = Duration::from_secs(300);
     /// The default least time between fetches caused by unknown keys.
     pub const DEFAULT_JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
+    /// The least `jwks_min_refetch` accepted.
+    pub const MIN_JWKS_REFETCH: Duration = Duration::from_secs(1);
+    /// The projector's other routes: the endpoint may not sit on or above
+    /// them (a gateway prefixing paths would turn a session check into an
+    /// authorization).
+    pub const RESERVED_PATHS: [&'static str; 7] =
+        ["/v1/sessions", "/v1/users", "/health", "/livez", "/readyz", "/metrics", "/admin"];
 
     /// The defaults, with keys from `keys`.
     pub fn new(keys: KeySource) -> Self {
@@ -108,6 +124,8 @@ impl ForwardAuthConfig {
             leeway: Self::DEFAULT_LEEWAY,
             issuers: Vec::new(),
             audiences: Vec::new(),
+            allow_any_issuer: false,
+            allow_any_audience: false,
             session_claim: "sid".to_owned(),
             user_claim: "sub".to_owned(),
             no_session: NoSession::Admit,
@@ -126,6 +144,23 @@ impl ForwardAuthConfig {
         if !self.path.starts_with('/') || self.path.len() < 2 || self.path.ends_with('/') || self.path.contains('{') {
             return Err(E::Path(self.path.clone()));
         }
+        let overlaps = |route: &str| {
+            route == self.path
+                || route.starts_with(&format!("{}/", self.path))
+                || self.path.starts_with(&format!("{route}/"))
+        };
+        if let Some(route) = Self::RESERVED_PATHS.iter().find(|r| overlaps(r)) {
+            return Err(E::PathOverlaps(self.path.clone(), route));
+        }
+        if self.issuers.is_empty() && !self.allow_any_issuer {
+            return Err(E::NoIssuer);
+        }
+        if self.audiences.is_empty() && !self.allow_any_audience {
+            return Err(E::NoAudience);
+        }
+        if self.jwks_min_refetch < Self::MIN_JWKS_REFETCH {
+            return Err(E::MinRefetch(self.jwks_min_refetch));
+        }
         if self.algorithms.is_empty() {
             return Err(E::NoAlgorithm);
         }
@@ -139,8 +174,11 @@ impl ForwardAuthConfig {
         }
         if let KeySource::Url(url) = &self.keys {
             let parsed = reqwest::Url::parse(url).map_err(|e| E::JwksUrl(url.clone(), e.to_string()))?;
-            if !matches!(parsed.scheme(), "https" | "http") {
-                return Err(E::JwksUrl(url.clone(), "not http(s)".into()));
+            // Plain HTTP only on loopback: on a network, whoever sits on the
+            // path could serve their own key and sign any token.
+            let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]" | "::1"));
+            if parsed.scheme() != "https" && !(parsed.scheme() == "http" && loopback) {
+                return Err(E::JwksUrl(url.clone(), "must be https (plain http only on loopback)".into()));
             }
         }
         if self.jwks_refresh.is_zero() || self.jwks_timeout.is_zero() {
@@ -162,6 +200,18 @@ pub enum ForwardAuthConfigError {
     /// An HMAC algorithm in the list.
     #[error("forward-auth cannot accept {0:?}: HMAC keys do not belong in a public JWKS")]
     Hmac(Algorithm),
+    /// The path is one of the projector's other routes, or above or below one.
+    #[error("forward-auth path {0:?} overlaps the route {1}")]
+    PathOverlaps(String, &'static str),
+    /// No issuer given, and any issuer not allowed.
+    #[error("no forward-auth issuer: give the accepted `iss` values (or allow any issuer explicitly)")]
+    NoIssuer,
+    /// No audience given, and any audience not allowed.
+    #[error("no forward-auth audience: give the accepted `aud` values (or allow any audience explicitly)")]
+    NoAudience,
+    /// `jwks_min_refetch` below the least allowed.
+    #[error("the JWKS min refetch interval {0:?} is below 1 s")]
+    MinRefetch(Duration),
     /// An empty claim name.
     #[error("the session and user claim names must not be empty")]
     EmptyClaim,
@@ -179,8 +229,15 @@ mod tests {
 
     #[test]
     fn the_defaults_validate_and_unworkable_values_are_named() {
-        let config = ForwardAuthConfig::new(KeySource::File("jwks.json".into()));
+        let mut config = ForwardAuthConfig::new(KeySource::File("jwks.json".into()));
+        assert_eq!(config.validate(), Err(ForwardAuthConfigError::NoIssuer));
+        config.issuers = vec!["https://id".into()];
+        assert_eq!(config.validate(), Err(ForwardAuthConfigError::NoAudience));
+        config.audiences = vec!["api".into()];
         assert_eq!(config.validate(), Ok(()));
+        let mut any = ForwardAuthConfig::new(KeySource::File("jwks.json".into()));
+        (any.allow_any_issuer, any.allow_any_audience) = (true, true);
+        assert_eq!(any.validate(), Ok(()));
         let with = |f: &dyn Fn(&mut ForwardAuthConfig)| {
             let mut c = config.clone();
             f(&mut c);
@@ -199,5 +256,15 @@ mod tests {
             with(&|c| c.keys = KeySource::Url("not a url".into())),
             Err(ForwardAuthConfigError::JwksUrl(..))
         ));
+        assert!(matches!(
+            with(&|c| c.keys = KeySource::Url("http://id.example.com/jwks".into())),
+            Err(ForwardAuthConfigError::JwksUrl(..))
+        ));
+        assert_eq!(with(&|c| c.keys = KeySource::Url("http://127.0.0.1:9/jwks".into())), Ok(()));
+        for path in ["/v1", "/v1/sessions", "/v1/sessions/auth", "/health", "/metrics"] {
+            assert!(matches!(with(&|c| c.path = path.into()), Err(ForwardAuthConfigError::PathOverlaps(..))), "{path}");
+        }
+        assert_eq!(with(&|c| c.path = "/v1/auth".into()), Ok(()));
+        assert!(matches!(with(&|c| c.jwks_min_refetch = Duration::ZERO), Err(ForwardAuthConfigError::MinRefetch(_))));
     }
 }

@@ -78,7 +78,10 @@ impl ForwardAuth {
     ) -> Result<Arc<Self>, ForwardAuthStartError> {
         config.validate()?;
         if config.audiences.is_empty() {
-            tracing::warn!("forward-auth: no audience configured; tokens issued for any audience pass");
+            tracing::warn!("forward-auth: any audience allowed; tokens issued for other applications pass");
+        }
+        if config.issuers.is_empty() {
+            tracing::warn!("forward-auth: any issuer allowed; tokens of every issuer the key set serves pass");
         }
         let keys = KeyStore::start(&config).await?;
         let verifier = TokenVerifier::new(&config);
@@ -152,7 +155,12 @@ fn refusal(error: SessionLivenessError, revoked: &str) -> Refusal {
 
 /// The token of `Authorization: Bearer <token>` (scheme case-insensitive).
 fn bearer<'h>(headers: &'h HeaderMap, name: &axum::http::HeaderName) -> Result<&'h str, Refusal> {
-    let Some(value) = headers.get(name) else { return Err(Refusal::Missing) };
+    let mut values = headers.get_all(name).iter();
+    let Some(value) = values.next() else { return Err(Refusal::Missing) };
+    // Two tokens: the one checked might not be the one the upstream reads.
+    if values.next().is_some() {
+        return Err(Refusal::Invalid(format!("more than one {name} header")));
+    }
     let value = value.to_str().map_err(|_| Refusal::Invalid(format!("the {name} header is not ASCII")))?.trim();
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -187,6 +195,9 @@ mod tests {
         assert_eq!(bearer(&HeaderMap::new(), &AUTHORIZATION), Err(Refusal::Missing));
         assert_eq!(bearer(&with("Bearer "), &AUTHORIZATION), Err(Refusal::Missing));
         assert!(matches!(bearer(&with("Basic dXNlcjpwdw=="), &AUTHORIZATION), Err(Refusal::Invalid(_))));
+        let mut two = with("Bearer a.b.c");
+        two.append(AUTHORIZATION, HeaderValue::from_static("Bearer d.e.f"));
+        assert!(matches!(bearer(&two, &AUTHORIZATION), Err(Refusal::Invalid(_))));
         let long = format!("Bearer {}", "a".repeat(MAX_TOKEN_BYTES + 1));
         assert!(matches!(bearer(&with(&long), &AUTHORIZATION), Err(Refusal::Invalid(_))));
     }

@@ -17,6 +17,10 @@ use crate::{ForwardAuthConfig, KeySource};
 /// A JWKS larger than this is refused (a key set is a few kilobytes).
 const MAX_JWKS_BYTES: usize = 1 << 20;
 
+/// Longest a request waits for a fetch its unknown `kid` caused; then 503
+/// (below the HTTP request timeout and the gateways' own).
+const WAIT_FOR_FETCH: Duration = Duration::from_millis(900);
+
 /// Why no key verifies a token.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum KeyError {
@@ -96,8 +100,17 @@ impl KeyStore {
     /// error (a config mistake); an unreachable URL is logged and fetched
     /// again later, tokens answering 503 meanwhile.
     pub(crate) async fn start(config: &ForwardAuthConfig) -> Result<Arc<Self>, LoadError> {
+        // Redirects only to https: a redirect must not downgrade the key set's transport.
+        let https_only = reqwest::redirect::Policy::custom(|attempt| {
+            if attempt.previous().len() >= 5 || attempt.url().scheme() != "https" {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
         let http = reqwest::Client::builder()
             .timeout(config.jwks_timeout)
+            .redirect(https_only)
             .build()
             .map_err(|e| LoadError(format!("cannot build the JWKS client: {e}")))?;
         let store = Arc::new(Self {
@@ -125,14 +138,23 @@ impl KeyStore {
 
     /// The key that verifies a token with `header`, fetching the set again
     /// when the token names a key it does not hold.
-    pub(crate) async fn key_for(&self, header: &Header) -> Result<(Arc<DecodingKey>, u64), KeyError> {
+    pub(crate) async fn key_for(self: &Arc<Self>, header: &Header) -> Result<(Arc<DecodingKey>, u64), KeyError> {
         let seen = self.set.load_full();
         match seen.find(header) {
             Ok(key) => return Ok((key, seen.generation)),
             Err(KeyError::UnknownKid(_)) => {}
             Err(other) => return Err(other),
         }
-        let failed = self.refetch(seen.generation).await;
+        // The fetch runs as a task of its own: a request that gives up (its
+        // timeout, a gateway's) does not cancel it halfway, and its result is
+        // recorded for the next request.
+        let store = self.clone();
+        let fetch = tokio::spawn(async move { store.refetch(seen.generation).await });
+        let failed = match tokio::time::timeout(WAIT_FOR_FETCH, fetch).await {
+            Ok(Ok(failed)) => failed,
+            Ok(Err(_)) => Some("the key set fetch failed".into()),
+            Err(_) => Some(format!("the key set is still being fetched after {WAIT_FOR_FETCH:?}")),
+        };
         let set = self.set.load_full();
         match (set.find(header), failed) {
             // The key may be in the set we could not fetch: not provably invalid.
@@ -188,16 +210,23 @@ impl KeyStore {
                 .await
                 .map_err(|e| LoadError(format!("cannot read JWKS file {}: {e}", path.display())))?,
             KeySource::Url(url) => {
-                let response = self.http.get(url).send().await.map_err(|e| LoadError(format!("GET {url}: {e}")))?;
+                let mut response = self.http.get(url).send().await.map_err(|e| LoadError(format!("GET {url}: {e}")))?;
                 if !response.status().is_success() {
                     return Err(LoadError(format!("GET {url}: {}", response.status())));
                 }
-                let body = response.bytes().await.map_err(|e| LoadError(format!("GET {url}: {e}")))?;
-                body.to_vec()
+                // Read up to the cap, never the whole of a hostile body.
+                let mut body = Vec::new();
+                while let Some(chunk) = response.chunk().await.map_err(|e| LoadError(format!("GET {url}: {e}")))? {
+                    body.extend_from_slice(&chunk);
+                    if body.len() > MAX_JWKS_BYTES {
+                        break;
+                    }
+                }
+                body
             }
         };
         if bytes.len() > MAX_JWKS_BYTES {
-            return Err(LoadError(format!("the JWKS is {} bytes; at most {MAX_JWKS_BYTES} are read", bytes.len())));
+            return Err(LoadError(format!("the JWKS is over {MAX_JWKS_BYTES} bytes")));
         }
         serde_json::from_slice(&bytes).map_err(|e| LoadError(format!("not a JWKS: {e}")))
     }
@@ -226,8 +255,12 @@ fn parse(set: &JwkSet) -> Result<Vec<Key>, LoadError> {
             },
             None => None,
         };
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| LoadError(format!("JWKS key {kid:?}: {e}")))?;
-        keys.push(Key { kid, alg, family: key.family(), key: Arc::new(key) });
+        // One unusable key costs only itself: the set's other keys (and the
+        // withdrawal of old ones) still take effect.
+        match DecodingKey::from_jwk(jwk) {
+            Ok(key) => keys.push(Key { kid, alg, family: key.family(), key: Arc::new(key) }),
+            Err(e) => tracing::warn!(kid, error = %e, "JWKS key skipped: unusable"),
+        }
     }
     if keys.is_empty() {
         return Err(LoadError("the JWKS holds no usable signing key".into()));

@@ -31,6 +31,7 @@
 //! let projection = Arc::new(Projection::new(FreshnessConfig::default()));
 //! let liveness = Arc::new(ProjectedLiveness::builder(projection).build());
 //! let mut config = ForwardAuthConfig::new(KeySource::File("jwks.json".into()));
+//! config.issuers = vec!["https://id.example.com".into()];
 //! config.audiences = vec!["api".into()];
 //! let auth = ForwardAuth::start(config, liveness.clone(), Some(liveness)).await?;
 //! let router: axum::Router = auth.router(); // GET /v1/forward-auth

@@ -22,6 +22,8 @@ impl ForwardAuth {
         let path = self.config.path.clone();
         Router::new()
             .route(&path, any(handle))
+            // Envoy asks `/v1/forward-auth/` for a request of `/`.
+            .route(&format!("{path}/"), any(handle))
             .route(&format!("{path}/{{*rest}}"), any(handle))
             .with_state(self.clone())
     }

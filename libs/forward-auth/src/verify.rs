@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
-use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
+use jsonwebtoken::{Algorithm, Validation, decode, decode_header, get_current_timestamp};
 use revocation_core::{SessionId, Timestamp, UserId};
 use serde_json::{Map, Value};
 
@@ -68,7 +68,7 @@ impl TokenVerifier {
         self.leeway
     }
 
-    pub(crate) async fn verify(&self, token: &str, keys: &KeyStore) -> Result<VerifiedToken, Refusal> {
+    pub(crate) async fn verify(&self, token: &str, keys: &Arc<KeyStore>) -> Result<VerifiedToken, Refusal> {
         let header = decode_header(token).map_err(|e| Refusal::Invalid(format!("malformed token: {e}")))?;
         let Some((_, validation)) = self.validations.iter().find(|(alg, _)| *alg == header.alg) else {
             return Err(Refusal::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
@@ -83,7 +83,14 @@ impl TokenVerifier {
         let expires_at = claims.get("exp").and_then(seconds).ok_or_else(|| invalid_claim("exp"))?;
         let issued_at = match claims.get("iat") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(Timestamp::from_unix_secs(seconds(v).ok_or_else(|| invalid_claim("iat"))? as i64)),
+            Some(v) => {
+                let iat = seconds(v).ok_or_else(|| invalid_claim("iat"))?;
+                // A token "issued" later than now would outrank every cutoff.
+                if iat > get_current_timestamp().saturating_add(self.leeway) {
+                    return Err(Refusal::Invalid("the token's iat is in the future".into()));
+                }
+                Some(Timestamp::from_unix_secs(iat as i64))
+            }
         };
         let session = match text_claim(&claims, &self.session_claim)? {
             None => None,
@@ -96,8 +103,8 @@ impl TokenVerifier {
             Some(u) => Some(UserId::new(u).map_err(|e| Refusal::Invalid(format!("claim {}: {e}", self.user_claim)))?),
         };
         Ok(VerifiedToken {
-            session_header: session.as_ref().and_then(|s| HeaderValue::from_bytes(s.as_str().as_bytes()).ok()),
-            user_header: user.as_ref().and_then(|u| HeaderValue::from_bytes(u.as_str().as_bytes()).ok()),
+            session_header: session.as_ref().map(|s| header_value(s.as_str(), &self.session_claim)).transpose()?,
+            user_header: user.as_ref().map(|u| header_value(u.as_str(), &self.user_claim)).transpose()?,
             session,
             user,
             issued_at,
@@ -124,6 +131,22 @@ fn validation(config: &ForwardAuthConfig, alg: Algorithm) -> Validation {
     }
     validation.set_required_spec_claims(&required);
     validation
+}
+
+/// The claim as the upstream will read it, or a refusal: the value checked
+/// must be the value passed on. Gateways trim a header's surrounding
+/// spaces and may split it at commas, and upstreams decode non-ASCII bytes
+/// their own way, so only visible ASCII with inner spaces passes.
+fn header_value(value: &str, claim: &str) -> Result<HeaderValue, Refusal> {
+    let safe = value.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b',')
+        && !value.starts_with(' ')
+        && !value.ends_with(' ');
+    match HeaderValue::from_str(value) {
+        Ok(header) if safe => Ok(header),
+        _ => Err(Refusal::Invalid(format!(
+            "claim {claim} cannot be passed on in a header as it is (only visible ASCII, no comma, no surrounding spaces)"
+        ))),
+    }
 }
 
 /// A NumericDate: whole non-negative seconds (fractions rounded down).

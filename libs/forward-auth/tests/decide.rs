@@ -81,7 +81,7 @@ impl Fixture {
         let mut config = ForwardAuthConfig::new(KeySource::File(self.jwks_path()));
         config.issuers = vec!["https://id.test".into()];
         config.audiences = vec!["api".into()];
-        config.jwks_min_refetch = Duration::ZERO;
+        config.jwks_min_refetch = ForwardAuthConfig::MIN_JWKS_REFETCH;
         config
     }
 
@@ -145,9 +145,18 @@ async fn a_valid_token_of_a_live_session_passes_with_each_algorithm_and_names_us
         assert_eq!(headers["x-auth-user"], "u");
         assert_eq!(headers["x-auth-session"], "live");
     }
-    // Envoy appends the original path and keeps the method.
+    // Envoy appends the original path (`/` too) and keeps the method.
     let token = f.ed.sign(&claims(json!({}))).unwrap();
     assert_eq!(ask_at(&auth, "POST", "/v1/forward-auth/orders/42?x=1", Some(&token)).await.0, StatusCode::OK);
+    assert_eq!(ask_at(&auth, "GET", "/v1/forward-auth/", Some(&token)).await.0, StatusCode::OK);
+    // Two Authorization headers: which one would the upstream read?
+    let request = Request::builder()
+        .uri("/v1/forward-auth")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::AUTHORIZATION, "Bearer forged.token.here")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(auth.router().oneshot(request).await.unwrap().status(), StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -183,6 +192,16 @@ async fn every_invalid_token_is_401() {
         ("alg none", unsigned(&claims(json!({})))),
         ("HS256 keyed with the public JWK (algorithm confusion)", hs256_with_public_key(&f.rsa)),
         ("garbage", "not.a.jwt".into()),
+        (
+            "a user padded with a space (the upstream would read it trimmed)",
+            f.ed.sign(&claims(json!({"sub": " u"}))).unwrap(),
+        ),
+        ("a user holding a comma (an upstream may split it)", f.ed.sign(&claims(json!({"sub": "eve,u"}))).unwrap()),
+        ("a user in non-ASCII bytes", f.ed.sign(&claims(json!({"sub": "ü"}))).unwrap()),
+        (
+            "issued in the future (it would outrank every cutoff)",
+            f.ed.sign(&claims(json!({"iat": now + 3600}))).unwrap(),
+        ),
     ];
     for (what, token) in cases {
         let (status, headers, body) = ask(&auth, Some(&token)).await;
@@ -253,6 +272,7 @@ async fn a_rotated_key_set_admits_the_new_key_at_once_and_stops_admitting_a_remo
     // Rotation: the new key is published, then tokens signed with it arrive.
     let next = SigningKey::from_pem(&private_key_pem(KeyKind::Ec), Algorithm::ES256, "ec-2").unwrap();
     f.publish(&[&f.ed, &next]);
+    tokio::time::sleep(ForwardAuthConfig::MIN_JWKS_REFETCH).await; // the start's load counts as a fetch
     assert_eq!(ask(&auth, Some(&next.sign(&claims(json!({}))).unwrap())).await.0, StatusCode::OK);
     // The old key is withdrawn: its cached tokens stop passing with the next refresh.
     f.publish(&[&next]);
@@ -274,6 +294,7 @@ async fn keys_from_a_url_that_cannot_be_fetched_answer_503_then_pass_once_it_ser
     let set = std::fs::read(f.jwks_path()).unwrap();
     let app = axum::Router::new().route("/jwks.json", axum::routing::get(move || async move { set.clone() }));
     tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::time::sleep(ForwardAuthConfig::MIN_JWKS_REFETCH).await;
     assert_eq!(ask(&auth, Some(&token)).await.0, StatusCode::OK);
 }
 

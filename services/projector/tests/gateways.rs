@@ -51,7 +51,11 @@ async fn get(base: &str, token: Option<&str>, spoof: bool) -> (u16, reqwest::hea
         request = request.bearer_auth(t);
     }
     if spoof {
-        request = request.header("x-auth-user", "mallory").header("x-auth-session", "someone-else");
+        request = request
+            .header("x-auth-user", "mallory")
+            .header("x-auth-session", "someone-else")
+            .header("x_auth_user", "mallory")
+            .header("x_auth_session", "someone-else");
     }
     let response = request.send().await.unwrap();
     let (status, headers) = (response.status().as_u16(), response.headers().clone());
@@ -111,7 +115,7 @@ async fn through(gateway: Gateway) {
             "--forward-auth-audience",
             "api",
             "--forward-auth-jwks-min-refetch",
-            "0s",
+            "1s",
         ],
     );
     projector.wait_until("/health/lag", 200, Duration::from_secs(30)).await;
@@ -137,7 +141,9 @@ async fn through(gateway: Gateway) {
     let (status, _, body) = get(base, Some(phone), true).await;
     assert_eq!(status, 200, "{gateway:?}: {body}");
     let echoed: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(echoed, json!({"path": "/orders/42", "user": "alice", "session": "alice-phone"}), "{gateway:?}");
+    let expected =
+        json!({"path": "/orders/42", "user": "alice", "session": "alice-phone", "underscored": [null, null]});
+    assert_eq!(echoed, expected, "{gateway:?}");
     // A machine token (no session claim) passes; the client's session header does not reach the upstream.
     let machine = key.sign(&claims(None, json!({"sub": "svc-reports"}))).unwrap();
     let (status, _, body) = get(base, Some(&machine), true).await;
@@ -169,6 +175,7 @@ async fn through(gateway: Gateway) {
     // Key rotation: a new key published, tokens signed with it pass at once.
     let next = SigningKey::from_pem(&private_key_pem(KeyKind::Ec), Algorithm::ES256, "k2").unwrap();
     write_jwks(&jwks_path, &[&key, &next]);
+    tokio::time::sleep(Duration::from_secs(1)).await; // --forward-auth-jwks-min-refetch
     let rotated = next.sign(&claims(Some("alice-laptop"), json!({}))).unwrap();
     let (status, _, body) = get(base, Some(&rotated), false).await;
     assert_eq!(status, 200, "{gateway:?}, rotated key: {body}");

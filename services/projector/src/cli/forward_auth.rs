@@ -24,12 +24,20 @@ pub struct ForwardAuthArgs {
     /// The endpoint's path (any method; paths below it too).
     #[arg(long, env = "PROJECTOR_FORWARD_AUTH_PATH", default_value = ForwardAuthConfig::DEFAULT_PATH)]
     pub forward_auth_path: String,
-    /// Accepted token issuers (`iss`), comma-separated. Default: any.
+    /// Accepted token issuers (`iss`), comma-separated. Required unless
+    /// --forward-auth-allow-any-issuer.
     #[arg(long, env = "PROJECTOR_FORWARD_AUTH_ISSUER", value_delimiter = ',')]
     pub forward_auth_issuer: Vec<String>,
-    /// Accepted audiences (`aud`), comma-separated. Default: any (logged as a warning).
+    /// Accepted audiences (`aud`), comma-separated. Required unless
+    /// --forward-auth-allow-any-audience.
     #[arg(long, env = "PROJECTOR_FORWARD_AUTH_AUDIENCE", value_delimiter = ',')]
     pub forward_auth_audience: Vec<String>,
+    /// Accept tokens of any issuer the key set verifies (unsafe with a key set shared by tenants).
+    #[arg(long, env = "PROJECTOR_FORWARD_AUTH_ALLOW_ANY_ISSUER")]
+    pub forward_auth_allow_any_issuer: bool,
+    /// Accept tokens issued for any audience (unsafe: tokens for other applications pass).
+    #[arg(long, env = "PROJECTOR_FORWARD_AUTH_ALLOW_ANY_AUDIENCE")]
+    pub forward_auth_allow_any_audience: bool,
     /// Accepted signature algorithms, comma-separated (RS256, RS384, RS512,
     /// PS256, PS384, PS512, ES256, ES384, EdDSA).
     #[arg(long, env = "PROJECTOR_FORWARD_AUTH_ALGORITHMS", value_delimiter = ',', default_value = "RS256,ES256,EdDSA", value_parser = algorithm)]
@@ -62,7 +70,7 @@ pub struct ForwardAuthArgs {
     /// How often the JWKS is loaded again.
     #[arg(long, env = "PROJECTOR_FORWARD_AUTH_JWKS_REFRESH", default_value_t = ForwardAuthConfig::DEFAULT_JWKS_REFRESH.into(), value_parser = duration)]
     pub forward_auth_jwks_refresh: Span,
-    /// Least time between loads caused by tokens naming unknown keys.
+    /// Least time between loads caused by tokens naming unknown keys (at least 1s).
     #[arg(long, env = "PROJECTOR_FORWARD_AUTH_JWKS_MIN_REFETCH", default_value_t = ForwardAuthConfig::DEFAULT_JWKS_MIN_REFETCH.into(), value_parser = duration)]
     pub forward_auth_jwks_min_refetch: Span,
 }
@@ -99,6 +107,8 @@ impl ForwardAuthArgs {
         config.path = self.forward_auth_path.clone();
         config.issuers = self.forward_auth_issuer.clone();
         config.audiences = self.forward_auth_audience.clone();
+        config.allow_any_issuer = self.forward_auth_allow_any_issuer;
+        config.allow_any_audience = self.forward_auth_allow_any_audience;
         config.algorithms = self.forward_auth_algorithms.clone();
         config.leeway = self.forward_auth_leeway.into();
         config.token_header = self.forward_auth_token_header.clone();
