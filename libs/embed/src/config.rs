@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use revocation_core::LagPolicy;
-use revocation_kafka::{KafkaConfig, SourceOptions};
+use revocation_kafka::{KafkaConfig, PeerBootstrap, SourceOptions};
 use revocation_postgres::PgConfig;
 use thiserror::Error;
 
@@ -56,6 +56,14 @@ pub enum ConfigError {
     /// An interval or timeout is zero.
     #[error("{0} must be greater than zero")]
     Zero(&'static str),
+    /// Peer bootstrap without a snapshot directory to fetch into.
+    #[error(
+        "booting from a peer needs a snapshot directory (--snapshot-dir): the peer's snapshot is written there, then read as a local one"
+    )]
+    PeerWithoutSnapshotDir,
+    /// Peer bootstrap with no peer.
+    #[error("booting from a peer needs at least one peer URL")]
+    NoPeer,
     /// The admin token is guessable.
     #[error("{0}")]
     AdminToken(#[from] revocation_http::AdminTokenTooShort),
@@ -101,6 +109,10 @@ pub struct EmbedConfig {
     /// How long a rebuild may take before it is abandoned.
     /// Default: [`Self::DEFAULT_REBUILD_TIMEOUT`].
     pub rebuild_timeout: Duration,
+    /// Boot from a peer: with no snapshot in `source.snapshot`'s directory,
+    /// fetch a running replica's snapshot there first (it is then read as a
+    /// local one, every check included). Needs `source.snapshot`. Default: none.
+    pub peer_bootstrap: Option<PeerBootstrap>,
 }
 
 impl EmbedConfig {
@@ -119,6 +131,7 @@ impl EmbedConfig {
             migrate: false,
             sweep_interval: Self::DEFAULT_SWEEP_INTERVAL,
             rebuild_timeout: Self::DEFAULT_REBUILD_TIMEOUT,
+            peer_bootstrap: None,
         }
     }
 
@@ -155,6 +168,15 @@ impl EmbedConfig {
                 recover_below: freshness.recover_below,
                 max_staleness: freshness.max_staleness,
             });
+        }
+        if let Some(peers) = &self.peer_bootstrap {
+            if self.source.snapshot.is_none() {
+                return Err(ConfigError::PeerWithoutSnapshotDir);
+            }
+            if peers.peers.is_empty() {
+                return Err(ConfigError::NoPeer);
+            }
+            revocation_http::AdminConfig::check_token(&peers.token)?;
         }
         for (value, option) in [
             (self.source.barrier_timeout, "barrier timeout"),
@@ -201,5 +223,13 @@ mod tests {
         c.postgres = Some(PgConfig::new("postgres://u@h/db"));
         c.kafka.topic = String::new();
         c.validate().unwrap();
+        let mut peer = EmbedConfig::new("127.0.0.1:9092", "t");
+        peer.peer_bootstrap =
+            Some(PeerBootstrap::new(vec!["http://peer:8080".into()], "a-long-random-admin-token".into()));
+        assert_eq!(peer.validate(), Err(ConfigError::PeerWithoutSnapshotDir));
+        peer.source.snapshot = Some(revocation_kafka::SnapshotOptions::new("/var/lib/projector"));
+        peer.validate().unwrap();
+        peer.peer_bootstrap.as_mut().unwrap().token = "short".into();
+        assert!(matches!(peer.validate(), Err(ConfigError::AdminToken(_))));
     }
 }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use revocation_core::{Clock, RebuildReport, SessionLiveness, SystemClock, TokenLiveness};
-use revocation_http::{AdminConfig, Health, HttpState, Rebuild};
-use revocation_kafka::KafkaSource;
+use revocation_http::{AdminConfig, Health, HttpState, Rebuild, SnapshotSource};
+use revocation_kafka::{KafkaSource, PeerBootstrap, PeerFetch, fetch_peer_snapshot};
 use revocation_postgres::{MigrateError, PgSessionLiveness};
 use thiserror::Error;
 use tokio::task::JoinHandle;
@@ -96,6 +96,9 @@ impl Embedded {
         if options.token_fallback.is_none() {
             options.token_fallback = postgres.clone().map(|pg| Arc::new(pg) as Arc<dyn TokenLiveness>);
         }
+        if let (Some(peers), Some(snapshot)) = (&config.peer_bootstrap, &options.snapshot) {
+            options.cold_start_note = boot_from_peer(peers, &snapshot.dir, &config.kafka.topic).await;
+        }
         let kafka = Arc::new(KafkaSource::start(config.kafka.clone(), options)?);
         tracing::info!(
             topic = %config.kafka.topic,
@@ -157,8 +160,9 @@ impl Embedded {
     pub fn admin(&self, token: String) -> Result<Option<AdminConfig>, ConfigError> {
         AdminConfig::check_token(&token)?;
         let Some(kafka) = self.kafka.clone() else { return Ok(None) };
-        let rebuild = Arc::new(Rebuilder { kafka, timeout: self.config.rebuild_timeout });
-        Ok(Some(AdminConfig::new(token, rebuild)?))
+        let rebuild = Arc::new(Rebuilder { kafka: kafka.clone(), timeout: self.config.rebuild_timeout });
+        // `GET /admin/snapshot`: what a new replica boots from.
+        Ok(Some(AdminConfig::new(token, rebuild)?.with_snapshots(Arc::new(PeerSnapshots(kafka)))))
     }
 
     /// The Postgres adapter, when configured.
@@ -190,6 +194,40 @@ impl Embedded {
             kafka.shutdown().await;
         }
         tracing::info!("projection stopped");
+    }
+}
+
+/// Fetches a peer's snapshot into `dir` when it holds none; what to say of
+/// it in the start report if the start ends up cold (`None`: nothing to say).
+async fn boot_from_peer(peers: &PeerBootstrap, dir: &std::path::Path, topic: &str) -> Option<String> {
+    let started = std::time::Instant::now();
+    match fetch_peer_snapshot(peers, dir, topic).await {
+        PeerFetch::LocalExists => {
+            tracing::info!(dir = %dir.display(), "a local snapshot exists: no peer asked");
+            None
+        }
+        PeerFetch::Fetched { peer, bytes } => {
+            let millis = started.elapsed().as_millis() as u64;
+            tracing::info!(peer, bytes, millis, "snapshot fetched from a peer; checking it as a local one");
+            Some(format!("the snapshot fetched from {peer}"))
+        }
+        PeerFetch::Failed(why) => {
+            tracing::warn!(reason = %why, "no snapshot from any peer: starting cold");
+            Some(format!("no snapshot from any peer ({why})"))
+        }
+    }
+}
+
+/// The Kafka source as what serves a peer its snapshot.
+struct PeerSnapshots(Arc<KafkaSource>);
+
+impl SnapshotSource for PeerSnapshots {
+    fn refusal(&self) -> Option<String> {
+        self.0.peer_snapshot_refusal()
+    }
+
+    fn write_to(&self, out: Box<dyn std::io::Write + Send>) -> std::io::Result<u64> {
+        self.0.write_peer_snapshot(out)
     }
 }
 

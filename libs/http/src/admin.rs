@@ -43,6 +43,8 @@ pub struct AdminConfig {
     token: String,
     /// What `POST /admin/rebuild` starts.
     pub rebuild: Arc<dyn Rebuild>,
+    /// What `GET /admin/snapshot` streams to a new replica, when served.
+    pub snapshots: Option<Arc<dyn crate::SnapshotSource>>,
 }
 
 /// An admin token shorter than [`AdminConfig::MIN_TOKEN_LEN`]: a guessable
@@ -63,7 +65,13 @@ impl AdminConfig {
     pub fn new(token: impl Into<String>, rebuild: Arc<dyn Rebuild>) -> Result<Self, AdminTokenTooShort> {
         let token = token.into();
         Self::check_token(&token)?;
-        Ok(Self { token, rebuild })
+        Ok(Self { token, rebuild, snapshots: None })
+    }
+
+    /// Also serves `GET /admin/snapshot` from `snapshots` (peer bootstrap).
+    pub fn with_snapshots(mut self, snapshots: Arc<dyn crate::SnapshotSource>) -> Self {
+        self.snapshots = Some(snapshots);
+        self
     }
 
     /// Whether `token` is long enough to guard anything.
@@ -77,24 +85,40 @@ pub(crate) fn routes() -> Router<Shared> {
     Router::new().route("/admin/rebuild", post(rebuild))
 }
 
-async fn rebuild(State(state): State<Shared>, headers: HeaderMap) -> Response {
+/// The admin config when the request carries its token; else the answer:
+/// 404 when admin routes are off, 401 without the right bearer token.
+pub(crate) fn authorized<'a>(state: &'a Shared, headers: &HeaderMap) -> Result<&'a AdminConfig, Box<Response>> {
     let Some(admin) = &state.admin else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(json!({"status": "disabled", "reason": "admin routes are off; set an admin token to enable them"})),
-        )
-            .into_response();
+        return Err(Box::new(
+            (
+                StatusCode::NOT_FOUND,
+                Json(
+                    json!({"status": "disabled", "reason": "admin routes are off; set an admin token to enable them"}),
+                ),
+            )
+                .into_response(),
+        ));
     };
     let presented =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), admin.token.as_bytes())) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(json!({"status": "unauthorized", "reason": "a valid bearer token is required"})),
-        )
-            .into_response();
+        return Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                Json(json!({"status": "unauthorized", "reason": "a valid bearer token is required"})),
+            )
+                .into_response(),
+        ));
     }
+    Ok(admin)
+}
+
+async fn rebuild(State(state): State<Shared>, headers: HeaderMap) -> Response {
+    let admin = match authorized(&state, &headers) {
+        Ok(admin) => admin,
+        Err(answer) => return *answer,
+    };
     if admin.rebuild.busy() {
         return (StatusCode::CONFLICT, Json(json!({"status": "busy", "reason": "a rebuild is already under way"})))
             .into_response();

@@ -10,6 +10,8 @@
 //!   and the [`Health`] trait that sources of it implement.
 //! - `metrics`: `GET /metrics` in Prometheus text.
 //! - `admin`: `POST /admin/rebuild` (off unless a bearer token is set).
+//! - `peer_snapshot`: `GET /admin/snapshot`, the live map's snapshot
+//!   streamed to a new replica (behind the admin token; Live replicas only).
 //!
 //! Every route runs behind a timeout, a body size limit and a concurrency
 //! limit that sheds load with `503` rather than queueing without bound.
@@ -30,6 +32,7 @@ mod admin;
 mod check;
 mod health;
 mod metrics;
+mod peer_snapshot;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,6 +51,7 @@ pub use health::{
     StartReport,
 };
 pub use metrics::{export as export_metrics, prometheus};
+pub use peer_snapshot::SnapshotSource;
 
 /// The routes' state: shared, so a request clones one pointer (not the
 /// state's Arcs, admin token and hooks).
@@ -134,6 +138,7 @@ pub fn app_with(state: HttpState, extra: Router) -> Router {
         .merge(health::routes())
         .merge(metrics::routes())
         .merge(admin::routes())
+        .merge(peer_snapshot::routes())
         .with_state(Arc::new(state))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(limits.max_body_bytes));
     with_limits(router.merge(extra), limits)

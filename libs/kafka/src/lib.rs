@@ -25,7 +25,8 @@
 //! - `heartbeat_rows`: [`heartbeat_ids`] and [`heartbeat_action_query`],
 //!   CDC heartbeat rows that reach every partition.
 //! - `janitor`: [`run_janitor`], tombstones for sessions that can be forgotten.
-//! - `snapshots`: the snapshot file and its writer thread (warm restarts).
+//! - `snapshots`: the snapshot file and its writer thread (warm restarts),
+//!   and a peer's snapshot (served from the live map, fetched by a new replica).
 //! - `refused`: [`ClientRefused`], librdkafka's refusal of a client
 //!   configuration, said once and without the value (it may be a secret).
 //!
@@ -59,6 +60,6 @@ pub use janitor::{JANITOR_LIFETIME_HEADER, JanitorError, JanitorOptions, Janitor
 pub use partitioner::{JAVA_COMPATIBLE_PARTITIONER, default_partition};
 pub use publisher::{Acknowledged, EventPublisher, PublishError};
 pub use refused::ClientRefused;
-pub use snapshots::{LastSnapshot, SnapshotOptions};
+pub use snapshots::{LastSnapshot, PeerBootstrap, PeerFetch, SnapshotOptions, fetch_peer_snapshot};
 pub use source::{FeedStatsSnapshot, KafkaRebuildError, KafkaSource, SourceOptions};
 pub use trigger::SampleTrigger;

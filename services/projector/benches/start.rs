@@ -2,7 +2,9 @@
 //! cold (full replay) and warm (snapshot + a tail of 1 % new records), to
 //! proven Live, with resident memory and the bytes it read, against a raw
 //! no-op consumer over the same topic in the same run. Then what a check
-//! costs while a snapshot is being written.
+//! costs while a snapshot is being written. Then a new replica with an
+//! empty disk booting from a live peer (`--bootstrap-from`), against its
+//! own cold start (`BENCH_START_PEER=0` skips it).
 //!
 //! Realistic records: UUID sids and user ids, created events with expiries
 //! (~180 B values), 6 partitions, lz4-compressed by the producer.
@@ -27,6 +29,8 @@ use time::OffsetDateTime;
 
 const PARTITIONS: i32 = 6;
 const PORT: u16 = 18_181;
+const PEER_PORT: u16 = 18_182;
+const PEER_TOKEN: &str = "bench-start-peer-admin-token";
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -107,6 +111,31 @@ fn main() {
         sessions,
         checks.write_s
     );
+    let mut peer_s = None;
+    if std::env::var("BENCH_START_PEER").map_or(true, |v| v != "0") {
+        let token_file = root().join("target/bench/start-peer-token");
+        std::fs::write(&token_file, PEER_TOKEN).unwrap();
+        let _peer = start_peer(&binary, &config, &token_file);
+        let empty = root().join("target/bench/start-peer");
+        let _ = std::fs::remove_dir_all(&empty);
+        let from = format!("http://127.0.0.1:{PEER_PORT}");
+        let token = token_file.display().to_string();
+        let via = run_projector_with(
+            &binary,
+            &config,
+            &empty,
+            &["--bootstrap-from", &from, "--bootstrap-token-file", &token],
+        );
+        println!(
+            "  empty disk, booted from a live peer to Live {:>6.2} s = {:.1}× faster than its own cold start; RSS {} MB ({:.1} B/session)",
+            via.live_after.as_secs_f64(),
+            cold.live_after.as_secs_f64() / via.live_after.as_secs_f64(),
+            via.rss_kb / 1024,
+            via.rss_kb as f64 * 1024.0 / (sessions + tail) as f64,
+        );
+        peer_s = Some(via.live_after.as_secs_f64());
+        let _ = std::fs::remove_dir_all(&empty);
+    }
     runtime.block_on(revocation_kafka::delete_topic(&config)).ok();
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -115,7 +144,7 @@ fn main() {
     std::fs::write(
         out.join("start.json"),
         format!(
-            r#"{{"sessions": {sessions}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_read_bytes": {}, "snapshot_write_ms": {}, "snapshot_bytes": {snapshot_bytes}, "tail": {tail}, "warm_s": {:.3}, "warm_rss_kb": {}, "warm_network_bytes": {warm_network}, "check_idle_ns": {:.1}, "check_during_snapshot_ns": {:.1}, "snapshot_write_in_process_s": {:.3}}}"#,
+            r#"{{"sessions": {sessions}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_read_bytes": {}, "snapshot_write_ms": {}, "snapshot_bytes": {snapshot_bytes}, "tail": {tail}, "warm_s": {:.3}, "warm_rss_kb": {}, "warm_network_bytes": {warm_network}, "check_idle_ns": {:.1}, "check_during_snapshot_ns": {:.1}, "snapshot_write_in_process_s": {:.3}, "peer_s": {}}}"#,
             raw.as_secs_f64(),
             cold.live_after.as_secs_f64(),
             cold_rate / raw_rate,
@@ -127,6 +156,7 @@ fn main() {
             checks.idle_ns,
             checks.during_ns,
             checks.write_s,
+            peer_s.map_or("null".to_owned(), |s| format!("{s:.3}")),
         ),
     )
     .unwrap();
@@ -190,6 +220,39 @@ struct Run {
 /// `/health/lag` says Live, reads its memory and I/O, stops it with SIGTERM
 /// (it writes its snapshot) and waits for it to exit.
 fn run_projector(binary: &Path, config: &KafkaConfig, dir: &Path) -> Run {
+    run_projector_with(binary, config, dir, &[])
+}
+
+/// A peer serving its snapshot on [`PEER_PORT`] once Live; killed when dropped.
+struct Peer(Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_peer(binary: &Path, config: &KafkaConfig, token_file: &Path) -> Peer {
+    let child = Command::new(binary)
+        .args(["serve", "--listen", &format!("127.0.0.1:{PEER_PORT}"), "--bootstrap-servers"])
+        .arg(&config.bootstrap_servers)
+        .args(["--topic", &config.topic, "--admin-token-file"])
+        .arg(token_file)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let peer = Peer(child);
+    let started = Instant::now();
+    while !live_at(PEER_PORT) {
+        assert!(started.elapsed() < Duration::from_secs(600), "the peer is not Live after 10 minutes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    peer
+}
+
+fn run_projector_with(binary: &Path, config: &KafkaConfig, dir: &Path, extra: &[&str]) -> Run {
     let loopback_before = loopback_bytes();
     let started = Instant::now();
     let mut child: Child = Command::new(binary)
@@ -199,6 +262,7 @@ fn run_projector(binary: &Path, config: &KafkaConfig, dir: &Path) -> Run {
         .arg(dir)
         // Extra flags to try a setting (e.g. -X options), space-separated.
         .args(std::env::var("BENCH_START_ARGS").unwrap_or_default().split_whitespace())
+        .args(extra)
         .env_remove("DATABASE_URL")
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())
@@ -213,6 +277,7 @@ fn run_projector(binary: &Path, config: &KafkaConfig, dir: &Path) -> Run {
             }
             if line.contains("WARN")
                 || line.contains("ERROR")
+                || line.contains("fetched from a peer")
                 || line.contains("caught up")
                 || line.contains("warm start")
                 || line.contains("snapshot loaded")
@@ -268,7 +333,11 @@ fn proc_field(pid: u32, file: &str, name: &str) -> u64 {
 
 /// Whether `GET /health/lag` answers 200 (Live).
 fn live() -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", PORT)) else { return false };
+    live_at(PORT)
+}
+
+fn live_at(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
     if stream.write_all(b"GET /health/lag HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
         return false;

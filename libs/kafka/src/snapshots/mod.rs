@@ -16,6 +16,7 @@
 //! watermark). Any failure means a full replay, with one log line saying why.
 
 mod decoupled;
+mod peer;
 mod writer;
 
 use std::fs::{self, File, OpenOptions};
@@ -27,6 +28,8 @@ use revocation_core::{
     Clock, Projection, SessionStore, Snapshot, SnapshotCounts, SnapshotMeta, SystemClock, write_snapshot,
 };
 
+pub use peer::{PeerBootstrap, PeerFetch, fetch_peer_snapshot};
+pub(crate) use peer::{refusal as peer_refusal, stream as stream_snapshot};
 pub use writer::LastSnapshot;
 pub(crate) use writer::SnapshotWriter;
 
@@ -135,19 +138,7 @@ impl SnapshotFile {
         cluster_id: Option<String>,
     ) -> io::Result<Written> {
         let started = Instant::now();
-        let now = SystemClock.now();
-        let report = projection.freshness().report(now);
-        let meta = SnapshotMeta {
-            topic: topic.to_owned(),
-            format: format.to_owned(),
-            partitions: report.partitions.len() as u32,
-            positions: report.partitions.iter().filter_map(|p| Some((p.partition, p.position?))).collect(),
-            max_session_lifetime_secs: SnapshotMeta::lifetime_of(projection.store()),
-            written_at_micros: now.as_unix_micros(),
-            cluster_id,
-            fresh_as_of_micros: report.fresh_as_of.map(|f| f.as_unix_micros()),
-            sessions: projection.store().len() as u64,
-        };
+        let meta = snapshot_meta(projection, topic, format, cluster_id);
         if let Some(dir) = self.path.parent() {
             fs::create_dir_all(dir)?;
         }
@@ -165,6 +156,29 @@ impl SnapshotFile {
             File::open(dir)?.sync_all()?;
         }
         Ok(Written { counts, took: started.elapsed() })
+    }
+}
+
+/// The header of `projection`'s snapshot now: positions and freshness read
+/// before the sessions are (so the sessions hold at least what they say).
+pub(crate) fn snapshot_meta(
+    projection: &Projection,
+    topic: &str,
+    format: &str,
+    cluster_id: Option<String>,
+) -> SnapshotMeta {
+    let now = SystemClock.now();
+    let report = projection.freshness().report(now);
+    SnapshotMeta {
+        topic: topic.to_owned(),
+        format: format.to_owned(),
+        partitions: report.partitions.len() as u32,
+        positions: report.partitions.iter().filter_map(|p| Some((p.partition, p.position?))).collect(),
+        max_session_lifetime_secs: SnapshotMeta::lifetime_of(projection.store()),
+        written_at_micros: now.as_unix_micros(),
+        cluster_id,
+        fresh_as_of_micros: report.fresh_as_of.map(|f| f.as_unix_micros()),
+        sessions: projection.store().len() as u64,
     }
 }
 

@@ -61,6 +61,8 @@ pub struct KafkaSource {
     rebuilding: tokio::sync::Mutex<()>,
     /// Writes snapshots, when configured.
     snapshots: Option<Arc<SnapshotWriter>>,
+    /// The Kafka cluster's id, once the feed has learned it.
+    cluster_id: Arc<std::sync::OnceLock<String>>,
 }
 
 impl KafkaSource {
@@ -118,7 +120,9 @@ impl KafkaSource {
             }
             None => None,
         };
+        let cluster_id = feed.stats().cluster_id.clone();
         Ok(Self {
+            cluster_id,
             config,
             liveness,
             options,
@@ -133,6 +137,31 @@ impl KafkaSource {
     /// are configured.
     pub fn snapshot_status(&self) -> Option<(Option<LastSnapshot>, u64)> {
         self.snapshots.as_ref().map(|w| (w.status.last(), w.status.failures()))
+    }
+
+    /// Why this replica cannot serve its snapshot to a new replica now
+    /// (`None`: it can): only a Live projection that has caught up and
+    /// trusts its topic serves one.
+    pub fn peer_snapshot_refusal(&self) -> Option<String> {
+        crate::snapshots::peer_refusal(&self.liveness)
+    }
+
+    /// Writes the snapshot of the live map to `out` for a new replica
+    /// ([`crate::fetch_peer_snapshot`] reads it), whether or not snapshots
+    /// are written to disk here. Checks go on meanwhile.
+    pub fn write_peer_snapshot(&self, out: impl std::io::Write + Send + 'static) -> std::io::Result<u64> {
+        if let Some(why) = self.peer_snapshot_refusal() {
+            return Err(std::io::Error::other(why));
+        }
+        let cluster_id = self.cluster_id.get().cloned();
+        crate::snapshots::stream_snapshot(
+            &self.liveness,
+            &self.config.topic,
+            self.options.format.name(),
+            cluster_id,
+            out,
+        )
+        .map(|counts| counts.bytes)
     }
 
     /// Writes a snapshot now (when configured and the projection has been
@@ -279,11 +308,18 @@ fn load_snapshot(
             (store, Some(WarmStart { meta: loaded.meta, sessions: loaded.counts.sessions }), None)
         }
         Ok(None) => {
-            let why = format!("no snapshot at {}", file.path().display());
+            let why = match &options.cold_start_note {
+                Some(note) => format!("{note}; no snapshot at {}", file.path().display()),
+                None => format!("no snapshot at {}", file.path().display()),
+            };
             tracing::info!(reason = %why, "cold start: replaying the topic in full");
             (new_store(options, options.expected_sessions), None, Some(why))
         }
         Err(why) => {
+            let why = match &options.cold_start_note {
+                Some(note) => format!("{note}: {why}"),
+                None => why,
+            };
             tracing::warn!(reason = %why, "snapshot not used: replaying the topic in full");
             (new_store(options, options.expected_sessions), None, Some(why))
         }

@@ -66,6 +66,10 @@ pub struct SourceOptions {
     /// Warm restarts from a snapshot in this directory. Default: none (every
     /// start replays the topic).
     pub snapshot: Option<SnapshotOptions>,
+    /// What came before reading the snapshot (a peer's snapshot fetched, or
+    /// why none could be), prefixed to the reason of a cold start in the
+    /// start report and the log. Set by the embedding.
+    pub cold_start_note: Option<String>,
 }
 
 impl SourceOptions {
@@ -109,6 +113,7 @@ impl Default for SourceOptions {
             expected_sessions: 0,
             max_session_lifetime: None,
             snapshot: None,
+            cold_start_note: None,
         }
     }
 }

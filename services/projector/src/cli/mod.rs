@@ -105,6 +105,9 @@ pub enum ArgsError {
     /// The database URL file is empty.
     #[error("{0} is empty; it should hold the database URL")]
     EmptyUrlFile(PathBuf),
+    /// --bootstrap-from without the peers' token.
+    #[error("--bootstrap-from needs --bootstrap-token-file (the peers' admin token)")]
+    MissingBootstrapToken,
     /// The forward-auth options are unusable.
     #[error("forward-auth: {0}")]
     ForwardAuth(String),

@@ -9,7 +9,7 @@ use humantime::Duration as Span;
 use revocation_core::{CloudEvents, Debezium, EventJson, FreshnessBarrier, FreshnessConfig, RecordFormat};
 use revocation_embed::{EmbedConfig, LagPolicy};
 use revocation_http::Limits;
-use revocation_kafka::SnapshotOptions;
+use revocation_kafka::{PeerBootstrap, SnapshotOptions};
 
 use revocation_forward_auth::ForwardAuthConfig;
 
@@ -138,6 +138,17 @@ pub struct ServeArgs {
     pub source: SourceArgs,
     #[command(flatten)]
     pub forward_auth: ForwardAuthArgs,
+    /// Boot from a running replica: with no snapshot in --snapshot-dir, fetch one of these
+    /// peers' snapshot there first (comma-separated base URLs, tried in order; a name
+    /// resolving to several addresses is tried address by address).
+    #[arg(long, env = "PROJECTOR_BOOTSTRAP_FROM", value_delimiter = ',', requires = "bootstrap_token_file")]
+    pub bootstrap_from: Vec<String>,
+    /// A file holding the peers' admin token.
+    #[arg(long, env = "PROJECTOR_BOOTSTRAP_TOKEN_FILE")]
+    pub bootstrap_token_file: Option<PathBuf>,
+    /// Longest one transfer from a peer may take.
+    #[arg(long, env = "PROJECTOR_BOOTSTRAP_TIMEOUT", default_value_t = PeerBootstrap::DEFAULT_TIMEOUT.into(), value_parser = duration)]
+    pub bootstrap_timeout: Span,
 }
 
 impl ServeArgs {
@@ -152,7 +163,15 @@ impl ServeArgs {
     }
 
     pub fn embed_config(&self) -> Result<EmbedConfig, ArgsError> {
-        embed_config(&self.kafka, &self.pg, &self.source, self.migrate, self.mode)
+        let mut config = embed_config(&self.kafka, &self.pg, &self.source, self.migrate, self.mode)?;
+        if !self.bootstrap_from.is_empty() {
+            let path = self.bootstrap_token_file.as_ref().ok_or(ArgsError::MissingBootstrapToken)?;
+            let token = read_token(path)?;
+            let mut peers = PeerBootstrap::new(self.bootstrap_from.clone(), token);
+            peers.timeout = self.bootstrap_timeout.into();
+            config.peer_bootstrap = Some(peers);
+        }
+        Ok(config)
     }
 
     /// The forward-auth endpoint's config, when a JWKS is given.
@@ -164,13 +183,18 @@ impl ServeArgs {
     /// --admin-token.
     pub fn admin_token(&self) -> Result<Option<String>, ArgsError> {
         let Some(path) = &self.admin_token_file else { return Ok(self.admin_token.clone()) };
-        let text = std::fs::read_to_string(path).map_err(|e| ArgsError::File(path.clone(), e))?;
-        let token = text.trim();
-        if token.is_empty() {
-            return Err(ArgsError::EmptyTokenFile(path.clone()));
-        }
-        Ok(Some(token.to_owned()))
+        read_token(path).map(Some)
     }
+}
+
+/// A token from a file (trimmed; an empty file is an error).
+fn read_token(path: &std::path::Path) -> Result<String, ArgsError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ArgsError::File(path.to_path_buf(), e))?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(ArgsError::EmptyTokenFile(path.to_path_buf()));
+    }
+    Ok(token.to_owned())
 }
 
 pub fn embed_config(

@@ -1,0 +1,224 @@
+//! Booting from a peer, with real projector processes on the real Kafka: a
+//! new replica with an empty disk fetches a live peer's snapshot, replays
+//! only the tail and then holds what a full replay holds; every peer that
+//! cannot give a sound snapshot (no token, not live, another topic or
+//! format, a truncated or broken-off stream) is refused, the replica starts
+//! cold with the reason in `/health/lag` `start`, and nothing is half-loaded.
+#![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use revocation_core::{SessionEvent, SessionId};
+use revocation_kafka::{EventPublisher, KafkaConfig, TopicSpec, delete_topic, ensure_topic};
+use revocation_test_support::{ProjectorProcess, bootstrap};
+use time::OffsetDateTime;
+
+const TOKEN: &str = "a-long-random-admin-token-for-peers";
+
+struct Dirs(PathBuf);
+
+impl Dirs {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("peer-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("token"), TOKEN).unwrap();
+        std::fs::write(dir.join("wrong-token"), "a-long-but-wrong-admin-token").unwrap();
+        Self(dir)
+    }
+    fn file(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+    fn empty(&self, name: &str) -> String {
+        let dir = self.0.join(format!("data-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.display().to_string()
+    }
+}
+
+impl Drop for Dirs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn topic_with(sessions: usize, revoked_every: usize) -> (String, KafkaConfig, EventPublisher, Vec<String>) {
+    let topic = format!("peer-{}", uuid::Uuid::new_v4().simple());
+    let kafka = KafkaConfig::new(bootstrap(), topic.clone());
+    ensure_topic(&kafka, TopicSpec::default())
+        .await
+        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    let publisher = EventPublisher::new(&kafka).unwrap();
+    let sids: Vec<String> = (0..sessions).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    publish(&publisher, &sids, revoked_every).await;
+    (topic, kafka, publisher, sids)
+}
+
+async fn publish(publisher: &EventPublisher, sids: &[String], revoked_every: usize) {
+    let now = OffsetDateTime::now_utc();
+    for (i, s) in sids.iter().enumerate() {
+        let sid = SessionId::new(s.clone()).unwrap();
+        let created =
+            SessionEvent::Created { sid: sid.clone(), user_id: "u".into(), created_at: now, expires_at: None };
+        publisher.publish(&created).await.unwrap();
+        if i % revoked_every == 0 {
+            publisher.publish(&SessionEvent::Revoked { sid, revoked_at: now, reason: None }).await.unwrap();
+        }
+    }
+}
+
+fn projector(topic: &str, extra: &[&str]) -> ProjectorProcess {
+    let mut args = vec!["--topic", topic, "--bootstrap-servers", "PLACEHOLDER", "--sample-interval", "100ms"];
+    let brokers = bootstrap();
+    args[3] = &brokers;
+    args.extend_from_slice(extra);
+    ProjectorProcess::start(env!("CARGO_BIN_EXE_projector"), &args)
+}
+
+async fn start_report(p: &ProjectorProcess) -> serde_json::Value {
+    p.wait_until("/health/lag", 200, Duration::from_secs(60)).await["start"].clone()
+}
+
+async fn answers(p: &ProjectorProcess, sids: &[String]) -> Vec<u16> {
+    let mut out = Vec::with_capacity(sids.len());
+    for s in sids {
+        out.push(p.get(&format!("/v1/sessions/{s}")).await.0);
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_new_replica_boots_from_a_live_peer_replays_the_tail_and_holds_what_a_full_replay_holds() {
+    let dirs = Dirs::new();
+    let (topic, kafka, publisher, mut sids) = topic_with(300, 7).await;
+    let peer = projector(&topic, &["--admin-token-file", &dirs.file("token")]);
+    peer.wait_until("/health/lag", 200, Duration::from_secs(60)).await;
+    let data = dirs.empty("new");
+    let replica = projector(
+        &topic,
+        &["--snapshot-dir", &data, "--bootstrap-from", &peer.base, "--bootstrap-token-file", &dirs.file("token")],
+    );
+    let start = start_report(&replica).await;
+    assert_eq!(start["kind"], "warm", "{start}");
+    assert_eq!(start["snapshot_sessions"], 300, "{start}");
+    // The tail: published after the peer's snapshot, revoking some of the first sessions too.
+    let tail: Vec<String> = (0..50).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    publish(&publisher, &tail, 5).await;
+    let now = OffsetDateTime::now_utc();
+    for s in sids.iter().step_by(11) {
+        let sid = SessionId::new(s.clone()).unwrap();
+        publisher.publish(&SessionEvent::Revoked { sid, revoked_at: now, reason: None }).await.unwrap();
+    }
+    sids.extend(tail);
+    let full = projector(&topic, &[]);
+    assert_eq!(start_report(&full).await["kind"], "cold");
+    tokio::time::sleep(Duration::from_secs(1)).await; // both past the tail (bound: 2 s)
+    replica.wait_until("/health/lag", 200, Duration::from_secs(30)).await;
+    let (from_peer, from_topic) = (answers(&replica, &sids).await, answers(&full, &sids).await);
+    assert_eq!(from_peer, from_topic, "the replica booted from the peer answers as a full replay does");
+    assert!(from_peer.contains(&410) && from_peer.contains(&200));
+    delete_topic(&kafka).await.ok();
+}
+
+#[tokio::test]
+async fn every_unsound_peer_is_refused_and_the_replica_starts_cold_saying_why() {
+    let dirs = Dirs::new();
+    let (topic, kafka, _publisher, sids) = topic_with(100, 3).await;
+    let peer = projector(&topic, &["--admin-token-file", &dirs.file("token")]);
+    peer.wait_until("/health/lag", 200, Duration::from_secs(60)).await;
+
+    // No token, a wrong one: refused by the peer.
+    let url = format!("{}/admin/snapshot", peer.base);
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 401);
+    let bytes = reqwest::Client::new().get(&url).bearer_auth(TOKEN).send().await.unwrap().bytes().await.unwrap();
+    assert!(bytes.len() > 100 * 16, "a snapshot of 100 sessions: {} bytes", bytes.len());
+
+    let cold = |what: &'static str, peer_url: String, token: &'static str, more: Vec<String>| {
+        let data = dirs.empty(what);
+        let token = dirs.file(token);
+        let topic = topic.clone();
+        async move {
+            let mut args = vec!["--snapshot-dir".to_owned(), data.clone(), "--bootstrap-from".to_owned(), peer_url];
+            args.extend(["--bootstrap-token-file".to_owned(), token]);
+            args.extend(more);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let replica = projector(&topic, &args);
+            let start = start_report(&replica).await;
+            assert_eq!(start["kind"], "cold", "{what}: {start}");
+            (replica, start["reason"].as_str().unwrap_or_default().to_owned(), data)
+        }
+    };
+    let (_, why, _) = cold("wrong-token", peer.base.clone(), "wrong-token", vec![]).await;
+    assert!(why.contains("401"), "wrong token: {why}");
+
+    // Another format: the peer's snapshot is fetched, then refused as a local one would be.
+    let (_, why, _) = cold("format", peer.base.clone(), "token", vec!["--format".into(), "cloudevents".into()]).await;
+    assert!(why.contains("format"), "another format: {why}");
+
+    // A peer that is not live (its broker unreachable: Cold) serves nothing.
+    let down = ProjectorProcess::start(
+        env!("CARGO_BIN_EXE_projector"),
+        &["--topic", &topic, "--bootstrap-servers", "127.0.0.1:1", "--admin-token-file", &dirs.file("token")],
+    );
+    down.wait_until("/livez", 200, Duration::from_secs(10)).await;
+    let (_, why, _) = cold("not-live", down.base.clone(), "token", vec![]).await;
+    assert!(why.contains("503") && why.contains("not live"), "peer not live: {why}");
+
+    // Truncated, corrupt, broken off mid-transfer: served by a fake peer.
+    let half = bytes.slice(..bytes.len() / 2);
+    let mut corrupt = bytes.to_vec();
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0xff;
+    for (what, body, broken) in
+        [("truncated", half.clone(), false), ("corrupt", corrupt.into(), false), ("broken-off", half, true)]
+    {
+        let fake = fake_peer(body, broken).await;
+        let (replica, why, data) = cold(what, fake, "token", vec![]).await;
+        eprintln!("{what}: {why}");
+        assert!(why.contains("fetched from") || why.contains("no snapshot from any peer"), "{what}: {why}");
+        // Nothing half-loaded: the replica holds what the topic says.
+        assert_eq!(answers(&replica, &sids).await, answers(&peer, &sids).await, "{what}");
+        if broken {
+            assert!(why.contains("transfer broken after"), "{what}: {why}");
+            let left: Vec<_> = std::fs::read_dir(&data).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert!(
+                left.iter().all(|f| !f.to_string_lossy().ends_with(".peer")),
+                "{what}: a partial file left: {left:?}"
+            );
+        }
+    }
+    delete_topic(&kafka).await.ok();
+}
+
+/// Serves `body` at `/admin/snapshot`; `broken`: the stream ends in an error
+/// (the connection drops mid-transfer).
+async fn fake_peer(body: axum::body::Bytes, broken: bool) -> String {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/admin/snapshot",
+        get(move || {
+            let body = body.clone();
+            async move {
+                // Half the bytes go out; then, when `broken`, the peer dies.
+                let stream = futures::stream::unfold(0, move |step| {
+                    let body = body.clone();
+                    async move {
+                        match step {
+                            0 => Some((Ok::<_, std::io::Error>(body), 1)),
+                            1 if broken => {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                Some((Err(std::io::Error::other("peer killed")), 2))
+                            }
+                            _ => None,
+                        }
+                    }
+                });
+                axum::body::Body::from_stream(stream)
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
