@@ -97,7 +97,7 @@ impl Embedded {
             options.token_fallback = postgres.clone().map(|pg| Arc::new(pg) as Arc<dyn TokenLiveness>);
         }
         if let (Some(peers), Some(snapshot)) = (&config.peer_bootstrap, &options.snapshot) {
-            options.cold_start_note = boot_from_peer(peers, &snapshot.dir, &config.kafka.topic).await;
+            options.cold_start_note = boot_from_peer(peers, &config.kafka, &options, snapshot).await;
         }
         let kafka = Arc::new(KafkaSource::start(config.kafka.clone(), options)?);
         tracing::info!(
@@ -199,11 +199,16 @@ impl Embedded {
 
 /// Fetches a peer's snapshot into `dir` when it holds none; what to say of
 /// it in the start report if the start ends up cold (`None`: nothing to say).
-async fn boot_from_peer(peers: &PeerBootstrap, dir: &std::path::Path, topic: &str) -> Option<String> {
+async fn boot_from_peer(
+    peers: &PeerBootstrap,
+    kafka: &revocation_kafka::KafkaConfig,
+    options: &revocation_kafka::SourceOptions,
+    snapshot: &revocation_kafka::SnapshotOptions,
+) -> Option<String> {
     let started = std::time::Instant::now();
-    match fetch_peer_snapshot(peers, dir, topic).await {
+    match fetch_peer_snapshot(peers, kafka, options, snapshot).await {
         PeerFetch::LocalExists => {
-            tracing::info!(dir = %dir.display(), "a local snapshot exists: no peer asked");
+            tracing::info!(dir = %snapshot.dir.display(), "a local snapshot exists: no peer asked");
             None
         }
         PeerFetch::Fetched { peer, bytes } => {

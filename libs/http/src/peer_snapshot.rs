@@ -6,6 +6,7 @@
 
 use std::io::{self, Write};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::Json;
 use axum::Router;
@@ -41,6 +42,17 @@ async fn snapshot(State(state): State<Shared>, headers: HeaderMap) -> Response {
         let reason = "this replica does not serve snapshots (postgres-only mode)";
         return (StatusCode::NOT_FOUND, Json(json!({"status": "disabled", "reason": reason}))).into_response();
     };
+    // Each stream may hold up to a snapshot's size in memory while the peer
+    // reads: a few at once, not one per pod of a scale-out.
+    let Some(slot) = StreamSlot::take() else {
+        let reason = format!("{MAX_STREAMS} snapshots are being streamed already; ask again");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "5")],
+            Json(json!({"status": "unavailable", "reason": reason})),
+        )
+            .into_response();
+    };
     if let Some(why) = source.refusal() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -50,7 +62,10 @@ async fn snapshot(State(state): State<Shared>, headers: HeaderMap) -> Response {
             .into_response();
     }
     let (send, mut receive) = mpsc::channel::<io::Result<Bytes>>(8);
-    tokio::task::spawn_blocking(move || write(source, send));
+    tokio::task::spawn_blocking(move || {
+        write(source, send);
+        drop(slot);
+    });
     let stream = futures::stream::poll_fn(move |cx| receive.poll_recv(cx));
     ([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(stream)).into_response()
 }
@@ -69,6 +84,28 @@ fn write(source: Arc<dyn SnapshotSource>, send: mpsc::Sender<io::Result<Bytes>>)
 }
 
 const CHUNK: usize = 256 * 1024;
+
+/// Snapshots streamed at once by this process.
+const MAX_STREAMS: usize = 2;
+static STREAMS: AtomicUsize = AtomicUsize::new(0);
+
+/// One of the [`MAX_STREAMS`] slots, given back when dropped.
+struct StreamSlot;
+
+impl StreamSlot {
+    fn take() -> Option<Self> {
+        STREAMS
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_STREAMS).then_some(n + 1))
+            .ok()
+            .map(|_| Self)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        STREAMS.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// A [`Write`] sending chunks into the response body.
 struct Chunks {

@@ -67,6 +67,25 @@ pub(crate) struct Expected<'a> {
     pub(crate) max_session_lifetime_secs: Option<u64>,
 }
 
+impl Expected<'_> {
+    /// Whether a snapshot's header is of what this projection reads.
+    pub(crate) fn check(&self, meta: &SnapshotMeta) -> Result<(), String> {
+        if meta.topic != self.topic {
+            return Err(format!("it is of topic {:?}, not {:?}", meta.topic, self.topic));
+        }
+        if meta.format != self.format {
+            return Err(format!("it was read as format {:?}, this projection reads {:?}", meta.format, self.format));
+        }
+        if meta.max_session_lifetime_secs != self.max_session_lifetime_secs {
+            return Err(format!(
+                "it was built with maximum session lifetime {:?} s, this projection has {:?} s",
+                meta.max_session_lifetime_secs, self.max_session_lifetime_secs
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A snapshot loaded into a store, still to be checked against the broker.
 #[derive(Debug, Clone)]
 pub(crate) struct Loaded {
@@ -109,21 +128,7 @@ impl SnapshotFile {
         let size = file.metadata().map_or(0, |m| m.len() as usize);
         let snapshot = Snapshot::read_sized(file, size).map_err(|e| format!("{}: {e}", self.path.display()))?;
         let meta = snapshot.meta();
-        if meta.topic != expected.topic {
-            return Err(format!("it is of topic {:?}, not {:?}", meta.topic, expected.topic));
-        }
-        if meta.format != expected.format {
-            return Err(format!(
-                "it was read as format {:?}, this projection reads {:?}",
-                meta.format, expected.format
-            ));
-        }
-        if meta.max_session_lifetime_secs != expected.max_session_lifetime_secs {
-            return Err(format!(
-                "it was built with maximum session lifetime {:?} s, this projection has {:?} s",
-                meta.max_session_lifetime_secs, expected.max_session_lifetime_secs
-            ));
-        }
+        expected.check(meta)?;
         let store = new_store(usize::try_from(meta.sessions).unwrap_or(0), snapshot.hash_seed());
         let counts = snapshot.restore(&store).map_err(|e| format!("{}: {e}", self.path.display()))?;
         Ok(Some((store, Loaded { meta: meta.clone(), counts, took: started.elapsed() })))

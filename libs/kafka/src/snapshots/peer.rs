@@ -11,9 +11,12 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use revocation_core::{FreshnessState, ProjectedLiveness, SnapshotCounts, write_snapshot};
+use std::sync::Arc;
 
-use super::{SnapshotFile, decoupled, private_file, snapshot_meta};
+use revocation_core::{FreshnessState, ProjectedLiveness, Snapshot, SnapshotCounts, write_snapshot};
+
+use super::{Expected, SnapshotFile, SnapshotOptions, decoupled, private_file, snapshot_meta};
+use crate::{KafkaConfig, SourceOptions};
 
 /// Where a new replica fetches its first snapshot, and with what.
 ///
@@ -29,7 +32,7 @@ pub struct PeerBootstrap {
     pub peers: Vec<String>,
     /// The peers' admin token (sent as a bearer token).
     pub token: String,
-    /// Longest one transfer may take.
+    /// Longest the whole fetch may take, all peers together.
     pub timeout: Duration,
 }
 
@@ -68,46 +71,100 @@ pub enum PeerFetch {
     Failed(String),
 }
 
-/// Fetches a peer's snapshot into `dir` as `topic`'s snapshot file, unless
-/// the directory holds one. A transfer is written to a temporary file and
-/// renamed only once complete: a peer that dies mid-transfer leaves nothing.
-pub async fn fetch_peer_snapshot(bootstrap: &PeerBootstrap, dir: &Path, topic: &str) -> PeerFetch {
-    let file = SnapshotFile::in_dir(dir, topic);
+/// Fetches a peer's snapshot into `snapshot.dir` as the topic's snapshot
+/// file, unless the directory holds one. A transfer is written to a
+/// temporary file of this process's own and renamed only once complete and
+/// of what this projection reads (checksum, topic, format, lifetime; the
+/// broker's checks follow at start): a peer that dies mid-transfer, or
+/// serves something else, leaves nothing, and the next peer is asked. All
+/// peers together get at most `bootstrap.timeout`.
+pub async fn fetch_peer_snapshot(
+    bootstrap: &PeerBootstrap,
+    config: &KafkaConfig,
+    options: &SourceOptions,
+    snapshot: &SnapshotOptions,
+) -> PeerFetch {
+    let file = SnapshotFile::in_dir(&snapshot.dir, &config.topic);
     if file.path().exists() {
         return PeerFetch::LocalExists;
     }
-    if let Err(e) = fs::create_dir_all(dir) {
-        return PeerFetch::Failed(format!("cannot create {}: {e}", dir.display()));
+    if let Err(e) = fs::create_dir_all(&snapshot.dir) {
+        return PeerFetch::Failed(format!("cannot create {}: {e}", snapshot.dir.display()));
     }
-    let partial = file.path().with_extension("snapshot.peer");
+    let expected = Expected {
+        topic: &config.topic,
+        format: options.format.name(),
+        max_session_lifetime_secs: options.max_session_lifetime.map(|d| d.as_secs()),
+    };
+    let partial = file.path().with_extension(format!("snapshot.peer-{}", std::process::id()));
     let mut reasons = Vec::new();
+    let all = ask_peers(bootstrap, &expected, &partial, file.path(), &mut reasons);
+    let outcome = match tokio::time::timeout(bootstrap.timeout, all).await {
+        Ok(Some(fetched)) => fetched,
+        Ok(None) => PeerFetch::Failed(if reasons.is_empty() { "no peer given".into() } else { reasons.join("; ") }),
+        Err(_) => {
+            reasons.push(format!("no complete snapshot within {:?}", bootstrap.timeout));
+            PeerFetch::Failed(reasons.join("; "))
+        }
+    };
+    let _ = fs::remove_file(&partial);
+    outcome
+}
+
+async fn ask_peers(
+    bootstrap: &PeerBootstrap,
+    expected: &Expected<'_>,
+    partial: &Path,
+    to: &Path,
+    reasons: &mut Vec<String>,
+) -> Option<PeerFetch> {
     for peer in &bootstrap.peers {
+        let shown = shown(peer);
         let addresses = match addresses(peer).await {
             Ok(addresses) => addresses,
             Err(why) => {
-                reasons.push(format!("{peer}: {why}"));
+                reasons.push(format!("{shown}: {why}"));
                 continue;
             }
         };
         for address in addresses {
-            let at = format!("{peer} ({address})");
-            match transfer(bootstrap, peer, address, &partial).await {
-                Ok(bytes) => match fs::rename(&partial, file.path()) {
-                    Ok(()) => return PeerFetch::Fetched { peer: at, bytes },
-                    Err(e) => reasons.push(format!("{at}: cannot rename {}: {e}", partial.display())),
-                },
+            let at = format!("{shown} ({address})");
+            let fetched = match transfer(bootstrap, peer, address, partial).await {
+                Ok(bytes) => check(partial, expected).map(|()| bytes),
+                Err(why) => Err(why),
+            };
+            match fetched.and_then(|bytes| fs::rename(partial, to).map(|()| bytes).map_err(|e| format!("rename: {e}")))
+            {
+                Ok(bytes) => return Some(PeerFetch::Fetched { peer: at, bytes }),
                 Err(why) => {
-                    let _ = fs::remove_file(&partial);
+                    let _ = fs::remove_file(partial);
                     tracing::warn!(peer = %at, reason = %why, "no snapshot from this peer");
                     reasons.push(format!("{at}: {why}"));
                 }
             }
         }
     }
-    if reasons.is_empty() {
-        reasons.push("no peer given".into());
+    None
+}
+
+/// Whether the fetched file is a whole snapshot of what this projection reads.
+fn check(path: &Path, expected: &Expected<'_>) -> Result<(), String> {
+    let file = fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = file.metadata().map_or(0, |m| m.len() as usize);
+    let snapshot = Snapshot::read_sized(file, size).map_err(|e| e.to_string())?;
+    expected.check(snapshot.meta())
+}
+
+/// A peer URL as logs and the start report may show it (no credentials).
+fn shown(peer: &str) -> String {
+    match reqwest::Url::parse(peer) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            url.to_string().trim_end_matches('/').to_owned()
+        }
+        Err(_) => "(a peer URL that does not parse)".into(),
     }
-    PeerFetch::Failed(reasons.join("; "))
 }
 
 /// The addresses `peer`'s host resolves to (one for an IP literal).
@@ -125,9 +182,14 @@ async fn addresses(peer: &str) -> Result<Vec<SocketAddr>, String> {
 async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to: &Path) -> Result<u64, String> {
     let url = reqwest::Url::parse(peer).map_err(|e| e.to_string())?;
     let host = url.host_str().unwrap_or_default().to_owned();
+    // No redirect (another host's body is not this peer's snapshot) and no
+    // proxy from the environment (the token would travel to it, and the
+    // address pinning would not hold).
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .timeout(bootstrap.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
         .resolve(&host, address)
         .build()
         .map_err(|e| e.to_string())?;
@@ -137,10 +199,16 @@ async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to
         .send()
         .await
         .map_err(|e| format!("request failed: {e}"))?;
-    if !response.status().is_success() {
+    if response.status() != reqwest::StatusCode::OK {
+        // The peer's own reason when it is ours (`{"reason": …}`), never raw text: an
+        // echoing endpoint must not put the token into logs and the start report.
         let status = response.status();
-        let body = response.text().await.unwrap_or_default();
-        return Err(format!("answered {status}: {}", body.chars().take(300).collect::<String>()));
+        let reason =
+            response.json::<serde_json::Value>().await.ok().and_then(|v| v["reason"].as_str().map(str::to_owned));
+        return Err(match reason {
+            Some(reason) => format!("answered {status}: {}", reason.chars().take(200).collect::<String>()),
+            None => format!("answered {status}"),
+        });
     }
     let mut out = io::BufWriter::with_capacity(1 << 20, private_file(to).map_err(|e| e.to_string())?);
     let mut bytes = 0u64;
@@ -182,6 +250,15 @@ pub(crate) fn stream(
 ) -> io::Result<SnapshotCounts> {
     let projection = liveness.projection();
     let meta = snapshot_meta(&projection, topic, format, cluster_id);
+    // Checked again after the header is read, on the projection it was read
+    // from: the feed marks a topic distrusted before it publishes positions
+    // past the record that distrusts it, and a rebuild may have swapped the
+    // projection since the route's check.
+    let swapped = !Arc::ptr_eq(&projection, &liveness.projection());
+    let unready = liveness.state() != FreshnessState::Live || meta.positions.len() != meta.partitions as usize;
+    if swapped || unready || projection.freshness().distrusted_after().is_some() {
+        return Err(io::Error::other("this replica stopped being able to serve a snapshot; ask again"));
+    }
     let (counts, _) = decoupled::write_through(out, |queue| write_snapshot(projection.store(), &meta, queue))?;
     Ok(counts)
 }

@@ -126,6 +126,12 @@ impl SnapshotWriter {
             return;
         }
         match self.file.save(&projection, &self.topic, self.format, self.cluster_id.get().cloned()) {
+            // Distrusted while writing: the header may hold positions past the
+            // record that distrusts the topic, which a warm start would skip.
+            Ok(_) if projection.freshness().distrusted_after().is_some() => {
+                let _ = std::fs::remove_file(self.file.path());
+                tracing::warn!(why, "snapshot removed: the topic became distrusted while it was written");
+            }
             Ok(written) => {
                 tracing::info!(
                     why,

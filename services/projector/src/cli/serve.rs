@@ -146,7 +146,7 @@ pub struct ServeArgs {
     /// A file holding the peers' admin token.
     #[arg(long, env = "PROJECTOR_BOOTSTRAP_TOKEN_FILE")]
     pub bootstrap_token_file: Option<PathBuf>,
-    /// Longest one transfer from a peer may take.
+    /// Longest the fetch from peers may take, all of them together (then: a cold start).
     #[arg(long, env = "PROJECTOR_BOOTSTRAP_TIMEOUT", default_value_t = PeerBootstrap::DEFAULT_TIMEOUT.into(), value_parser = duration)]
     pub bootstrap_timeout: Span,
 }
