@@ -129,7 +129,11 @@ impl SnapshotFile {
         let snapshot = Snapshot::read_sized(file, size).map_err(|e| format!("{}: {e}", self.path.display()))?;
         let meta = snapshot.meta();
         expected.check(meta)?;
-        let store = new_store(usize::try_from(meta.sessions).unwrap_or(0), snapshot.hash_seed());
+        // The header's count sizes the map, but no entry takes under 13 bytes
+        // (12 of state and a sid): a checksum-valid header from a hostile peer
+        // cannot make the map reserve more than the file could hold.
+        let room = usize::try_from(meta.sessions).unwrap_or(0).min(size / 13);
+        let store = new_store(room, snapshot.hash_seed());
         let counts = snapshot.restore(&store).map_err(|e| format!("{}: {e}", self.path.display()))?;
         Ok(Some((store, Loaded { meta: meta.clone(), counts, took: started.elapsed() })))
     }
