@@ -53,9 +53,15 @@ struct Fixture {
     ec: SigningKey,
 }
 
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Fixture {
     fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("fa-{}", uuid_like()));
+        let dir = std::env::temp_dir().join(format!("fa-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = Self {
             dir,
@@ -89,15 +95,6 @@ impl Fixture {
         let liveness = live_projection();
         ForwardAuth::start(config, liveness.clone(), Some(liveness)).await.unwrap()
     }
-}
-
-fn uuid_like() -> String {
-    format!("{}-{}", std::process::id(), get_current_timestamp() ^ (rand_u64() & 0xffff_ffff))
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(0u8)
 }
 
 fn claims(extra: Value) -> Value {

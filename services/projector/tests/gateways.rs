@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use revocation_core::{SessionEvent, SessionId};
 use revocation_forward_auth::{Algorithm, SigningKey, jwks};
-use revocation_kafka::{EventPublisher, KafkaConfig, TopicSpec, delete_topic, ensure_topic};
+use revocation_kafka::{EventPublisher, KafkaConfig, delete_topic};
 use revocation_test_support::{
-    Gateway, GatewayProcess, Heal, KeyKind, ProjectorProcess, SERIAL, bootstrap, echo_upstream, private_key_pem,
-    run_script,
+    Gateway, GatewayProcess, Heal, KeyKind, ProjectorProcess, SERIAL, bootstrap, create_topic, echo_upstream,
+    private_key_pem, run_script,
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -74,9 +74,7 @@ async fn through(gateway: Gateway) {
     let _heal = Heal;
     let topic = format!("gw-{}", uuid::Uuid::new_v4().simple());
     let kafka = KafkaConfig::new(bootstrap(), topic.clone());
-    ensure_topic(&kafka, TopicSpec::default())
-        .await
-        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    create_topic(&kafka, 3, &[]).await;
     let publisher = EventPublisher::new(&kafka).unwrap();
     let at = OffsetDateTime::now_utc() - time::Duration::minutes(5);
     for s in ["alice-phone", "alice-laptop"] {

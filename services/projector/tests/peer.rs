@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use revocation_core::{SessionEvent, SessionId};
-use revocation_kafka::{EventPublisher, KafkaConfig, TopicSpec, delete_topic, ensure_topic};
-use revocation_test_support::{ProjectorProcess, bootstrap};
+use revocation_kafka::{EventPublisher, KafkaConfig, delete_topic};
+use revocation_test_support::{ProjectorProcess, bootstrap, create_topic};
 use time::OffsetDateTime;
 
 const TOKEN: &str = "a-long-random-admin-token-for-peers";
@@ -45,9 +45,7 @@ impl Drop for Dirs {
 async fn topic_with(sessions: usize, revoked_every: usize) -> (String, KafkaConfig, EventPublisher, Vec<String>) {
     let topic = format!("peer-{}", uuid::Uuid::new_v4().simple());
     let kafka = KafkaConfig::new(bootstrap(), topic.clone());
-    ensure_topic(&kafka, TopicSpec::default())
-        .await
-        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    create_topic(&kafka, 3, &[]).await;
     let publisher = EventPublisher::new(&kafka).unwrap();
     let sids: Vec<String> = (0..sessions).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     publish(&publisher, &sids, revoked_every).await;
