@@ -37,7 +37,7 @@ pub use kafka::{create_topic, require_broker, source_options, topic, topic_confi
 pub use keys::{KeyKind, private_key_pem};
 pub use postgres::{TestSchema, fresh_schema, statement_pool};
 pub use process::{ProjectorProcess, free_port};
-pub use produce::produce_fast;
+pub use produce::{produce_fast, produce_records};
 pub use secured::{SASL_PASSWORD, SASL_USER, Security, require_tls_listeners, tls_dir, tls_file};
 pub use servers::{bootstrap, database_url, repo_root, script};
 

@@ -16,6 +16,16 @@ pub fn produce_fast(
     events: impl Iterator<Item = SessionEvent>,
     options: &[(&str, &str)],
 ) -> usize {
+    produce_records(config, events.map(|event| (event.key().to_vec(), event.to_value())), options)
+}
+
+/// [`produce_fast`] for records already encoded as key and value (another
+/// format's records, say Debezium's envelopes).
+pub fn produce_records(
+    config: &KafkaConfig,
+    records: impl Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
+    options: &[(&str, &str)],
+) -> usize {
     let mut client = ClientConfig::new();
     client
         .set("bootstrap.servers", &config.bootstrap_servers)
@@ -28,10 +38,9 @@ pub fn produce_fast(
     }
     let producer: BaseProducer = client.create().unwrap_or_else(|e| panic!("producer: {e}"));
     let mut bytes = 0;
-    for (i, event) in events.enumerate() {
-        let value = event.to_value();
+    for (i, (key, value)) in records.enumerate() {
         bytes += value.as_ref().map_or(0, Vec::len);
-        let mut record = BaseRecord::to(&config.topic).key(event.key());
+        let mut record = BaseRecord::to(&config.topic).key(&key);
         if let Some(value) = &value {
             record = record.payload(value);
         }

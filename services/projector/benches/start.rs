@@ -13,44 +13,27 @@
 //! `BENCH_START_SESSIONS=10000000 cargo bench -p projector --bench start`.
 #![allow(clippy::unwrap_used)] // a benchmark states its expectations with unwrap
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod whole_process;
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use std::time::Instant;
+
 use revocation_core::{
     Clock, SessionEvent, SessionId, SessionStore, SnapshotMeta, SystemClock, Timestamp, write_snapshot,
 };
 use revocation_kafka::{KafkaConfig, TopicSpec, ensure_topic_with};
 use time::OffsetDateTime;
+use whole_process::{bootstrap, env_usize, raw_consume, root, run_projector, start_serving};
 
 const PARTITIONS: i32 = 6;
-const PORT: u16 = 18_181;
 const PEER_PORT: u16 = 18_182;
 const PEER_TOKEN: &str = "bench-start-peer-admin-token";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn bootstrap() -> String {
-    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
     let sessions = env_usize("BENCH_START_SESSIONS", 1_000_000);
-    let binary = root().join("target/release/projector");
-    assert!(binary.exists(), "build it first: cargo build --release -p projector");
+    whole_process::binary();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let config = KafkaConfig::new(bootstrap(), format!("bench-start-{}", uuid::Uuid::new_v4().simple()));
     runtime
@@ -69,19 +52,20 @@ fn main() {
     let value_bytes = fill(&config, 0, sessions);
     println!("  filled in {:.1} s, {:.0} B per value", started.elapsed().as_secs_f64(), value_bytes);
 
-    let raw = raw_consume(&config, sessions);
+    let raw = raw_consume(&config, PARTITIONS, sessions);
     let raw_rate = sessions as f64 / raw.as_secs_f64();
     println!("  raw no-op BaseConsumer       {:>7.2} s  {:>9.0} records/s", raw.as_secs_f64(), raw_rate);
 
     let dir = root().join("target/bench/start-snapshot");
     let _ = std::fs::remove_dir_all(&dir);
-    let cold = run_projector(&binary, &config, &dir);
+    let cold = run_projector(&config, Some(&dir), &[]);
     let cold_rate = sessions as f64 / cold.live_after.as_secs_f64();
     println!(
-        "  cold start to Live           {:>7.2} s  {:>9.0} records/s = {:.0} % of raw; RSS {} MB ({:.1} B/session); {} MB over loopback",
+        "  cold start to Live           {:>7.2} s  {:>9.0} records/s = {:.0} % of raw; CPU {:.1} s; RSS {} MB ({:.1} B/session); {} MB over loopback",
         cold.live_after.as_secs_f64(),
         cold_rate,
         100.0 * cold_rate / raw_rate,
+        cold.cpu_s,
         cold.rss_kb / 1024,
         cold.rss_kb as f64 * 1024.0 / sessions as f64,
         cold.read_bytes >> 20,
@@ -92,7 +76,7 @@ fn main() {
 
     let tail = sessions / 100;
     fill(&config, sessions, tail);
-    let warm = run_projector(&binary, &config, &dir);
+    let warm = run_projector(&config, Some(&dir), &[]);
     let warm_network = warm.read_bytes;
     println!(
         "  warm start to Live           {:>7.2} s  ({tail} new records) = {:.1}× faster than cold; RSS {} MB ({:.1} B/session); {} MB over loopback",
@@ -115,17 +99,12 @@ fn main() {
     if std::env::var("BENCH_START_PEER").map_or(true, |v| v != "0") {
         let token_file = root().join("target/bench/start-peer-token");
         std::fs::write(&token_file, PEER_TOKEN).unwrap();
-        let _peer = start_peer(&binary, &config, &token_file);
+        let token = token_file.display().to_string();
+        let _peer = start_serving(&config, PEER_PORT, &["--admin-token-file", &token]);
         let empty = root().join("target/bench/start-peer");
         let _ = std::fs::remove_dir_all(&empty);
         let from = format!("http://127.0.0.1:{PEER_PORT}");
-        let token = token_file.display().to_string();
-        let via = run_projector_with(
-            &binary,
-            &config,
-            &empty,
-            &["--bootstrap-from", &from, "--bootstrap-token-file", &token],
-        );
+        let via = run_projector(&config, Some(&empty), &["--bootstrap-from", &from, "--bootstrap-token-file", &token]);
         println!(
             "  empty disk, booted from a live peer to Live {:>6.2} s = {:.1}× faster than its own cold start; RSS {} MB ({:.1} B/session)",
             via.live_after.as_secs_f64(),
@@ -136,7 +115,11 @@ fn main() {
         peer_s = Some(via.live_after.as_secs_f64());
         let _ = std::fs::remove_dir_all(&empty);
     }
-    runtime.block_on(revocation_kafka::delete_topic(&config)).ok();
+    if std::env::var("BENCH_START_KEEP").is_ok_and(|v| v == "1") {
+        println!("  kept topic {} (BENCH_START_KEEP=1)", config.topic);
+    } else {
+        runtime.block_on(revocation_kafka::delete_topic(&config)).ok();
+    }
     let _ = std::fs::remove_dir_all(&dir);
 
     let out = root().join("target/bench");
@@ -179,171 +162,6 @@ fn fill(config: &KafkaConfig, first: usize, n: usize) -> f64 {
     let events = (first..first + n).map(|i| event(i, now));
     let options = [("linger.ms", "50"), ("compression.codec", "lz4")];
     revocation_test_support::produce_fast(config, events, &options) as f64 / n.max(1) as f64
-}
-
-/// A no-op consumer over every partition until it has seen `n` records.
-fn raw_consume(config: &KafkaConfig, n: usize) -> Duration {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &config.bootstrap_servers)
-        .set("group.id", "bench-start-raw")
-        .set("enable.auto.commit", "false")
-        .set("queued.min.messages", "200000")
-        .set("fetch.queue.backoff.ms", "10")
-        .set("max.partition.fetch.bytes", "4194304")
-        .set("fetch.wait.max.ms", "100")
-        .create()
-        .unwrap();
-    let started = Instant::now();
-    consumer.fetch_metadata(Some(&config.topic), Duration::from_secs(5)).unwrap();
-    let mut list = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        list.add_partition_offset(&config.topic, p, Offset::Beginning).unwrap();
-    }
-    consumer.assign(&list).unwrap();
-    let mut seen = 0;
-    while seen < n {
-        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
-            seen += 1;
-        }
-    }
-    started.elapsed()
-}
-
-struct Run {
-    live_after: Duration,
-    rss_kb: u64,
-    read_bytes: u64,
-    snapshot_ms: u64,
-}
-
-/// Starts the release projector (no database: Cold answers 503), waits until
-/// `/health/lag` says Live, reads its memory and I/O, stops it with SIGTERM
-/// (it writes its snapshot) and waits for it to exit.
-fn run_projector(binary: &Path, config: &KafkaConfig, dir: &Path) -> Run {
-    run_projector_with(binary, config, dir, &[])
-}
-
-/// A peer serving its snapshot on [`PEER_PORT`] once Live; killed when dropped.
-struct Peer(Child);
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_peer(binary: &Path, config: &KafkaConfig, token_file: &Path) -> Peer {
-    let child = Command::new(binary)
-        .args(["serve", "--listen", &format!("127.0.0.1:{PEER_PORT}"), "--bootstrap-servers"])
-        .arg(&config.bootstrap_servers)
-        .args(["--topic", &config.topic, "--admin-token-file"])
-        .arg(token_file)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .unwrap();
-    let peer = Peer(child);
-    let started = Instant::now();
-    while !live_at(PEER_PORT) {
-        assert!(started.elapsed() < Duration::from_secs(600), "the peer is not Live after 10 minutes");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    peer
-}
-
-fn run_projector_with(binary: &Path, config: &KafkaConfig, dir: &Path, extra: &[&str]) -> Run {
-    let loopback_before = loopback_bytes();
-    let started = Instant::now();
-    let mut child: Child = Command::new(binary)
-        .args(["serve", "--listen", &format!("127.0.0.1:{PORT}"), "--bootstrap-servers"])
-        .arg(&config.bootstrap_servers)
-        .args(["--topic", &config.topic, "--snapshot-dir"])
-        .arg(dir)
-        // Extra flags to try a setting (e.g. -X options), space-separated.
-        .args(std::env::var("BENCH_START_ARGS").unwrap_or_default().split_whitespace())
-        .args(extra)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = std::thread::spawn(move || {
-        let mut snapshot_ms = 0;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("snapshot written") {
-                snapshot_ms = field(&line, "millis").unwrap_or(0);
-            }
-            if line.contains("WARN")
-                || line.contains("ERROR")
-                || line.contains("fetched from a peer")
-                || line.contains("caught up")
-                || line.contains("warm start")
-                || line.contains("snapshot loaded")
-            {
-                eprintln!("    projector: {line}");
-            }
-        }
-        snapshot_ms
-    });
-    while !live() {
-        assert!(started.elapsed() < Duration::from_secs(600), "not Live after 10 minutes");
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("projector exited: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let live_after = started.elapsed();
-    // Let the allocator settle as it would in service.
-    std::thread::sleep(Duration::from_millis(500));
-    let rss_kb = proc_field(child.id(), "status", "VmRSS:");
-    // librdkafka reads with recvmsg, which /proc/<pid>/io does not count;
-    // the loopback interface does (the broker is on it, and little else).
-    let read_bytes = loopback_bytes().saturating_sub(loopback_before);
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    child.wait().unwrap();
-    Run { live_after, rss_kb, read_bytes, snapshot_ms: log.join().unwrap() }
-}
-
-/// `name=value` (tracing's text format) in a log line.
-fn field(line: &str, name: &str) -> Option<u64> {
-    let at = line.find(&format!("{name}="))? + name.len() + 1;
-    line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
-}
-
-/// Bytes through the loopback interface so far (`/proc/net/dev`).
-fn loopback_bytes() -> u64 {
-    let text = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
-    text.lines()
-        .find_map(|l| l.trim_start().strip_prefix("lo:"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-fn proc_field(pid: u32, file: &str, name: &str) -> u64 {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Whether `GET /health/lag` answers 200 (Live).
-fn live() -> bool {
-    live_at(PORT)
-}
-
-fn live_at(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    if stream.write_all(b"GET /health/lag HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).is_ok() && &head[9..12] == b"200"
 }
 
 struct Checks {

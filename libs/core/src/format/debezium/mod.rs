@@ -55,6 +55,7 @@ pub const TRUNCATE_MARKER_ID: &str = "__truncated__";
 const READ_COLUMNS: [&str; 4] = ["created_at", "expires_at", "revoked_at", "user_id"];
 
 mod cutoffs;
+mod streamed;
 
 /// Debezium change events of `user_sessions` (JSON converter), and of
 /// `user_session_cutoffs` routed into the same topic (`cutoffs.rs`).
@@ -86,41 +87,52 @@ impl RecordFormat for Debezium {
     }
 
     fn decode<'a>(&self, record: &RawRecord<'a>) -> Decoded<'a> {
-        let malformed = |key, reason: String| Decoded::Malformed { key, reason };
-        let Some(key_bytes) = record.key else {
-            return malformed(None, "record has no key; Debezium keys are the row's primary key".into());
-        };
-        match cutoffs::key_user(key_bytes) {
-            Some(Ok(user)) => return cutoffs::decode(&user, record.value),
-            Some(Err(why)) => return malformed(None, why),
-            None => {}
+        if let (Some(key), Some(value)) = (record.key, record.value)
+            && let Some(decoded) = streamed::read(key, value)
+        {
+            return decoded;
         }
-        let sid = match key_sid(key_bytes) {
-            Ok(sid) => sid,
-            Err(why) => return malformed(None, why),
-        };
-        let Some(value) = record.value else {
-            // The tombstone after a delete.
-            return Decoded::Change { sid, change: Change::Forget };
-        };
-        let value: Value = match serde_json::from_slice(value) {
-            Ok(value) => value,
-            Err(e) => return malformed(Some(sid), format!("value is not JSON: {e}")),
-        };
-        if sid.as_str().starts_with(HEARTBEAT_PREFIX) {
-            return heartbeat(&value, sid);
+        read_any(record)
+    }
+}
+
+/// Any record, through a JSON tree: the reference reader, used for
+/// everything `streamed` does not answer.
+fn read_any<'a>(record: &RawRecord<'a>) -> Decoded<'a> {
+    let malformed = |key, reason: String| Decoded::Malformed { key, reason };
+    let Some(key_bytes) = record.key else {
+        return malformed(None, "record has no key; Debezium keys are the row's primary key".into());
+    };
+    match cutoffs::key_user(key_bytes) {
+        Some(Ok(user)) => return cutoffs::decode(&user, record.value),
+        Some(Err(why)) => return malformed(None, why),
+        None => {}
+    }
+    let sid = match key_sid(key_bytes) {
+        Ok(sid) => sid,
+        Err(why) => return malformed(None, why),
+    };
+    let Some(value) = record.value else {
+        // The tombstone after a delete.
+        return Decoded::Change { sid, change: Change::Forget };
+    };
+    let value: Value = match serde_json::from_slice(value) {
+        Ok(value) => value,
+        Err(e) => return malformed(Some(sid), format!("value is not JSON: {e}")),
+    };
+    if sid.as_str().starts_with(HEARTBEAT_PREFIX) {
+        return heartbeat(&value, sid);
+    }
+    if sid.as_str() == TRUNCATE_MARKER_ID {
+        return truncate_marker(&value, sid);
+    }
+    match change(&value, sid.as_str()) {
+        Ok(Some(change)) => Decoded::Change { sid, change },
+        Ok(None) => {
+            let op = unwrap(&value).get("op").and_then(Value::as_str).unwrap_or("?");
+            Decoded::Unknown { sid, kind: Cow::Owned(format!("op {}", truncate(op, 16))) }
         }
-        if sid.as_str() == TRUNCATE_MARKER_ID {
-            return truncate_marker(&value, sid);
-        }
-        match change(&value, sid.as_str()) {
-            Ok(Some(change)) => Decoded::Change { sid, change },
-            Ok(None) => {
-                let op = unwrap(&value).get("op").and_then(Value::as_str).unwrap_or("?");
-                Decoded::Unknown { sid, kind: Cow::Owned(format!("op {}", truncate(op, 16))) }
-            }
-            Err(why) => malformed(Some(sid), why),
-        }
+        Err(why) => malformed(Some(sid), why),
     }
 }
 

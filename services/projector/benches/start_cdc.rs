@@ -1,0 +1,118 @@
+//! A whole-process cold start of the release `projector` on a topic of
+//! Debezium change events (`--format debezium`), against a raw no-op
+//! consumer of the same topic in the same run: the path we tell teams to
+//! adopt, with values three times the size of our own events.
+//!
+//! Records as the connector of `deploy/debezium-connector.json` writes them
+//! (JSON converter, schemas off, ~600 B values): one row per session, UUID
+//! ids and owners, `timestamptz` columns, 1 in 10 rows revoked (an update),
+//! 6 partitions, lz4. No heartbeat rows, so the projector runs with
+//! `--source-heartbeats false` (its freshness is then the topic's, as for
+//! our own events).
+//!
+//! Run by `scripts/bench`:
+//! `BENCH_START_CDC_ROWS=5000000 cargo bench -p projector --bench start_cdc`.
+#![allow(clippy::unwrap_used)] // a benchmark states its expectations with unwrap
+
+mod whole_process;
+
+use std::time::Instant;
+
+use revocation_kafka::{KafkaConfig, TopicSpec, ensure_topic_with};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use whole_process::{bootstrap, env_usize, raw_consume, root, run_projector};
+
+const PARTITIONS: i32 = 6;
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let rows = env_usize("BENCH_START_CDC_ROWS", 1_000_000);
+    whole_process::binary();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = KafkaConfig::new(bootstrap(), format!("bench-start-cdc-{}", uuid::Uuid::new_v4().simple()));
+    runtime
+        .block_on(ensure_topic_with(
+            &config,
+            TopicSpec { partitions: PARTITIONS, replication: 1, compacted: true },
+            &[("compression.type", "producer")],
+        ))
+        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    println!(
+        "cold start on Debezium change events at {rows} rows (topic {}, {PARTITIONS} partitions, lz4)",
+        config.topic
+    );
+
+    let started = Instant::now();
+    let now = OffsetDateTime::now_utc();
+    let records = (0..rows).map(|i| envelope(i, now));
+    let options = [("linger.ms", "50"), ("compression.codec", "lz4")];
+    let value_bytes = revocation_test_support::produce_records(&config, records, &options) as f64 / rows as f64;
+    println!("  filled in {:.1} s, {:.0} B per value", started.elapsed().as_secs_f64(), value_bytes);
+
+    let raw = raw_consume(&config, PARTITIONS, rows);
+    let raw_rate = rows as f64 / raw.as_secs_f64();
+    println!("  raw no-op BaseConsumer       {:>7.2} s  {:>9.0} records/s", raw.as_secs_f64(), raw_rate);
+    let cold = run_projector(&config, None, &["--format", "debezium", "--source-heartbeats", "false"]);
+    let cold_rate = rows as f64 / cold.live_after.as_secs_f64();
+    println!(
+        "  cold start to Live           {:>7.2} s  {:>9.0} records/s = {:.0} % of raw; CPU {:.1} s; RSS {} MB ({:.1} B/session)",
+        cold.live_after.as_secs_f64(),
+        cold_rate,
+        100.0 * cold_rate / raw_rate,
+        cold.cpu_s,
+        cold.rss_kb / 1024,
+        cold.rss_kb as f64 * 1024.0 / rows as f64,
+    );
+    if std::env::var("BENCH_START_KEEP").is_ok_and(|v| v == "1") {
+        println!("  kept topic {} (BENCH_START_KEEP=1)", config.topic);
+    } else {
+        runtime.block_on(revocation_kafka::delete_topic(&config)).ok();
+    }
+    let out = root().join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("start-cdc.json"),
+        format!(
+            r#"{{"rows": {rows}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_cpu_s": {:.2}}}"#,
+            raw.as_secs_f64(),
+            cold.live_after.as_secs_f64(),
+            cold_rate / raw_rate,
+            cold.rss_kb,
+            cold.cpu_s,
+        ),
+    )
+    .unwrap();
+}
+
+/// Row `i` of `user_sessions` as the connector streams it: key and value.
+fn envelope(i: usize, now: OffsetDateTime) -> (Vec<u8>, Option<Vec<u8>>) {
+    let id = uuid::Uuid::new_v4();
+    let user = uuid::Uuid::from_u128(i as u128 / 3);
+    let time = |at: OffsetDateTime| at.format(&Rfc3339).unwrap();
+    let created = now - time::Duration::seconds((i % 3600) as i64);
+    let revoked = i % 10 == 9;
+    let revoked_at = if revoked { format!("\"{}\"", time(now)) } else { "null".into() };
+    let ms = now.unix_timestamp() * 1000 + (i % 1000) as i64;
+    let lsn = 24_000_000 + i * 120;
+    let value = format!(
+        concat!(
+            r#"{{"before":null,"after":{{"id":"{id}","user_id":"{user}","created_at":"{created}","expires_at":"{expires}","revoked_at":{revoked_at}}},"#,
+            r#""source":{{"version":"3.0.7.Final","connector":"postgresql","name":"revocation","ts_ms":{ms},"snapshot":"false","db":"revocation","sequence":"[\"{prev}\",\"{lsn}\"]","ts_us":{ms}000,"ts_ns":{ms}000000,"schema":"public","table":"user_sessions","txId":{tx},"lsn":{lsn},"xmin":null}},"#,
+            r#""transaction":null,"op":"{op}","ts_ms":{ms},"ts_us":{ms}123,"ts_ns":{ms}123456}}"#
+        ),
+        id = id,
+        user = user,
+        created = time(created),
+        expires = time(created + time::Duration::days(7)),
+        revoked_at = revoked_at,
+        ms = ms,
+        prev = lsn - 120,
+        lsn = lsn,
+        tx = 700 + i,
+        op = if revoked { "u" } else { "c" },
+    );
+    (format!(r#"{{"id":"{id}"}}"#).into_bytes(), Some(value.into_bytes()))
+}

@@ -1,0 +1,217 @@
+//! Running the release `projector` as a user runs it, and measuring the
+//! whole process: time to proven Live, resident memory, bytes read; and a
+//! raw no-op consumer of the same topic as the baseline. Shared by the
+//! start benches.
+#![allow(dead_code)] // each bench uses its own part of this module
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use revocation_kafka::KafkaConfig;
+
+/// Where the measured projector listens.
+pub const PORT: u16 = 18_181;
+
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The release binary, which `scripts/bench` builds first.
+pub fn binary() -> PathBuf {
+    let binary = root().join("target/release/projector");
+    assert!(binary.exists(), "build it first: cargo build --release -p projector");
+    binary
+}
+
+/// A no-op consumer over every partition until it has seen `n` records: the
+/// baseline (its prefetch is larger than the projector's, which caps it to
+/// bound memory, so it is the faster of the two settings).
+pub fn raw_consume(config: &KafkaConfig, partitions: i32, n: usize) -> Duration {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &config.bootstrap_servers)
+        .set("group.id", "bench-start-raw")
+        .set("enable.auto.commit", "false")
+        .set("queued.min.messages", "200000")
+        .set("fetch.queue.backoff.ms", "10")
+        .set("max.partition.fetch.bytes", "4194304")
+        .set("fetch.wait.max.ms", "100")
+        .create()
+        .unwrap();
+    let started = Instant::now();
+    consumer.fetch_metadata(Some(&config.topic), Duration::from_secs(5)).unwrap();
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(&config.topic, p, Offset::Beginning).unwrap();
+    }
+    consumer.assign(&list).unwrap();
+    let mut seen = 0;
+    while seen < n {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            seen += 1;
+        }
+    }
+    started.elapsed()
+}
+
+pub struct Run {
+    pub live_after: Duration,
+    pub rss_kb: u64,
+    pub read_bytes: u64,
+    pub snapshot_ms: u64,
+    /// CPU seconds the process used until Live (user + system).
+    pub cpu_s: f64,
+}
+
+/// A process killed when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A projector serving on `port` once Live (no database, no snapshot
+/// directory), with `extra` flags; killed when dropped.
+pub fn start_serving(config: &KafkaConfig, port: u16, extra: &[&str]) -> Killed {
+    let child = Command::new(binary())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--bootstrap-servers"])
+        .arg(&config.bootstrap_servers)
+        .args(["--topic", &config.topic])
+        .args(extra)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let process = Killed(child);
+    let started = Instant::now();
+    while !live_at(port) {
+        assert!(started.elapsed() < Duration::from_secs(600), "not Live after 10 minutes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    process
+}
+
+/// Starts the release projector on [`PORT`] (no database: Cold answers
+/// 503), waits until `/health/lag` says Live, reads its memory, CPU time and
+/// I/O, stops it with SIGTERM (it writes its snapshot when `dir` is given)
+/// and waits for it to exit. `BENCH_START_ARGS` adds flags (e.g. `-X`
+/// options), space-separated.
+pub fn run_projector(config: &KafkaConfig, dir: Option<&Path>, extra: &[&str]) -> Run {
+    let loopback_before = loopback_bytes();
+    let started = Instant::now();
+    let mut command = Command::new(binary());
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{PORT}"), "--bootstrap-servers"])
+        .arg(&config.bootstrap_servers)
+        .args(["--topic", &config.topic]);
+    if let Some(dir) = dir {
+        command.arg("--snapshot-dir").arg(dir);
+    }
+    let mut child: Child = command
+        .args(std::env::var("BENCH_START_ARGS").unwrap_or_default().split_whitespace())
+        .args(extra)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut snapshot_ms = 0;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("snapshot written") {
+                snapshot_ms = field(&line, "millis").unwrap_or(0);
+            }
+            if line.contains("WARN")
+                || line.contains("ERROR")
+                || line.contains("fetched from a peer")
+                || line.contains("caught up")
+                || line.contains("warm start")
+                || line.contains("snapshot loaded")
+            {
+                eprintln!("    projector: {line}");
+            }
+        }
+        snapshot_ms
+    });
+    while !live_at(PORT) {
+        assert!(started.elapsed() < Duration::from_secs(600), "not Live after 10 minutes");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("projector exited: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let live_after = started.elapsed();
+    let cpu_s = cpu_seconds(child.id());
+    // Let the allocator settle as it would in service.
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_kb = proc_field(child.id(), "status", "VmRSS:");
+    // librdkafka reads with recvmsg, which /proc/<pid>/io does not count;
+    // the loopback interface does (the broker is on it, and little else).
+    let read_bytes = loopback_bytes().saturating_sub(loopback_before);
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    child.wait().unwrap();
+    Run { live_after, rss_kb, read_bytes, snapshot_ms: log.join().unwrap(), cpu_s }
+}
+
+/// `name=value` (tracing's text format) in a log line.
+pub fn field(line: &str, name: &str) -> Option<u64> {
+    let at = line.find(&format!("{name}="))? + name.len() + 1;
+    line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// Bytes through the loopback interface so far (`/proc/net/dev`).
+pub fn loopback_bytes() -> u64 {
+    let text = std::fs::read_to_string("/proc/net/dev").unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.trim_start().strip_prefix("lo:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn proc_field(pid: u32, file: &str, name: &str) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system CPU time of a process so far (`/proc/<pid>/stat`, in clock
+/// ticks of 1/100 s on Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces; the fields after it are fixed.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Whether `GET /health/lag` on `port` answers 200 (Live).
+pub fn live_at(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    if stream.write_all(b"GET /health/lag HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && &head[9..12] == b"200"
+}
