@@ -119,5 +119,5 @@ pub use snapshot::{
     SNAPSHOT_VERSION, Snapshot, SnapshotCounts, SnapshotError, SnapshotMeta, read_snapshot, write_snapshot,
 };
 pub use state::{SessionState, Standing};
-pub use store::{Applied, Lookup, SessionStore, StoreCounts};
+pub use store::{Applied, ChangeBatch, Lookup, SessionStore, StoreCounts};
 pub use user::{InvalidUserId, UserCutoffs, UserId, UserTag};

@@ -23,8 +23,10 @@ use crate::state::SessionState;
 use crate::user::UserCutoffs;
 
 mod answers;
+mod batch;
 
 pub use answers::{Applied, Lookup, StoreCounts};
+pub use batch::ChangeBatch;
 
 /// foldhash with a per-store random seed. The seed is kept (not drawn by the
 /// hasher) so a snapshot can record it and a restart can lay its sessions out

@@ -211,3 +211,49 @@ mod cutoff_order {
         }
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1_000))]
+    /// A batch applies records exactly as applying them one by one does,
+    /// wherever it is flushed, with or without a maximum lifetime.
+    #[test]
+    fn a_batch_applies_as_one_by_one(
+        records in proptest::collection::vec((0..4usize, 0..4usize, 0..3i64, proptest::bool::ANY), 0..40),
+        lifetime in proptest::bool::ANY,
+    ) {
+        let sids = ["8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b", "00000000-0000-4000-8000-000000000001", "plain-id", "9b3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b"];
+        let store = |_| {
+            let store = SessionStore::new();
+            if lifetime { store.with_max_session_lifetime(Duration::from_secs(3_600)) } else { store }
+        };
+        let (one_by_one, batched) = (store(0), store(1));
+        let mut batch = ChangeBatch::default();
+        for &(s, kind, hours, flush) in &records {
+            let at = datetime!(2026-11-27 10:00 UTC) + time::Duration::hours(hours);
+            let event = match kind {
+                0 => SessionEvent::Created { sid: sid(sids[s]), user_id: "u".into(), created_at: at, expires_at: Some(at + time::Duration::hours(2)) },
+                1 => SessionEvent::Created { sid: sid(sids[s]), user_id: "v".into(), created_at: at, expires_at: None },
+                2 => SessionEvent::Revoked { sid: sid(sids[s]), revoked_at: at, reason: None },
+                _ => SessionEvent::Tombstone { sid: sid(sids[s]) },
+            };
+            one_by_one.apply(&event, NOW);
+            if let Err(other) = batch.add(&batched, (&event).into()) {
+                batched.apply_batch(&mut batch);
+                batched.apply(other, NOW);
+            }
+            if flush {
+                batched.apply_batch(&mut batch);
+            }
+        }
+        batched.apply_batch(&mut batch);
+        proptest::prop_assert!(batch.is_empty());
+        let held = |store: &SessionStore| {
+            let mut held = Vec::new();
+            store.for_each(|sid, state| held.push((sid.as_str().to_owned(), state)));
+            held.sort_by(|a, b| a.0.cmp(&b.0));
+            held
+        };
+        proptest::prop_assert_eq!(held(&one_by_one), held(&batched));
+        proptest::prop_assert_eq!(one_by_one.counts(), batched.counts());
+    }
+}

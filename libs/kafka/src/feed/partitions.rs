@@ -220,6 +220,15 @@ impl Progress {
                 "caught up: the projection is live"
             );
             self.announced = true;
+            // The replay's peak (fetch buffers, outgrown tables) is freed now.
+            let before = crate::memory::resident_kb();
+            if crate::memory::release_freed() {
+                tracing::info!(
+                    resident_mb_before = before.map(|kb| kb / 1024),
+                    resident_mb = crate::memory::resident_kb().map(|kb| kb / 1024),
+                    "memory the replay freed returned to the system"
+                );
+            }
             return;
         }
         if self.last.elapsed() < PROGRESS_EVERY {

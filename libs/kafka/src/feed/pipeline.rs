@@ -23,7 +23,7 @@ use rdkafka::Offset;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
-use revocation_core::{Applied, Clock, Header, RawRecord, SystemClock, Timestamp, log_tag};
+use revocation_core::{Applied, ChangeBatch, Clock, Header, RawRecord, SystemClock, Timestamp, log_tag};
 
 use super::Shared;
 use super::faults::{FaultSource, is_connection, kind_of};
@@ -177,6 +177,10 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
     let check_placement = format.deletes_live_sessions();
     let mut lifetime_mismatches = LogLimiter::new("janitor lifetime mismatch");
     let mut pending: Vec<Option<i64>> = Vec::new();
+    // Changes to UUID sessions wait here and are applied together (under
+    // one lock per shard); any other record applies them first, so records
+    // still take effect in their order.
+    let mut changes = ChangeBatch::default();
     // Ends when the consumer thread drops its sender (it has stopped).
     for work in from_consumer {
         match work {
@@ -196,12 +200,19 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                         check_janitor_lifetime(shared, &headers, &mut lifetime_mismatches);
                     }
                     let decoded = format.decode(&RawRecord { key, value, headers: &headers });
-                    // The record's own time stamps the revocation of a malformed record.
-                    let at = record
-                        .timestamp_ms
-                        .map(|ms| Timestamp::from_unix_micros(ms.saturating_mul(1_000)))
-                        .unwrap_or_else(|| SystemClock.now());
-                    match store.apply(decoded, at) {
+                    let applied = match changes.add(store, decoded) {
+                        Ok(()) => Applied::Event,
+                        Err(decoded) => {
+                            store.apply_batch(&mut changes);
+                            // The record's own time stamps the revocation of a malformed record.
+                            let at = record
+                                .timestamp_ms
+                                .map(|ms| Timestamp::from_unix_micros(ms.saturating_mul(1_000)))
+                                .unwrap_or_else(|| SystemClock.now());
+                            store.apply(decoded, at)
+                        }
+                    };
+                    match applied {
                         Applied::UserCutoff { rejected: Some(reason), .. } => {
                             shared.stats.malformed.fetch_add(1, Ordering::Relaxed);
                             if let Ok(mut last) = shared.stats.last_rejected.lock() {
@@ -260,6 +271,8 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                     pending[p] = Some(record.offset + 1);
                 }
                 drop(headers);
+                // Positions vouch for every record before them: all applied first.
+                store.apply_batch(&mut changes);
                 shared.stats.records.fetch_add(batch.records.len() as u64, Ordering::Relaxed);
                 for (p, pos) in pending.iter_mut().enumerate() {
                     if let Some(pos) = pos.take() {
