@@ -241,6 +241,15 @@ def rows():
         out.append(("a check (lookup of a held session) while a snapshot is being written",
                     f"{st['check_during_snapshot_ns']:.0f} ns", f"idle {st['check_idle_ns']:.0f} ns",
                     f"{st['check_during_snapshot_ns'] / st['check_idle_ns']:.2f}×", "", ""))
+    sc = load("start-cdc.json")
+    if sc:
+        n = sc["rows"]
+        out.append((f"whole-process cold start on Debezium change events, {n:,} rows ({sc['partitions']} partitions, lz4, "
+                    f"~{sc['value_bytes']:.0f} B values, `--format debezium`) to proven Live",
+                    f"{sc['cold_s']:.2f} s ({n / sc['cold_s'] / 1e6:.2f}M records/s); RSS {sc['cold_rss_kb'] / 1024:.0f} MB "
+                    f"= {sc['cold_rss_kb'] * 1024 / n:.0f} B/session",
+                    f"raw no-op BaseConsumer over the same topic {sc['raw_s']:.2f} s",
+                    f"{100 * sc['cold_vs_raw']:.0f} %", "≥ 90 %", verdict(sc["cold_vs_raw"] >= 0.9)))
     for r in load("restore.json") or []:
         out.append((f"snapshot restore in-process, {r['sessions']:,} sessions (read + checksum + merge into a store of the written seed; medians of 5 interleaved rounds)",
                     f"{r['ours_s']:.2f} s ({r['ours_s'] * 1e9 / r['sessions']:.0f} ns/session)",

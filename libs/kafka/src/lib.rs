@@ -29,6 +29,8 @@
 //!   and a peer's snapshot (served from the live map, fetched by a new replica).
 //! - `refused`: [`ClientRefused`], librdkafka's refusal of a client
 //!   configuration, said once and without the value (it may be a secret).
+//! - `memory`: the replay's freed memory returned to the system once the
+//!   projection has caught up.
 //!
 //! Offsets are never committed: every replica replays the (compacted) topic
 //! from the beginning at start. Delivery is at-least-once and the store's
