@@ -58,7 +58,7 @@ pub enum FeedError {
 #[derive(Debug, Default)]
 pub struct FeedStats {
     /// Records read (every kind); published with the positions, every
-    /// 1024 records and whenever the consumer catches up.
+    /// 4096 records and whenever the consumer catches up.
     pub records: AtomicU64,
     /// Records that were malformed.
     pub malformed: AtomicU64,

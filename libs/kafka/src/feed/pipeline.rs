@@ -33,10 +33,10 @@ use crate::partitioner::default_partition;
 /// How long one consumer poll blocks when nothing is pending.
 const POLL_WAIT: Duration = Duration::from_millis(50);
 /// Positions are published at least this often while records flow.
-pub(super) const POSITION_FLUSH_EVERY: usize = 1024;
+pub(super) const POSITION_FLUSH_EVERY: usize = 4096;
 /// Batches in flight from the consumer to the apply thread; the consumer
 /// waits when the apply thread is this far behind.
-pub(super) const BATCHES_IN_FLIGHT: usize = 4;
+pub(super) const BATCHES_IN_FLIGHT: usize = 16;
 
 /// Records handed from the consumer thread to the apply thread: their bytes
 /// copied into one buffer, so a batch is a few allocations, all reused.
