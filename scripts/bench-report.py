@@ -227,6 +227,12 @@ def rows():
                         "replay the tail) to proven Live",
                         f"{st['peer_s']:.2f} s", f"its own cold start above {st['cold_s']:.2f} s",
                         f"{st['cold_s'] / st['peer_s']:.1f}× faster", "≤ 2 s", verdict(st["peer_s"] <= 2.0)))
+        if st.get("fallback_cold") is not None:
+            cold_fb, peer_fb = st["fallback_cold"], st["fallback_peer"]
+            out.append(("checks the Postgres fallback served until Live, 500 checks/s offered from the process start "
+                        "(a check to a port not yet open goes to another replica)",
+                        f"booted from a peer: {peer_fb:,}", f"cold start: {cold_fb:,}",
+                        f"{cold_fb / max(peer_fb, 1):.0f}× fewer", "≥ 10× fewer", verdict(cold_fb >= 10 * max(peer_fb, 1))))
         cold_b = st["cold_rss_kb"] * 1024 / n
         warm_b = st["warm_rss_kb"] * 1024 / (n + st["tail"])
         out.append(("resident memory of the whole process after start (VmRSS)",

@@ -4,7 +4,9 @@
 //! no-op consumer over the same topic in the same run. Then what a check
 //! costs while a snapshot is being written. Then a new replica with an
 //! empty disk booting from a live peer (`--bootstrap-from`), against its
-//! own cold start (`BENCH_START_PEER=0` skips it).
+//! own cold start, and both again under steady checks with the Postgres
+//! fallback, counting what Postgres served until Live (`BENCH_START_PEER=0`
+//! skips these).
 //!
 //! Realistic records: UUID sids and user ids, created events with expiries
 //! (~180 B values), 6 partitions, lz4-compressed by the producer.
@@ -22,7 +24,9 @@ use revocation_core::{
 };
 use revocation_kafka::{KafkaConfig, TopicSpec, ensure_topic_with};
 use time::OffsetDateTime;
-use whole_process::{bootstrap, env_usize, raw_consume, root, run_projector, start_serving};
+use whole_process::{
+    bootstrap, env_usize, raw_consume, root, run_projector, run_projector_under_checks, start_serving,
+};
 
 const PARTITIONS: i32 = 6;
 const PEER_PORT: u16 = 18_182;
@@ -96,6 +100,7 @@ fn main() {
         checks.write_s
     );
     let mut peer_s = None;
+    let mut fallback = None;
     if std::env::var("BENCH_START_PEER").map_or(true, |v| v != "0") {
         let token_file = root().join("target/bench/start-peer-token");
         std::fs::write(&token_file, PEER_TOKEN).unwrap();
@@ -114,6 +119,26 @@ fn main() {
         );
         peer_s = Some(via.live_after.as_secs_f64());
         let _ = std::fs::remove_dir_all(&empty);
+        // The same two starts, now with the Postgres fallback and checks offered throughout.
+        let (cold_run, cold_fallback) = run_projector_under_checks(&config, None, &[]);
+        let (peer_run, peer_fallback) = run_projector_under_checks(
+            &config,
+            Some(&empty),
+            &["--bootstrap-from", &from, "--bootstrap-token-file", &token],
+        );
+        println!(
+            "  under {} checks/s with the Postgres fallback: Postgres served {} of {} checks during a cold start ({:.2} s), {} of {} booting from the peer ({:.2} s): {:.1}× fewer",
+            whole_process::CHECKS_PER_SEC,
+            cold_fallback.served,
+            cold_fallback.offered,
+            cold_run.live_after.as_secs_f64(),
+            peer_fallback.served,
+            peer_fallback.offered,
+            peer_run.live_after.as_secs_f64(),
+            cold_fallback.served as f64 / peer_fallback.served.max(1) as f64,
+        );
+        fallback = Some((cold_fallback.served, peer_fallback.served));
+        let _ = std::fs::remove_dir_all(&empty);
     }
     if std::env::var("BENCH_START_KEEP").is_ok_and(|v| v == "1") {
         println!("  kept topic {} (BENCH_START_KEEP=1)", config.topic);
@@ -127,7 +152,7 @@ fn main() {
     std::fs::write(
         out.join("start.json"),
         format!(
-            r#"{{"sessions": {sessions}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_read_bytes": {}, "snapshot_write_ms": {}, "snapshot_bytes": {snapshot_bytes}, "tail": {tail}, "warm_s": {:.3}, "warm_rss_kb": {}, "warm_network_bytes": {warm_network}, "check_idle_ns": {:.1}, "check_during_snapshot_ns": {:.1}, "snapshot_write_in_process_s": {:.3}, "peer_s": {}}}"#,
+            r#"{{"sessions": {sessions}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_read_bytes": {}, "snapshot_write_ms": {}, "snapshot_bytes": {snapshot_bytes}, "tail": {tail}, "warm_s": {:.3}, "warm_rss_kb": {}, "warm_network_bytes": {warm_network}, "check_idle_ns": {:.1}, "check_during_snapshot_ns": {:.1}, "snapshot_write_in_process_s": {:.3}, "peer_s": {}, "fallback_cold": {}, "fallback_peer": {}}}"#,
             raw.as_secs_f64(),
             cold.live_after.as_secs_f64(),
             cold_rate / raw_rate,
@@ -140,6 +165,8 @@ fn main() {
             checks.during_ns,
             checks.write_s,
             peer_s.map_or("null".to_owned(), |s| format!("{s:.3}")),
+            fallback.map_or("null".to_owned(), |(cold, _)| cold.to_string()),
+            fallback.map_or("null".to_owned(), |(_, peer)| peer.to_string()),
         ),
     )
     .unwrap();

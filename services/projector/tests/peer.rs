@@ -1,15 +1,15 @@
 //! Booting from a peer, with real projector processes on the real Kafka: a
 //! new replica with an empty disk fetches a live peer's snapshot, replays
 //! only the tail and then holds what a full replay holds; every peer that
-//! cannot give a sound snapshot (no token, not live, another topic or
-//! format, a truncated or broken-off stream) is refused, the replica starts
+//! cannot give a sound snapshot (no token, not live, another topic, cluster
+//! or format, too old, a truncated or broken-off stream) is refused, the replica starts
 //! cold with the reason in `/health/lag` `start`, and nothing is half-loaded.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use revocation_core::{SessionEvent, SessionId};
+use revocation_core::{SessionEvent, SessionId, SessionStore, SnapshotMeta, Timestamp, read_snapshot, write_snapshot};
 use revocation_kafka::{EventPublisher, KafkaConfig, delete_topic};
 use revocation_test_support::{ProjectorProcess, bootstrap, create_topic};
 use time::OffsetDateTime;
@@ -131,21 +131,7 @@ async fn every_unsound_peer_is_refused_and_the_replica_starts_cold_saying_why() 
     let bytes = reqwest::Client::new().get(&url).bearer_auth(TOKEN).send().await.unwrap().bytes().await.unwrap();
     assert!(bytes.len() > 100 * 16, "a snapshot of 100 sessions: {} bytes", bytes.len());
 
-    let cold = |what: &'static str, peer_url: String, token: &'static str, more: Vec<String>| {
-        let data = dirs.empty(what);
-        let token = dirs.file(token);
-        let topic = topic.clone();
-        async move {
-            let mut args = vec!["--snapshot-dir".to_owned(), data.clone(), "--bootstrap-from".to_owned(), peer_url];
-            args.extend(["--bootstrap-token-file".to_owned(), token]);
-            args.extend(more);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let replica = projector(&topic, &args);
-            let start = start_report(&replica).await;
-            assert_eq!(start["kind"], "cold", "{what}: {start}");
-            (replica, start["reason"].as_str().unwrap_or_default().to_owned(), data)
-        }
-    };
+    let cold = |what, peer_url, token, more| start_cold(&dirs, &topic, what, peer_url, token, more);
     let (_, why, _) = cold("wrong-token", peer.base.clone(), "wrong-token", vec![]).await;
     assert!(why.contains("401"), "wrong token: {why}");
 
@@ -184,6 +170,69 @@ async fn every_unsound_peer_is_refused_and_the_replica_starts_cold_saying_why() 
                 "{what}: a partial file left: {left:?}"
             );
         }
+    }
+    delete_topic(&kafka).await.ok();
+}
+
+/// A replica of `topic` with an empty disk booting from `peer_url` with the
+/// token in file `token`, which must start cold: it, why, and its data dir.
+async fn start_cold(
+    dirs: &Dirs,
+    topic: &str,
+    what: &str,
+    peer_url: String,
+    token: &str,
+    more: Vec<String>,
+) -> (ProjectorProcess, String, String) {
+    let data = dirs.empty(what);
+    let mut args = vec!["--snapshot-dir".to_owned(), data.clone(), "--bootstrap-from".to_owned(), peer_url];
+    args.extend(["--bootstrap-token-file".to_owned(), dirs.file(token)]);
+    args.extend(more);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let replica = projector(topic, &args);
+    let start = start_report(&replica).await;
+    assert_eq!(start["kind"], "cold", "{what}: {start}");
+    (replica, start["reason"].as_str().unwrap_or_default().to_owned(), data)
+}
+
+/// A sound snapshot — checksum right, stream whole — of another topic, of
+/// another Kafka cluster, or older than the topic's tombstones last, from a
+/// (fake) peer: refused as a local one would be, and the replica replays.
+#[tokio::test]
+async fn a_sound_snapshot_of_another_topic_cluster_or_age_is_refused() {
+    let dirs = Dirs::new();
+    let (topic, kafka, _publisher, sids) = topic_with(100, 3).await;
+    let peer = projector(&topic, &["--admin-token-file", &dirs.file("token")]);
+    peer.wait_until("/health/lag", 200, Duration::from_secs(60)).await;
+    let url = format!("{}/admin/snapshot", peer.base);
+    let bytes = reqwest::Client::new().get(&url).bearer_auth(TOKEN).send().await.unwrap().bytes().await.unwrap();
+    let store = SessionStore::new();
+    let (meta, _) = read_snapshot(&bytes[..], &store).unwrap();
+    assert!(meta.cluster_id.is_some(), "a peer's snapshot names its cluster: {meta:?}");
+    let three_days_ago = Timestamp::from_datetime(OffsetDateTime::now_utc() - time::Duration::days(3)).as_unix_micros();
+    type Edit = fn(&mut SnapshotMeta, i64);
+    let edits: [(&str, Edit, &str); 3] = [
+        ("other-topic", |m, _| m.topic = "another-topic".into(), "topic"),
+        ("other-cluster", |m, _| m.cluster_id = Some("another-cluster".into()), "cluster"),
+        (
+            "too-old",
+            |m, at| {
+                m.written_at_micros = at;
+                m.fresh_as_of_micros = Some(at);
+            },
+            "retention",
+        ),
+    ];
+    for (what, edit, expected) in edits {
+        let mut edited = meta.clone();
+        edit(&mut edited, three_days_ago);
+        let mut body = Vec::new();
+        write_snapshot(&store, &edited, &mut body).unwrap();
+        let fake = fake_peer(body.into(), false).await;
+        let (replica, why, _) = start_cold(&dirs, &topic, what, fake, "token", vec![]).await;
+        eprintln!("{what}: {why}");
+        assert!(why.contains(expected), "{what}: {why}");
+        assert_eq!(answers(&replica, &sids).await, answers(&peer, &sids).await, "{what}");
     }
     delete_topic(&kafka).await.ok();
 }

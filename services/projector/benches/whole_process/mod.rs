@@ -66,6 +66,7 @@ pub fn raw_consume(config: &KafkaConfig, partitions: i32, n: usize) -> Duration 
     started.elapsed()
 }
 
+#[derive(Clone, Copy)]
 pub struct Run {
     pub live_after: Duration,
     pub rss_kb: u64,
@@ -73,6 +74,8 @@ pub struct Run {
     pub snapshot_ms: u64,
     /// CPU seconds the process used until Live (user + system).
     pub cpu_s: f64,
+    /// Checks the Postgres fallback answered until Live (under checks only).
+    pub fallback_served: u64,
 }
 
 /// A process killed when dropped.
@@ -112,6 +115,64 @@ pub fn start_serving(config: &KafkaConfig, port: u16, extra: &[&str]) -> Killed 
 /// and waits for it to exit. `BENCH_START_ARGS` adds flags (e.g. `-X`
 /// options), space-separated.
 pub fn run_projector(config: &KafkaConfig, dir: Option<&Path>, extra: &[&str]) -> Run {
+    run(config, dir, extra, None)
+}
+
+/// What the Postgres fallback served while a projector started under checks.
+pub struct Fallback {
+    /// Checks offered until Live (a steady [`CHECKS_PER_SEC`]).
+    pub offered: u64,
+    /// Of them, answered by the Postgres fallback
+    /// (`projection_checks_total{source="fallback"}` at Live).
+    pub served: u64,
+}
+
+/// The check rate offered to a projector starting under checks.
+pub const CHECKS_PER_SEC: u64 = 500;
+
+/// [`run_projector`] with Postgres (`DATABASE_URL`) as its fallback and checks of
+/// unknown sessions offered at a steady [`CHECKS_PER_SEC`] from the start
+/// (a check to a port not yet open is one a load balancer would have sent
+/// to another replica): how many the fallback served until Live.
+pub fn run_projector_under_checks(config: &KafkaConfig, dir: Option<&Path>, extra: &[&str]) -> (Run, Fallback) {
+    // Postgres must be up (`scripts/servers.sh up`): with the fallback
+    // unreachable, the start below would fail, not measure.
+    let database = revocation_test_support::database_url();
+    let live = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checker = {
+        let live = live.clone();
+        std::thread::spawn(move || {
+            let mut offered = 0u64;
+            let started = Instant::now();
+            while !live.load(std::sync::atomic::Ordering::Relaxed) {
+                let sid = uuid::Uuid::new_v4();
+                if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", PORT)) {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                    let request = format!("GET /v1/sessions/{sid} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+                    if stream.write_all(request.as_bytes()).is_ok() {
+                        let _ = stream.read_to_end(&mut Vec::new());
+                    }
+                }
+                offered += 1;
+                let due = started + Duration::from_micros(offered * 1_000_000 / CHECKS_PER_SEC);
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            }
+            offered
+        })
+    };
+    let mut extra = extra.to_vec();
+    extra.extend(["--database-url", &database, "--migrate"]);
+    let run = run(config, dir, &extra, Some(&live));
+    let offered = checker.join().unwrap();
+    (run, Fallback { offered, served: run.fallback_served })
+}
+
+fn run(
+    config: &KafkaConfig,
+    dir: Option<&Path>,
+    extra: &[&str],
+    live_flag: Option<&std::sync::atomic::AtomicBool>,
+) -> Run {
     let loopback_before = loopback_bytes();
     let started = Instant::now();
     let mut command = Command::new(binary());
@@ -158,6 +219,10 @@ pub fn run_projector(config: &KafkaConfig, dir: Option<&Path>, extra: &[&str]) -
     }
     let live_after = started.elapsed();
     let cpu_s = cpu_seconds(child.id());
+    let fallback_served = live_flag.map_or(0, |flag| {
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        fallback_checks(PORT)
+    });
     // Let the allocator settle as it would in service.
     std::thread::sleep(Duration::from_millis(500));
     let rss_kb = proc_field(child.id(), "status", "VmRSS:");
@@ -166,7 +231,7 @@ pub fn run_projector(config: &KafkaConfig, dir: Option<&Path>, extra: &[&str]) -
     let read_bytes = loopback_bytes().saturating_sub(loopback_before);
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     child.wait().unwrap();
-    Run { live_after, rss_kb, read_bytes, snapshot_ms: log.join().unwrap(), cpu_s }
+    Run { live_after, rss_kb, read_bytes, snapshot_ms: log.join().unwrap(), cpu_s, fallback_served }
 }
 
 /// `name=value` (tracing's text format) in a log line.
@@ -203,6 +268,18 @@ fn cpu_seconds(pid: u32) -> f64 {
     let fields: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The checks the Postgres fallback answered so far, from `/metrics`.
+fn fallback_checks(port: u16) -> u64 {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else { return 0 };
+    let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text.lines()
+        .filter(|l| l.starts_with("projection_checks_total{") && l.contains("source=\"fallback\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 /// Whether `GET /health/lag` on `port` answers 200 (Live).
