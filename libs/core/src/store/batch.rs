@@ -11,6 +11,11 @@
 
 use std::sync::atomic::Ordering;
 
+// DashMap hashes keys to 64 bits; `hash_usize` (all it offers) would cut
+// them to 32 on a 32-bit target, and batched keys would land elsewhere.
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("ChangeBatch needs 64-bit hashes (a 64-bit target)");
+
 use dashmap::SharedValue;
 
 use super::SessionStore;

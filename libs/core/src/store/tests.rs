@@ -218,7 +218,7 @@ proptest::proptest! {
     /// wherever it is flushed, with or without a maximum lifetime.
     #[test]
     fn a_batch_applies_as_one_by_one(
-        records in proptest::collection::vec((0..4usize, 0..4usize, 0..3i64, proptest::bool::ANY), 0..40),
+        records in proptest::collection::vec((0..4usize, 0..5usize, 0..3i64, proptest::bool::ANY), 0..40),
         lifetime in proptest::bool::ANY,
     ) {
         let sids = ["8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b", "00000000-0000-4000-8000-000000000001", "plain-id", "9b3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b"];
@@ -234,7 +234,21 @@ proptest::proptest! {
                 0 => SessionEvent::Created { sid: sid(sids[s]), user_id: "u".into(), created_at: at, expires_at: Some(at + time::Duration::hours(2)) },
                 1 => SessionEvent::Created { sid: sid(sids[s]), user_id: "v".into(), created_at: at, expires_at: None },
                 2 => SessionEvent::Revoked { sid: sid(sids[s]), revoked_at: at, reason: None },
-                _ => SessionEvent::Tombstone { sid: sid(sids[s]) },
+                3 => SessionEvent::Tombstone { sid: sid(sids[s]) },
+                // A malformed record of a UUID session: not batched, so the
+                // batch is applied first, then it (revoking the session).
+                _ => {
+                    fn malformed(s: &SessionId) -> Decoded<'_> {
+                        Decoded::Malformed { key: Some(s.as_sid_ref()), reason: "bad".into() }
+                    }
+                    let id = sid(sids[s]);
+                    one_by_one.apply(malformed(&id), NOW);
+                    if let Err(other) = batch.add(&batched, malformed(&id)) {
+                        batched.apply_batch(&mut batch);
+                        batched.apply(other, NOW);
+                    }
+                    continue;
+                }
             };
             one_by_one.apply(&event, NOW);
             if let Err(other) = batch.add(&batched, (&event).into()) {

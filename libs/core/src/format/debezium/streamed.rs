@@ -12,12 +12,11 @@
 //! with its messages. A property test holds the two readers equal wherever
 //! this one answers.
 
-use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::members::pick;
 use super::{HEARTBEAT_PREFIX, TRUNCATE_MARKER_ID};
 use crate::clock::Timestamp;
 use crate::format::{Change, Decoded};
@@ -25,92 +24,51 @@ use crate::session_id::SidRef;
 use crate::state::SessionState;
 use crate::user::UserTag;
 
-/// A session row's key, `{"id": …}`; any other member sends the record to
-/// the general reader (a cutoff's `user_id`, the schema wrapper's).
-#[derive(Deserialize)]
-struct Key<'a> {
-    #[serde(borrow)]
-    id: &'a str,
-    user_id: Option<IgnoredAny>,
-    payload: Option<IgnoredAny>,
-    schema: Option<IgnoredAny>,
-}
-
-/// The change-event envelope, only the members read; the rest
-/// (`source`, `transaction`, `ts_*`, `before`) is skipped unparsed. `after`
-/// is kept raw to check it is an object before reading it (serde would read
-/// a struct from an array too, which the general reader refuses).
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    op: &'a str,
-    #[serde(borrow)]
-    after: Option<&'a RawValue>,
-    schema: Option<IgnoredAny>,
-    payload: Option<IgnoredAny>,
-}
-
-/// The columns of the row that are read. Each is `None` when missing,
-/// `Some(None)` when null.
-#[derive(Deserialize)]
-struct Row<'a> {
-    #[serde(borrow)]
-    id: Option<&'a str>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    user_id: Option<Option<&'a str>>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    created_at: Option<Option<&'a str>>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    expires_at: Option<Option<&'a str>>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    revoked_at: Option<Option<&'a str>>,
-}
-
-/// A member that is there, null or text (missing is the `default`).
-fn present<'de, D: Deserializer<'de>>(column: D) -> Result<Option<Option<&'de str>>, D::Error> {
-    Option::<&'de str>::deserialize(column).map(Some)
-}
-
 /// The record as the general reader would read it, when it is the common
 /// case; `None` otherwise.
 pub(super) fn read<'a>(key: &'a [u8], value: &[u8]) -> Option<Decoded<'a>> {
-    if !is_object(key) || !is_object(value) {
+    // A session row's key is `{"id": …}`; a cutoff's `user_id` or the schema
+    // wrapper's members, even null, are for the general reader.
+    let [id, user_id, payload, schema] = pick(key, ["id", "user_id", "payload", "schema"], false)?;
+    if user_id.is_some() || payload.is_some() || schema.is_some() {
         return None;
     }
-    let key: Key<'a> = serde_json::from_slice(key).ok()?;
-    if key.user_id.is_some() || key.payload.is_some() || key.schema.is_some() {
+    let id: &'a str = text(id?)??;
+    if id.starts_with(HEARTBEAT_PREFIX) || id == TRUNCATE_MARKER_ID {
         return None;
     }
-    if key.id.starts_with(HEARTBEAT_PREFIX) || key.id == TRUNCATE_MARKER_ID {
+    let sid = SidRef::new(id).ok()?;
+    let [op, after, schema, payload] = pick(value, ["op", "after", "schema", "payload"], false)?;
+    if schema.is_some() || payload.is_some() {
         return None;
     }
-    let sid = SidRef::new(key.id).ok()?;
-    let envelope: Envelope<'_> = serde_json::from_slice(value).ok()?;
-    if envelope.schema.is_some() || envelope.payload.is_some() {
-        return None;
-    }
-    match envelope.op {
+    match text(op?)?? {
         "d" => return Some(Decoded::Change { sid, change: Change::Forget }),
         "c" | "r" | "u" => {}
         _ => return None,
     }
-    let after = envelope.after?.get();
-    if !is_object(after.as_bytes()) {
+    // The row's other columns must be scalars: it is read out of the
+    // envelope again, where serde_json would count nesting from zero.
+    let columns = ["id", "user_id", "created_at", "expires_at", "revoked_at"];
+    let [row_id, user, created_at, expires_at, revoked_at] = pick(after?.get().as_bytes(), columns, true)?;
+    if text(row_id?)?? != id {
         return None;
     }
-    let row: Row<'_> = serde_json::from_str(after).ok()?;
-    if row.id != Some(key.id) {
-        return None;
-    }
-    let created_at = time(row.created_at?)??;
-    let expires_at = time(row.expires_at?)?;
-    let revoked_at = time(row.revoked_at?)?;
-    let user = row.user_id??;
+    let created_at = time(text(created_at?)?)??;
+    let expires_at = time(text(expires_at?)?)?;
+    let revoked_at = time(text(revoked_at?)?)?;
+    let user = text(user?)??;
     let mut state = SessionState::created(UserTag::of(user), created_at, expires_at);
     if let Some(revoked_at) = revoked_at {
         state = state.merge(SessionState::revoked(revoked_at));
     }
     Some(Decoded::Change { sid, change: Change::Create { state, created_at: Timestamp::from_datetime(created_at) } })
+}
+
+/// A member that must be text or null, borrowed: `Some(None)` for null,
+/// `None` for anything else (a number, an escape in the text).
+fn text(member: &RawValue) -> Option<Option<&str>> {
+    serde_json::from_str::<Option<&str>>(member.get()).ok()
 }
 
 /// A time column: `Some(None)` for null, `None` when it cannot be read here.
@@ -119,11 +77,6 @@ fn time(column: Option<&str>) -> Option<Option<OffsetDateTime>> {
         None => Some(None),
         Some(text) => OffsetDateTime::parse(text, &Rfc3339).ok().map(Some),
     }
-}
-
-/// Whether JSON text is an object (its first non-blank byte opens one).
-fn is_object(json: &[u8]) -> bool {
-    json.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 #[cfg(test)]
@@ -211,6 +164,10 @@ mod tests {
             r#"{"id":"__truncated__"}"#.to_owned(),
             r#"{"id":""}"#.to_owned(),
             r#"{"id":"s\u002d1"}"#.to_owned(),
+            format!(r#"{{"id":"{SID}","user_id":null}}"#),
+            format!(r#"{{"id":"{SID}","schema":null}}"#),
+            format!(r#"{{"id":"{SID}","n":1e999}}"#),
+            format!(r#"{{"id":"{SID}"}} x"#),
         ])
     }
 
@@ -223,6 +180,123 @@ mod tests {
                 prop_assert_eq!(fast, general, "key {} value {}", key, value);
             }
         }
+    }
+
+    /// The connector's record with one member replaced (or given twice):
+    /// the readers agree on every such neighbour of the common case.
+    fn one_member_changed() -> impl Strategy<Value = String> {
+        let deep = format!("{}1{}", "[".repeat(130), "]".repeat(130));
+        let odd = proptest::sample::select(vec![
+            "null".to_owned(),
+            "1e400".to_owned(),
+            "-0".to_owned(),
+            "1e999".to_owned(),
+            r#""\udc00""#.to_owned(),
+            r#""\ud800x""#.to_owned(),
+            r#""a\"b""#.to_owned(),
+            "[]".to_owned(),
+            "{}".to_owned(),
+            r#"{"a":[1,{"b":null}]}"#.to_owned(),
+            "true".to_owned(),
+            r#""c""#.to_owned(),
+            r#""d""#.to_owned(),
+            r#""2026-12-01T10:00:00Z""#.to_owned(),
+            r#""u-2""#.to_owned(),
+            deep,
+        ]);
+        let members = proptest::sample::select(vec![
+            "before",
+            "op",
+            "schema",
+            "payload",
+            "source",
+            "transaction",
+            "ts_ms",
+            "extra",
+            "after",
+            "after.id",
+            "after.user_id",
+            "after.created_at",
+            "after.expires_at",
+            "after.revoked_at",
+            "after.device",
+        ]);
+        (members, odd, proptest::bool::ANY).prop_map(|(member, odd, twice)| {
+            let mut row = vec![
+                ("id", format!(r#""{SID}""#)),
+                ("user_id", r#""u-1""#.to_owned()),
+                ("created_at", r#""2026-12-01T10:00:00.123456Z""#.to_owned()),
+                ("expires_at", r#""2026-12-08T10:00:00Z""#.to_owned()),
+                ("revoked_at", "null".to_owned()),
+            ];
+            let mut envelope = vec![
+                ("before", "null".to_owned()),
+                ("source", r#"{"version":"3.0.7.Final","ts_ms":1796148458487,"sequence":"[\"1\",\"2\"]"}"#.to_owned()),
+                ("transaction", "null".to_owned()),
+                ("op", r#""c""#.to_owned()),
+                ("ts_ms", "1796148458533".to_owned()),
+            ];
+            let set = |members: &mut Vec<(&str, String)>, name: &'static str| match members
+                .iter_mut()
+                .find(|(n, _)| *n == name)
+            {
+                Some(slot) if !twice => slot.1 = odd.clone(),
+                _ => members.push((name, odd.clone())),
+            };
+            let object = |members: &[(&str, String)]| {
+                let members: Vec<String> = members.iter().map(|(n, v)| format!(r#""{n}":{v}"#)).collect();
+                format!("{{{}}}", members.join(","))
+            };
+            match member.strip_prefix("after.") {
+                Some(column) => set(&mut row, column),
+                None if member == "after" => {}
+                None => set(&mut envelope, member),
+            }
+            envelope.insert(1, ("after", object(&row)));
+            if member == "after" {
+                set(&mut envelope, "after");
+            }
+            object(&envelope)
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #[test]
+        fn next_to_the_common_case_it_answers_as_the_general_reader(key in key(), value in one_member_changed()) {
+            if let Some(fast) = read(key.as_bytes(), value.as_bytes()) {
+                let general = super::super::read_any(&RawRecord::new(Some(key.as_bytes()), Some(value.as_bytes())));
+                prop_assert_eq!(fast, general, "key {} value {}", key, value);
+            }
+        }
+    }
+
+    /// Found by review: each was read live here, and not by the general
+    /// reader (forgotten, or malformed: revoked).
+    #[test]
+    fn what_the_general_reader_refuses_is_not_read_here() {
+        let key = format!(r#"{{"id":"{SID}"}}"#);
+        let row = format!(
+            r#"{{"id":"{SID}","user_id":"u-1","created_at":"2026-12-01T10:00:00Z","expires_at":null,"revoked_at":null"#
+        );
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        let cases = [
+            (key.clone(), format!(r#"{{"schema":null,"payload":null,"op":"c","after":{row}}}}}"#)),
+            (format!(r#"{{"id":"{SID}","user_id":null}}"#), format!(r#"{{"op":"c","after":{row}}}}}"#)),
+            (key.clone(), format!(r#"{{"op":"c","after":{row}}},"source":{{"ts_ms":1e400}}}}"#)),
+            (key.clone(), format!(r#"{{"op":"c","after":{row}}},"source":{{"x":"\udc00"}}}}"#)),
+            (key.clone(), format!(r#"{{"op":"c","after":{row}}},"before":{deep}}}"#)),
+            (key.clone(), format!(r#"{{"op":"c","after":{row},"device":1e999}}}}"#)),
+        ];
+        for (key, value) in &cases {
+            let general = super::super::read_any(&RawRecord::new(Some(key.as_bytes()), Some(value.as_bytes())));
+            assert!(!matches!(general, Decoded::Change { change: Change::Create { .. }, .. }), "{value}: {general:?}");
+            assert_eq!(read(key.as_bytes(), value.as_bytes()), None, "{key} {value}");
+        }
+        let mut bad_utf8 = format!(r#"{{"op":"c","after":{row}}},"source":{{"x":"ab"}}}}"#).into_bytes();
+        let at = bad_utf8.len() - 4;
+        bad_utf8[at] = 0xff;
+        assert_eq!(read(key.as_bytes(), &bad_utf8), None);
     }
 
     #[test]
