@@ -199,7 +199,7 @@ impl Feed {
             std::thread::Builder::new().name(name.into()).spawn(move || body(&shared)).map_err(FeedError::Spawn)
         };
         let (to_apply, from_consumer) = mpsc::sync_channel(pipeline::BATCHES_IN_FLIGHT);
-        let (recycle, recycled) = mpsc::channel();
+        let (recycle, recycled) = mpsc::sync_channel(pipeline::BATCHES_KEPT);
         let spawned = (|| {
             Ok(vec![
                 spawn("projection-apply", Box::new(move |shared| pipeline::apply(shared, from_consumer, recycle)))?,

@@ -37,6 +37,8 @@ pub(super) const POSITION_FLUSH_EVERY: usize = 4096;
 /// Batches in flight from the consumer to the apply thread; the consumer
 /// waits when the apply thread is this far behind.
 pub(super) const BATCHES_IN_FLIGHT: usize = 16;
+/// Emptied batches kept for reuse; any more are freed.
+pub(super) const BATCHES_KEPT: usize = 2;
 
 /// Records handed from the consumer thread to the apply thread: their bytes
 /// copied into one buffer, so a batch is a few allocations, all reused.
@@ -166,7 +168,7 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
 
 /// The apply thread: decodes and applies each record, then publishes the
 /// positions and the record count once per batch (no shared write per record).
-pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycle: mpsc::Sender<Batch>) {
+pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycle: mpsc::SyncSender<Batch>) {
     let store = shared.projection.store();
     let freshness = shared.projection.freshness();
     let format = &*shared.format;
@@ -280,7 +282,9 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                     }
                 }
                 batch.clear();
-                let _ = recycle.send(batch);
+                // Kept for reuse unless enough are (then freed): a replay's
+                // batches in flight would otherwise stay allocated after it.
+                let _ = recycle.try_send(batch);
             }
             Work::Positions(positions) => {
                 for (partition, position) in positions {
