@@ -223,8 +223,9 @@ fn run(
         flag.store(true, std::sync::atomic::Ordering::Relaxed);
         fallback_checks(PORT)
     });
-    // Let the allocator settle as it would in service.
-    std::thread::sleep(Duration::from_millis(500));
+    // Let the allocator settle as it would in service: the feed returns
+    // what the replay freed at its first round after Live (`kafka::memory`).
+    std::thread::sleep(Duration::from_millis(1500));
     let rss_kb = proc_field(child.id(), "status", "VmRSS:");
     // librdkafka reads with recvmsg, which /proc/<pid>/io does not count;
     // the loopback interface does (the broker is on it, and little else).
