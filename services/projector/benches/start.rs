@@ -22,11 +22,9 @@ use std::time::Instant;
 use revocation_core::{
     Clock, SessionEvent, SessionId, SessionStore, SnapshotMeta, SystemClock, Timestamp, write_snapshot,
 };
-use revocation_kafka::{KafkaConfig, TopicSpec, ensure_topic_with};
+use revocation_kafka::KafkaConfig;
 use time::OffsetDateTime;
-use whole_process::{
-    bootstrap, env_usize, raw_consume, root, run_projector, run_projector_under_checks, start_serving,
-};
+use whole_process::{env_usize, raw_consume, root, run_projector, run_projector_under_checks, start_serving};
 
 const PARTITIONS: i32 = 6;
 const PEER_PORT: u16 = 18_182;
@@ -39,14 +37,7 @@ fn main() {
     let sessions = env_usize("BENCH_START_SESSIONS", 1_000_000);
     whole_process::binary();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let config = KafkaConfig::new(bootstrap(), format!("bench-start-{}", uuid::Uuid::new_v4().simple()));
-    runtime
-        .block_on(ensure_topic_with(
-            &config,
-            TopicSpec { partitions: PARTITIONS, replication: 1, compacted: true },
-            &[("compression.type", "producer")],
-        ))
-        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    let config = whole_process::new_topic(&runtime, "bench-start", PARTITIONS);
     println!(
         "start of the release projector at {sessions} sessions (topic {}, {PARTITIONS} partitions, lz4)",
         config.topic
@@ -140,11 +131,7 @@ fn main() {
         fallback = Some((cold_fallback.served, peer_fallback.served));
         let _ = std::fs::remove_dir_all(&empty);
     }
-    if std::env::var("BENCH_START_KEEP").is_ok_and(|v| v == "1") {
-        println!("  kept topic {} (BENCH_START_KEEP=1)", config.topic);
-    } else {
-        runtime.block_on(revocation_kafka::delete_topic(&config)).ok();
-    }
+    whole_process::drop_topic(&runtime, &config);
     let _ = std::fs::remove_dir_all(&dir);
 
     let out = root().join("target/bench");

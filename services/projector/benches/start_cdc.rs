@@ -18,10 +18,9 @@ mod whole_process;
 
 use std::time::Instant;
 
-use revocation_kafka::{KafkaConfig, TopicSpec, ensure_topic_with};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use whole_process::{bootstrap, env_usize, raw_consume, root, run_projector};
+use whole_process::{env_usize, raw_consume, root, run_projector};
 
 const PARTITIONS: i32 = 6;
 
@@ -32,14 +31,7 @@ fn main() {
     let rows = env_usize("BENCH_START_CDC_ROWS", 1_000_000);
     whole_process::binary();
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let config = KafkaConfig::new(bootstrap(), format!("bench-start-cdc-{}", uuid::Uuid::new_v4().simple()));
-    runtime
-        .block_on(ensure_topic_with(
-            &config,
-            TopicSpec { partitions: PARTITIONS, replication: 1, compacted: true },
-            &[("compression.type", "producer")],
-        ))
-        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    let config = whole_process::new_topic(&runtime, "bench-start-cdc", PARTITIONS);
     println!(
         "cold start on Debezium change events at {rows} rows (topic {}, {PARTITIONS} partitions, lz4)",
         config.topic
@@ -66,11 +58,7 @@ fn main() {
         cold.rss_kb / 1024,
         cold.rss_kb as f64 * 1024.0 / rows as f64,
     );
-    if std::env::var("BENCH_START_KEEP").is_ok_and(|v| v == "1") {
-        println!("  kept topic {} (BENCH_START_KEEP=1)", config.topic);
-    } else {
-        runtime.block_on(revocation_kafka::delete_topic(&config)).ok();
-    }
+    whole_process::drop_topic(&runtime, &config);
     let out = root().join("target/bench");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(

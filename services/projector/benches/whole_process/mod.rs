@@ -36,6 +36,30 @@ pub fn binary() -> PathBuf {
     binary
 }
 
+/// A new compacted topic of `partitions` named `prefix`-<uuid>, whose
+/// compression the producer chooses (the benches fill it lz4).
+pub fn new_topic(runtime: &tokio::runtime::Runtime, prefix: &str, partitions: i32) -> KafkaConfig {
+    let config = KafkaConfig::new(bootstrap(), format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
+    runtime
+        .block_on(revocation_kafka::ensure_topic_with(
+            &config,
+            revocation_kafka::TopicSpec { partitions, replication: 1, compacted: true },
+            &[("compression.type", "producer")],
+        ))
+        .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
+    config
+}
+
+/// Deletes the bench's topic, unless `BENCH_START_KEEP=1` (to profile
+/// starts on it by hand).
+pub fn drop_topic(runtime: &tokio::runtime::Runtime, config: &KafkaConfig) {
+    if std::env::var("BENCH_START_KEEP").is_ok_and(|v| v == "1") {
+        println!("  kept topic {} (BENCH_START_KEEP=1)", config.topic);
+    } else {
+        runtime.block_on(revocation_kafka::delete_topic(config)).ok();
+    }
+}
+
 /// A no-op consumer over every partition until it has seen `n` records: the
 /// baseline (its prefetch is larger than the projector's, which caps it to
 /// bound memory, so it is the faster of the two settings).
