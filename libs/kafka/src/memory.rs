@@ -4,7 +4,7 @@
 //! process that peaked stays resident at its peak. A cold replay peaks:
 //! librdkafka's fetch buffers and the map's outgrown tables left ~175 MB
 //! resident at 10M sessions, a third above a warm start
-//! (`docs/benchmarks-notes.md`, "cold RSS"). Once the projection has caught
+//! (`docs/benchmarks-notes.md`, "Stop 28"). Once the projection has caught
 //! up, `malloc_trim(0)` returns every arena's free pages to the system.
 
 /// Returns the free pages of glibc's arenas to the system; whether any

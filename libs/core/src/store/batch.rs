@@ -6,7 +6,7 @@
 //! and releases its shard's lock; the release is an atomic write, which
 //! waits for the insert's missing cache line, so no two misses overlap.
 //! Grouped by shard under one lock, consecutive inserts' misses overlap
-//! (`docs/benchmarks-notes.md`, "batched inserts"). A stable sort keeps
+//! (`docs/benchmarks-notes.md`, "Stop 28"). A stable sort keeps
 //! each session's changes in their order.
 
 use std::sync::atomic::Ordering;
@@ -88,10 +88,7 @@ impl SessionStore {
             for item in group {
                 let state = match item.change {
                     Change::Merge(state) => state,
-                    Change::Create { state, created_at } => match self.max_session_lifetime {
-                        Some(lifetime) => state.expiring_by(created_at.saturating_add(lifetime)),
-                        None => state,
-                    },
+                    Change::Create { state, created_at } => self.within_lifetime(state, created_at),
                     Change::Forget => {
                         let removed = table.remove_entry(item.hash, |(key, _)| *key == item.key);
                         revoked_delta -= i64::from(removed.is_some_and(|(_, held)| held.into_inner().is_revoked()));

@@ -221,11 +221,7 @@ impl SessionStore {
                 match change {
                     Change::Merge(state) => self.merge(Key::of_ref(&sid), state),
                     Change::Create { state, created_at } => {
-                        let state = match self.max_session_lifetime {
-                            Some(lifetime) => state.expiring_by(created_at.saturating_add(lifetime)),
-                            None => state,
-                        };
-                        self.merge(Key::of_ref(&sid), state)
+                        self.merge(Key::of_ref(&sid), self.within_lifetime(state, created_at))
                     }
                     Change::Forget => self.forget(Key::of_ref(&sid)),
                 }
@@ -276,6 +272,16 @@ impl SessionStore {
             && new.is_revoked()
         {
             self.revoked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A created session's state with its expiry capped at its creation
+    /// plus the maximum session lifetime, when the store has one.
+    #[inline]
+    fn within_lifetime(&self, state: SessionState, created_at: Timestamp) -> SessionState {
+        match self.max_session_lifetime {
+            Some(lifetime) => state.expiring_by(created_at.saturating_add(lifetime)),
+            None => state,
         }
     }
 
