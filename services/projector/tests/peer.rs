@@ -6,84 +6,15 @@
 //! cold with the reason in `/health/lag` `start`, and nothing is half-loaded.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use revocation_core::{SessionEvent, SessionId, SessionStore, SnapshotMeta, Timestamp, read_snapshot, write_snapshot};
-use revocation_kafka::{EventPublisher, KafkaConfig, delete_topic};
-use revocation_test_support::{ProjectorProcess, bootstrap, create_topic};
+use revocation_kafka::delete_topic;
+use revocation_test_support::ProjectorProcess;
 use time::OffsetDateTime;
 
-const TOKEN: &str = "a-long-random-admin-token-for-peers";
-
-struct Dirs(PathBuf);
-
-impl Dirs {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("peer-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("token"), TOKEN).unwrap();
-        std::fs::write(dir.join("wrong-token"), "a-long-but-wrong-admin-token").unwrap();
-        Self(dir)
-    }
-    fn file(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-    fn empty(&self, name: &str) -> String {
-        let dir = self.0.join(format!("data-{name}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.display().to_string()
-    }
-}
-
-impl Drop for Dirs {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn topic_with(sessions: usize, revoked_every: usize) -> (String, KafkaConfig, EventPublisher, Vec<String>) {
-    let topic = format!("peer-{}", uuid::Uuid::new_v4().simple());
-    let kafka = KafkaConfig::new(bootstrap(), topic.clone());
-    create_topic(&kafka, 3, &[]).await;
-    let publisher = EventPublisher::new(&kafka).unwrap();
-    let sids: Vec<String> = (0..sessions).map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    publish(&publisher, &sids, revoked_every).await;
-    (topic, kafka, publisher, sids)
-}
-
-async fn publish(publisher: &EventPublisher, sids: &[String], revoked_every: usize) {
-    let now = OffsetDateTime::now_utc();
-    for (i, s) in sids.iter().enumerate() {
-        let sid = SessionId::new(s.clone()).unwrap();
-        let created =
-            SessionEvent::Created { sid: sid.clone(), user_id: "u".into(), created_at: now, expires_at: None };
-        publisher.publish(&created).await.unwrap();
-        if i % revoked_every == 0 {
-            publisher.publish(&SessionEvent::Revoked { sid, revoked_at: now, reason: None }).await.unwrap();
-        }
-    }
-}
-
-fn projector(topic: &str, extra: &[&str]) -> ProjectorProcess {
-    let mut args = vec!["--topic", topic, "--bootstrap-servers", "PLACEHOLDER", "--sample-interval", "100ms"];
-    let brokers = bootstrap();
-    args[3] = &brokers;
-    args.extend_from_slice(extra);
-    ProjectorProcess::start(env!("CARGO_BIN_EXE_projector"), &args)
-}
-
-async fn start_report(p: &ProjectorProcess) -> serde_json::Value {
-    p.wait_until("/health/lag", 200, Duration::from_secs(60)).await["start"].clone()
-}
-
-async fn answers(p: &ProjectorProcess, sids: &[String]) -> Vec<u16> {
-    let mut out = Vec::with_capacity(sids.len());
-    for s in sids {
-        out.push(p.get(&format!("/v1/sessions/{s}")).await.0);
-    }
-    out
-}
+mod peer_support;
+use peer_support::*;
 
 #[tokio::test]
 async fn a_new_replica_boots_from_a_live_peer_replays_the_tail_and_holds_what_a_full_replay_holds() {
@@ -209,23 +140,27 @@ async fn a_sound_snapshot_of_another_topic_cluster_or_age_is_refused() {
     let store = SessionStore::new();
     let (meta, _) = read_snapshot(&bytes[..], &store).unwrap();
     assert!(meta.cluster_id.is_some(), "a peer's snapshot names its cluster: {meta:?}");
-    let three_days_ago = Timestamp::from_datetime(OffsetDateTime::now_utc() - time::Duration::days(3)).as_unix_micros();
-    type Edit = fn(&mut SnapshotMeta, i64);
-    let edits: [(&str, Edit, &str); 3] = [
-        ("other-topic", |m, _| m.topic = "another-topic".into(), "topic"),
-        ("other-cluster", |m, _| m.cluster_id = Some("another-cluster".into()), "cluster"),
+    let now = OffsetDateTime::now_utc();
+    let three_days_ago = Timestamp::from_datetime(now - time::Duration::days(3)).as_unix_micros();
+    let in_an_hour = Timestamp::from_datetime(now + time::Duration::hours(1)).as_unix_micros();
+    type Edit = fn(&mut SnapshotMeta, i64, i64);
+    let edits: [(&str, Edit, &str); 4] = [
+        ("other-topic", |m, _, _| m.topic = "another-topic".into(), "topic"),
+        ("other-cluster", |m, _, _| m.cluster_id = Some("another-cluster".into()), "cluster"),
         (
             "too-old",
-            |m, at| {
+            |m, at, _| {
                 m.written_at_micros = at;
                 m.fresh_as_of_micros = Some(at);
             },
             "retention",
         ),
+        // A writer's clock an hour ahead: the snapshot's age cannot be judged.
+        ("fresh-in-the-future", |m, _, ahead| m.fresh_as_of_micros = Some(ahead), "in the future"),
     ];
     for (what, edit, expected) in edits {
         let mut edited = meta.clone();
-        edit(&mut edited, three_days_ago);
+        edit(&mut edited, three_days_ago, in_an_hour);
         let mut body = Vec::new();
         write_snapshot(&store, &edited, &mut body).unwrap();
         let fake = fake_peer(body.into(), false).await;
@@ -235,6 +170,57 @@ async fn a_sound_snapshot_of_another_topic_cluster_or_age_is_refused() {
         assert_eq!(answers(&replica, &sids).await, answers(&peer, &sids).await, "{what}");
     }
     delete_topic(&kafka).await.ok();
+}
+
+/// A peer busy streaming to others (503 with `Retry-After`) is asked again,
+/// and its snapshot is then used.
+#[tokio::test]
+async fn a_busy_peer_is_asked_again_and_its_snapshot_used() {
+    let dirs = Dirs::new();
+    let (topic, kafka, _publisher, sids) = topic_with(100, 3).await;
+    let peer = projector(&topic, &["--admin-token-file", &dirs.file("token")]);
+    peer.wait_until("/health/lag", 200, Duration::from_secs(60)).await;
+    let url = format!("{}/admin/snapshot", peer.base);
+    let bytes = reqwest::Client::new().get(&url).bearer_auth(TOKEN).send().await.unwrap().bytes().await.unwrap();
+    let (busy, asked) = busy_then_serving(bytes).await;
+    let data = dirs.empty("busy");
+    let replica = projector(
+        &topic,
+        &["--snapshot-dir", &data, "--bootstrap-from", &busy, "--bootstrap-token-file", &dirs.file("token")],
+    );
+    let start = start_report(&replica).await;
+    assert_eq!(start["kind"], "warm", "{start}");
+    assert_eq!(start["snapshot_sessions"], 100, "{start}");
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2, "asked once busy, then served");
+    assert_eq!(answers(&replica, &sids).await, answers(&peer, &sids).await);
+    delete_topic(&kafka).await.ok();
+}
+
+/// A fake peer answering 503 (busy, `Retry-After: 1`) to its first request
+/// and `body` to the next; its URL and how often it was asked.
+async fn busy_then_serving(body: axum::body::Bytes) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let asked = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = asked.clone();
+    let app = axum::Router::new().route(
+        "/admin/snapshot",
+        axum::routing::get(move || {
+            let (body, counter) = (body.clone(), counter.clone());
+            async move {
+                if counter.fetch_add(1, Ordering::SeqCst) == 0 {
+                    let busy = axum::Json(serde_json::json!({"reason": "2 snapshots are being streamed already"}));
+                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")], busy).into_response()
+                } else {
+                    body.into_response()
+                }
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, asked)
 }
 
 /// Serves `body` at `/admin/snapshot`; `broken`: the stream ends in an error

@@ -42,6 +42,11 @@ pub(crate) enum SnapshotRefusal {
          compaction may have removed tombstones after them"
     )]
     OlderThanRetention { age_secs: u64, retention_ms: u128 },
+    #[error(
+        "its positions are fresh as of {ahead_secs} s in the future: the clock that wrote it and ours disagree, \
+         so its age (against delete.retention.ms) cannot be judged"
+    )]
+    FreshInFuture { ahead_secs: u64 },
     #[error("{0}, so compaction may have removed tombstones after its positions")]
     RetentionUnknown(String),
     #[error("it has {snapshot} partitions, the topic has {topic}")]

@@ -172,6 +172,12 @@ pub(super) struct TopicNow<'a> {
 /// compaction removes it, so half is left for the replay and for clocks.
 const RETENTION_SHARE: u32 = 2;
 
+/// How far in the future a snapshot's freshness may lie and still count as
+/// age zero: clocks that agree to within this much. Beyond it the age
+/// cannot be judged (a writer's clock ahead of ours by an hour would hide an
+/// hour of age), so the snapshot is refused.
+const CLOCK_LEEWAY: Duration = Duration::from_secs(60);
+
 /// Whether the snapshot's positions can be resumed: written on this
 /// cluster; younger than half the topic's `delete.retention.ms` (older
 /// positions may have missed a tombstone, and the records it erased, to
@@ -197,7 +203,12 @@ pub(super) fn usable_positions(
             let Some(fresh_as_of) = meta.fresh_as_of_micros else {
                 return Err(SnapshotRefusal::FreshnessNotRecorded);
             };
-            let age = topic.now.saturating_since(revocation_core::Timestamp::from_unix_micros(fresh_as_of));
+            let fresh_as_of = revocation_core::Timestamp::from_unix_micros(fresh_as_of);
+            let ahead = fresh_as_of.saturating_since(topic.now);
+            if ahead > CLOCK_LEEWAY {
+                return Err(SnapshotRefusal::FreshInFuture { ahead_secs: ahead.as_secs() });
+            }
+            let age = topic.now.saturating_since(fresh_as_of);
             if age > *retention / RETENTION_SHARE {
                 return Err(SnapshotRefusal::OlderThanRetention {
                     age_secs: age.as_secs(),
@@ -281,7 +292,23 @@ mod tests {
         assert!(usable_positions(&snapshot, &marks, &elsewhere).unwrap_err().to_string().contains("cluster"));
         let old = SnapshotMeta { cluster_id: None, ..snapshot.clone() };
         assert!(usable_positions(&old, &marks, &topic(None)).unwrap_err().to_string().contains("cluster"));
-        let ageless = SnapshotMeta { fresh_as_of_micros: None, ..snapshot };
+        let ageless = SnapshotMeta { fresh_as_of_micros: None, ..snapshot.clone() };
         assert!(usable_positions(&ageless, &marks, &topic(Some(Duration::from_secs(3600)))).is_err());
+    }
+
+    #[test]
+    fn positions_fresh_beyond_the_clock_leeway_in_the_future_are_refused() {
+        let marks: BTreeMap<_, _> = [(0, (0, 100))].into_iter().collect();
+        let hour = topic(Some(Duration::from_secs(3600)));
+        let ahead = |secs: i64| SnapshotMeta {
+            fresh_as_of_micros: Some(NOW.as_unix_micros() + secs * 1_000_000),
+            ..meta(1, &[(0, 90)])
+        };
+        assert_eq!(usable_positions(&ahead(CLOCK_LEEWAY.as_secs() as i64), &marks, &hour), Ok(10));
+        let why = usable_positions(&ahead(3 * 3600), &marks, &hour).unwrap_err();
+        assert_eq!(why, SnapshotRefusal::FreshInFuture { ahead_secs: 3 * 3600 });
+        assert!(why.to_string().contains("clock"), "{why}");
+        // Without a tombstone retention there is no age rule to judge.
+        assert_eq!(usable_positions(&ahead(3 * 3600), &marks, &topic(None)), Ok(10));
     }
 }

@@ -98,7 +98,7 @@ pub async fn fetch_peer_snapshot(
     };
     let partial = file.path().with_extension(format!("snapshot.peer-{}", std::process::id()));
     let mut reasons = Vec::new();
-    let all = ask_peers(bootstrap, &expected, &partial, file.path(), &mut reasons);
+    let all = ask_in_rounds(bootstrap, &expected, &partial, file.path(), &mut reasons);
     let outcome = match tokio::time::timeout(bootstrap.timeout, all).await {
         Ok(Some(fetched)) => fetched,
         Ok(None) => PeerFetch::Failed(if reasons.is_empty() { "no peer given".into() } else { reasons.join("; ") }),
@@ -111,12 +111,48 @@ pub async fn fetch_peer_snapshot(
     outcome
 }
 
+/// Rounds of asking every peer. A peer that answers 503 with `Retry-After`
+/// (busy streaming to others, or not Live yet) is worth asking again: a
+/// scale-out of many pods at once meets busy peers, and a stream takes
+/// seconds. Waiting is bounded, since a new replica answers from Postgres
+/// meanwhile: at most [`ROUNDS`] rounds, each wait at most [`LONGEST_WAIT`].
+async fn ask_in_rounds(
+    bootstrap: &PeerBootstrap,
+    expected: &Expected<'_>,
+    partial: &Path,
+    to: &Path,
+    reasons: &mut Vec<String>,
+) -> Option<PeerFetch> {
+    for round in 1..=ROUNDS {
+        let mut retry_after = None;
+        let mut failed = Vec::new();
+        if let Some(fetched) = ask_peers(bootstrap, expected, partial, to, &mut failed, &mut retry_after).await {
+            return Some(fetched);
+        }
+        let Some(wait) = retry_after.filter(|_| round < ROUNDS) else {
+            reasons.extend(failed);
+            return None;
+        };
+        tracing::info!(round, wait_ms = wait.as_millis() as u64, "peers asked to be asked again; waiting");
+        tokio::time::sleep(wait).await;
+    }
+    None
+}
+
+/// Rounds of asking the peers (see [`ask_in_rounds`]).
+const ROUNDS: u32 = 3;
+/// The longest wait between rounds, whatever a peer's `Retry-After` says.
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
+
+/// One round over every peer and address. A failure that asks to be
+/// retried lowers `retry_after` to its own wait.
 async fn ask_peers(
     bootstrap: &PeerBootstrap,
     expected: &Expected<'_>,
     partial: &Path,
     to: &Path,
     reasons: &mut Vec<String>,
+    retry_after: &mut Option<Duration>,
 ) -> Option<PeerFetch> {
     for peer in &bootstrap.peers {
         let shown = shown(peer);
@@ -131,7 +167,12 @@ async fn ask_peers(
             let at = format!("{shown} ({address})");
             let fetched = match transfer(bootstrap, peer, address, partial).await {
                 Ok(bytes) => check(partial, expected).map(|()| bytes),
-                Err(why) => Err(why),
+                Err(failure) => {
+                    if let Some(wait) = failure.retry_after {
+                        *retry_after = Some(retry_after.map_or(wait, |w| w.min(wait)));
+                    }
+                    Err(failure.why)
+                }
             };
             match fetched.and_then(|bytes| fs::rename(partial, to).map(|()| bytes).map_err(|e| format!("rename: {e}")))
             {
@@ -179,7 +220,20 @@ async fn addresses(peer: &str) -> Result<Vec<SocketAddr>, String> {
     if found.is_empty() { Err(format!("{host} resolves to no address")) } else { Ok(found) }
 }
 
-async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to: &Path) -> Result<u64, String> {
+/// Why a transfer from one address failed, and whether the peer asked to
+/// be asked again later (a 503 with `Retry-After`).
+struct Failure {
+    why: String,
+    retry_after: Option<Duration>,
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Self {
+        Self { why, retry_after: None }
+    }
+}
+
+async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to: &Path) -> Result<u64, Failure> {
     let url = reqwest::Url::parse(peer).map_err(|e| e.to_string())?;
     let host = url.host_str().unwrap_or_default().to_owned();
     // No redirect (another host's body is not this peer's snapshot) and no
@@ -200,15 +254,7 @@ async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to
         .await
         .map_err(|e| format!("request failed: {e}"))?;
     if response.status() != reqwest::StatusCode::OK {
-        // The peer's own reason when it is ours (`{"reason": …}`), never raw text: an
-        // echoing endpoint must not put the token into logs and the start report.
-        let status = response.status();
-        let reason =
-            response.json::<serde_json::Value>().await.ok().and_then(|v| v["reason"].as_str().map(str::to_owned));
-        return Err(match reason {
-            Some(reason) => format!("answered {status}: {}", reason.chars().take(200).collect::<String>()),
-            None => format!("answered {status}"),
-        });
+        return Err(refused(response).await);
     }
     let mut out = io::BufWriter::with_capacity(1 << 20, private_file(to).map_err(|e| e.to_string())?);
     let mut bytes = 0u64;
@@ -219,6 +265,23 @@ async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to
     let file = out.into_inner().map_err(|e| e.to_string())?;
     file.sync_all().map_err(|e| e.to_string())?;
     Ok(bytes)
+}
+
+/// A peer's answer other than 200: its own reason when it is ours
+/// (`{"reason": …}`), never raw text (an echoing endpoint must not put the
+/// token into logs and the start report), and its `Retry-After` on a 503.
+async fn refused(response: reqwest::Response) -> Failure {
+    let status = response.status();
+    let retry_after = (status == reqwest::StatusCode::SERVICE_UNAVAILABLE)
+        .then(|| response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok())
+        .flatten()
+        .map(|secs| Duration::from_secs(secs).min(LONGEST_WAIT));
+    let reason = response.json::<serde_json::Value>().await.ok().and_then(|v| v["reason"].as_str().map(str::to_owned));
+    let why = match reason {
+        Some(reason) => format!("answered {status}: {}", reason.chars().take(200).collect::<String>()),
+        None => format!("answered {status}"),
+    };
+    Failure { why, retry_after }
 }
 
 /// Why this replica cannot serve its snapshot to a peer now: only a Live

@@ -72,6 +72,12 @@ impl KafkaSource {
     /// waiting for the broker (Cold until caught up), even when it is
     /// unreachable.
     pub fn start(config: KafkaConfig, options: SourceOptions) -> Result<Self, FeedError> {
+        if crate::memory::map_large_allocations() {
+            tracing::debug!(
+                bytes = crate::memory::LARGE,
+                "blocks this large are mapped on their own (M_MMAP_THRESHOLD)"
+            );
+        }
         let trigger = Arc::new(SampleTrigger::new());
         let (store, warm, cold_reason) = match &options.snapshot {
             Some(snapshot) => load_snapshot(&config, &options, snapshot),
