@@ -40,7 +40,7 @@
 //! [`RecordFormat`]: revocation_core::RecordFormat
 //! [`WatermarkProbe`]: revocation_core::WatermarkProbe
 //! [`ProjectedLiveness`]: revocation_core::ProjectedLiveness
-// One exception, `memory.rs`: a call to glibc's `malloc_trim`.
+// One exception, `memory.rs`: calls to glibc's `mallopt` and `malloc_trim`.
 #![deny(unsafe_code)]
 
 mod admin;
