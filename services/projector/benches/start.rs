@@ -47,9 +47,13 @@ fn main() {
     let value_bytes = fill(&config, 0, sessions);
     println!("  filled in {:.1} s, {:.0} B per value", started.elapsed().as_secs_f64(), value_bytes);
 
-    let raw = raw_consume(&config, PARTITIONS, sessions);
+    let (raw, raw_cpu_s) = raw_consume(&config, PARTITIONS, sessions);
     let raw_rate = sessions as f64 / raw.as_secs_f64();
-    println!("  raw no-op BaseConsumer       {:>7.2} s  {:>9.0} records/s", raw.as_secs_f64(), raw_rate);
+    println!(
+        "  raw no-op BaseConsumer       {:>7.2} s  {:>9.0} records/s; CPU {raw_cpu_s:.1} s",
+        raw.as_secs_f64(),
+        raw_rate
+    );
 
     let dir = root().join("target/bench/start-snapshot");
     let _ = std::fs::remove_dir_all(&dir);
@@ -65,6 +69,7 @@ fn main() {
         cold.rss_kb as f64 * 1024.0 / sessions as f64,
         cold.read_bytes >> 20,
     );
+    let cold_cpu_s = cold.cpu_s;
     let snapshot = dir.join(format!("{}.snapshot", config.topic));
     let snapshot_bytes = std::fs::metadata(&snapshot).map(|m| m.len()).unwrap_or(0);
     println!("  snapshot at shutdown         {:>7.2} s  {} MB", cold.snapshot_ms as f64 / 1e3, snapshot_bytes >> 20);
@@ -139,7 +144,7 @@ fn main() {
     std::fs::write(
         out.join("start.json"),
         format!(
-            r#"{{"sessions": {sessions}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_read_bytes": {}, "snapshot_write_ms": {}, "snapshot_bytes": {snapshot_bytes}, "tail": {tail}, "warm_s": {:.3}, "warm_rss_kb": {}, "warm_network_bytes": {warm_network}, "check_idle_ns": {:.1}, "check_during_snapshot_ns": {:.1}, "snapshot_write_in_process_s": {:.3}, "peer_s": {}, "fallback_cold": {}, "fallback_peer": {}}}"#,
+            r#"{{"sessions": {sessions}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "raw_cpu_s": {raw_cpu_s:.2}, "cold_cpu_s": {cold_cpu_s:.2}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_read_bytes": {}, "snapshot_write_ms": {}, "snapshot_bytes": {snapshot_bytes}, "tail": {tail}, "warm_s": {:.3}, "warm_rss_kb": {}, "warm_network_bytes": {warm_network}, "check_idle_ns": {:.1}, "check_during_snapshot_ns": {:.1}, "snapshot_write_in_process_s": {:.3}, "peer_s": {}, "fallback_cold": {}, "fallback_peer": {}}}"#,
             raw.as_secs_f64(),
             cold.live_after.as_secs_f64(),
             cold_rate / raw_rate,

@@ -44,9 +44,13 @@ fn main() {
     let value_bytes = revocation_test_support::produce_records(&config, records, &options) as f64 / rows as f64;
     println!("  filled in {:.1} s, {:.0} B per value", started.elapsed().as_secs_f64(), value_bytes);
 
-    let raw = raw_consume(&config, PARTITIONS, rows);
+    let (raw, raw_cpu_s) = raw_consume(&config, PARTITIONS, rows);
     let raw_rate = rows as f64 / raw.as_secs_f64();
-    println!("  raw no-op BaseConsumer       {:>7.2} s  {:>9.0} records/s", raw.as_secs_f64(), raw_rate);
+    println!(
+        "  raw no-op BaseConsumer       {:>7.2} s  {:>9.0} records/s; CPU {raw_cpu_s:.1} s",
+        raw.as_secs_f64(),
+        raw_rate
+    );
     let cold = run_projector(&config, None, &["--format", "debezium", "--source-heartbeats", "false"]);
     let cold_rate = rows as f64 / cold.live_after.as_secs_f64();
     println!(
@@ -64,7 +68,7 @@ fn main() {
     std::fs::write(
         out.join("start-cdc.json"),
         format!(
-            r#"{{"rows": {rows}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_cpu_s": {:.2}}}"#,
+            r#"{{"rows": {rows}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "raw_cpu_s": {raw_cpu_s:.2}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_cpu_s": {:.2}}}"#,
             raw.as_secs_f64(),
             cold.live_after.as_secs_f64(),
             cold_rate / raw_rate,

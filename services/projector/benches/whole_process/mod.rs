@@ -62,8 +62,12 @@ pub fn drop_topic(runtime: &tokio::runtime::Runtime, config: &KafkaConfig) {
 
 /// A no-op consumer over every partition until it has seen `n` records: the
 /// baseline (its prefetch is larger than the projector's, which caps it to
-/// bound memory, so it is the faster of the two settings).
-pub fn raw_consume(config: &KafkaConfig, partitions: i32, n: usize) -> Duration {
+/// bound memory, so it is the faster of the two settings). Returns its time
+/// and the CPU this process used meanwhile (librdkafka's threads and the
+/// poll loop; the bench's other threads are idle), to set against the
+/// projector's.
+pub fn raw_consume(config: &KafkaConfig, partitions: i32, n: usize) -> (Duration, f64) {
+    let cpu_before = cpu_seconds(std::process::id());
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &config.bootstrap_servers)
         .set("group.id", "bench-start-raw")
@@ -87,7 +91,7 @@ pub fn raw_consume(config: &KafkaConfig, partitions: i32, n: usize) -> Duration 
             seen += 1;
         }
     }
-    started.elapsed()
+    (started.elapsed(), cpu_seconds(std::process::id()) - cpu_before)
 }
 
 #[derive(Clone, Copy)]
