@@ -20,14 +20,20 @@
 pub(crate) const LARGE: usize = 4 << 20;
 
 /// Sets glibc's mmap threshold to [`LARGE`] for the whole process, once;
-/// whether it is set. Elsewhere nothing (other allocators map large blocks
-/// on their own).
+/// whether it is set. Not where the operator chose one
+/// (`MALLOC_MMAP_THRESHOLD_` in the environment, glibc's own setting).
+/// Elsewhere nothing (other allocators map large blocks on their own).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 pub(crate) fn map_large_allocations() -> bool {
     static SET: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    // SAFETY: mallopt takes no pointers; glibc applies it under its own lock.
-    *SET.get_or_init(|| unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE as libc::c_int) == 1 })
+    *SET.get_or_init(|| {
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some() {
+            return false;
+        }
+        // SAFETY: mallopt takes no pointers; glibc applies it under its own lock.
+        unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, LARGE as libc::c_int) == 1 }
+    })
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
@@ -87,7 +93,8 @@ mod tests {
     #[test]
     fn large_blocks_freed_among_kept_ones_leave_nothing_resident() {
         let _alone = RESIDENT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        assert_eq!(super::map_large_allocations(), cfg!(all(target_os = "linux", target_env = "gnu")));
+        let chosen = std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some();
+        assert_eq!(super::map_large_allocations(), cfg!(all(target_os = "linux", target_env = "gnu")) && !chosen);
         let before = super::resident_kb().unwrap();
         let kept = std::thread::spawn(|| {
             // Unmapping a block this large would raise glibc's own threshold

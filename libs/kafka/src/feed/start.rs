@@ -173,9 +173,12 @@ pub(super) struct TopicNow<'a> {
 const RETENTION_SHARE: u32 = 2;
 
 /// How far in the future a snapshot's freshness may lie and still count as
-/// age zero: clocks that agree to within this much. Beyond it the age
-/// cannot be judged (a writer's clock ahead of ours by an hour would hide an
-/// hour of age), so the snapshot is refused.
+/// age zero: clocks that agree to within this much. Beyond it the clocks
+/// disagree and the age cannot be judged, so the snapshot is refused. This
+/// catches a writer's clock ahead of ours only while the snapshot is
+/// younger than the skew (a peer's always is); an older one's age is
+/// understated by the skew, which the half of the retention left by
+/// [`RETENTION_SHARE`] must cover.
 const CLOCK_LEEWAY: Duration = Duration::from_secs(60);
 
 /// Whether the snapshot's positions can be resumed: written on this

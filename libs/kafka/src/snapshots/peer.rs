@@ -125,14 +125,13 @@ async fn ask_in_rounds(
 ) -> Option<PeerFetch> {
     for round in 1..=ROUNDS {
         let mut retry_after = None;
-        let mut failed = Vec::new();
-        if let Some(fetched) = ask_peers(bootstrap, expected, partial, to, &mut failed, &mut retry_after).await {
+        // Every round's reasons are kept, so a timeout mid-round still says
+        // what the peers answered before it.
+        if let Some(fetched) = ask_peers(bootstrap, expected, partial, to, reasons, &mut retry_after).await {
             return Some(fetched);
         }
-        let Some(wait) = retry_after.filter(|_| round < ROUNDS) else {
-            reasons.extend(failed);
-            return None;
-        };
+        let wait = retry_after.filter(|_| round < ROUNDS)?;
+        reasons.push(format!("round {round}: asked again after {} ms", wait.as_millis()));
         tracing::info!(round, wait_ms = wait.as_millis() as u64, "peers asked to be asked again; waiting");
         tokio::time::sleep(wait).await;
     }

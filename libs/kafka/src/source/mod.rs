@@ -71,6 +71,11 @@ impl KafkaSource {
     /// read before this returns), else from the beginning. Returns without
     /// waiting for the broker (Cold until caught up), even when it is
     /// unreachable.
+    ///
+    /// Under glibc it sets the process's mmap threshold to 4 MiB, once
+    /// (unless `MALLOC_MMAP_THRESHOLD_` is set): the map's tables are then
+    /// mappings of their own, returned when outgrown, so memory after a
+    /// cold start is what it is after a warm one (`docs/operations.md`).
     pub fn start(config: KafkaConfig, options: SourceOptions) -> Result<Self, FeedError> {
         if crate::memory::map_large_allocations() {
             tracing::debug!(
