@@ -51,6 +51,13 @@ fn main() {
         raw.as_secs_f64(),
         raw_rate
     );
+    let (batched, batched_cpu_s) = whole_process::raw_consume_batched(&config, PARTITIONS, rows);
+    println!(
+        "  raw no-op, batched poll      {:>7.2} s  {:>9.0} records/s; CPU {batched_cpu_s:.1} s (rd_kafka_consume_batch_queue)",
+        batched.as_secs_f64(),
+        rows as f64 / batched.as_secs_f64()
+    );
+    let raw_batched_s = batched.as_secs_f64();
     let cold = run_projector(&config, None, &["--format", "debezium", "--source-heartbeats", "false"]);
     let cold_rate = rows as f64 / cold.live_after.as_secs_f64();
     println!(
@@ -68,7 +75,7 @@ fn main() {
     std::fs::write(
         out.join("start-cdc.json"),
         format!(
-            r#"{{"rows": {rows}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "raw_cpu_s": {raw_cpu_s:.2}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_cpu_s": {:.2}}}"#,
+            r#"{{"rows": {rows}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "raw_cpu_s": {raw_cpu_s:.2}, "raw_batched_s": {raw_batched_s:.3}, "raw_batched_cpu_s": {batched_cpu_s:.2}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_cpu_s": {:.2}}}"#,
             raw.as_secs_f64(),
             cold.live_after.as_secs_f64(),
             cold_rate / raw_rate,

@@ -68,6 +68,53 @@ pub fn drop_topic(runtime: &tokio::runtime::Runtime, config: &KafkaConfig) {
 /// projector's.
 pub fn raw_consume(config: &KafkaConfig, partitions: i32, n: usize) -> (Duration, f64) {
     let cpu_before = cpu_seconds(std::process::id());
+    let started = Instant::now();
+    let consumer = raw_consumer(config, partitions);
+    let mut seen = 0;
+    while seen < n {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            seen += 1;
+        }
+    }
+    (started.elapsed(), cpu_seconds(std::process::id()) - cpu_before)
+}
+
+/// [`raw_consume`] taking records from librdkafka thousands at a time
+/// (`rd_kafka_consume_batch_queue`, which the `rdkafka` crate does not
+/// wrap) instead of one event per record: how much of the baseline's time
+/// is the per-record poll (`docs/benchmarks-notes.md`, "Stop 29").
+#[allow(unsafe_code)] // a measurement only; the projector does not use this call
+pub fn raw_consume_batched(config: &KafkaConfig, partitions: i32, n: usize) -> (Duration, f64) {
+    use rdkafka::bindings as rd;
+    let cpu_before = cpu_seconds(std::process::id());
+    let started = Instant::now();
+    let consumer = raw_consumer(config, partitions);
+    // SAFETY: the queue handle is taken from and destroyed before the live
+    // consumer; each message the call fills in is destroyed exactly once,
+    // after its fields are read.
+    unsafe {
+        let queue = rd::rd_kafka_queue_get_consumer(consumer.client().native_ptr());
+        let mut messages: Vec<*mut rd::rd_kafka_message_t> = vec![std::ptr::null_mut(); 4096];
+        let mut seen = 0;
+        // The call waits until the batch is full or 10 ms passed: a short
+        // wait, so the last records are not held back.
+        while seen < n {
+            let got = rd::rd_kafka_consume_batch_queue(queue, 10, messages.as_mut_ptr(), messages.len());
+            assert!(got >= 0, "rd_kafka_consume_batch_queue failed");
+            for &message in &messages[..got as usize] {
+                if (*message).err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                    seen += 1;
+                }
+                rd::rd_kafka_message_destroy(message);
+            }
+        }
+        rd::rd_kafka_queue_destroy(queue);
+    }
+    (started.elapsed(), cpu_seconds(std::process::id()) - cpu_before)
+}
+
+/// The baseline's consumer, assigned every partition from the beginning.
+fn raw_consumer(config: &KafkaConfig, partitions: i32) -> BaseConsumer {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", &config.bootstrap_servers)
         .set("group.id", "bench-start-raw")
@@ -78,20 +125,13 @@ pub fn raw_consume(config: &KafkaConfig, partitions: i32, n: usize) -> (Duration
         .set("fetch.wait.max.ms", "100")
         .create()
         .unwrap();
-    let started = Instant::now();
     consumer.fetch_metadata(Some(&config.topic), Duration::from_secs(5)).unwrap();
     let mut list = TopicPartitionList::new();
     for p in 0..partitions {
         list.add_partition_offset(&config.topic, p, Offset::Beginning).unwrap();
     }
     consumer.assign(&list).unwrap();
-    let mut seen = 0;
-    while seen < n {
-        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
-            seen += 1;
-        }
-    }
-    (started.elapsed(), cpu_seconds(std::process::id()) - cpu_before)
+    consumer
 }
 
 #[derive(Clone, Copy)]
