@@ -24,7 +24,7 @@ use revocation_core::{
 };
 use revocation_kafka::KafkaConfig;
 use time::OffsetDateTime;
-use whole_process::{env_usize, raw_consume, root, run_projector, run_projector_under_checks, start_serving};
+use whole_process::{env_usize, root, run_projector, run_projector_under_checks, start_serving};
 
 const PARTITIONS: i32 = 6;
 const PEER_PORT: u16 = 18_182;
@@ -47,20 +47,9 @@ fn main() {
     let value_bytes = fill(&config, 0, sessions);
     println!("  filled in {:.1} s, {:.0} B per value", started.elapsed().as_secs_f64(), value_bytes);
 
-    let (raw, raw_cpu_s) = raw_consume(&config, PARTITIONS, sessions);
-    let raw_rate = sessions as f64 / raw.as_secs_f64();
-    println!(
-        "  raw no-op BaseConsumer       {:>7.2} s  {:>9.0} records/s; CPU {raw_cpu_s:.1} s",
-        raw.as_secs_f64(),
-        raw_rate
-    );
-    let (batched, batched_cpu_s) = whole_process::raw_consume_batched(&config, PARTITIONS, sessions);
-    println!(
-        "  raw no-op, batched poll      {:>7.2} s  {:>9.0} records/s; CPU {batched_cpu_s:.1} s (rd_kafka_consume_batch_queue)",
-        batched.as_secs_f64(),
-        sessions as f64 / batched.as_secs_f64()
-    );
-    let raw_batched_s = batched.as_secs_f64();
+    let base = whole_process::baselines(&config, PARTITIONS, sessions);
+    let raw_rate = sessions as f64 / base.raw.as_secs_f64();
+    let (raw_cpu_s, raw_batched_s, batched_cpu_s) = (base.raw_cpu_s, base.batched.as_secs_f64(), base.batched_cpu_s);
 
     let dir = root().join("target/bench/start-snapshot");
     let _ = std::fs::remove_dir_all(&dir);
@@ -152,7 +141,7 @@ fn main() {
         out.join("start.json"),
         format!(
             r#"{{"sessions": {sessions}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "raw_cpu_s": {raw_cpu_s:.2}, "raw_batched_s": {raw_batched_s:.3}, "raw_batched_cpu_s": {batched_cpu_s:.2}, "cold_cpu_s": {cold_cpu_s:.2}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_read_bytes": {}, "snapshot_write_ms": {}, "snapshot_bytes": {snapshot_bytes}, "tail": {tail}, "warm_s": {:.3}, "warm_rss_kb": {}, "warm_network_bytes": {warm_network}, "check_idle_ns": {:.1}, "check_during_snapshot_ns": {:.1}, "snapshot_write_in_process_s": {:.3}, "peer_s": {}, "fallback_cold": {}, "fallback_peer": {}}}"#,
-            raw.as_secs_f64(),
+            base.raw.as_secs_f64(),
             cold.live_after.as_secs_f64(),
             cold_rate / raw_rate,
             cold.rss_kb,

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use whole_process::{env_usize, raw_consume, root, run_projector};
+use whole_process::{env_usize, root, run_projector};
 
 const PARTITIONS: i32 = 6;
 
@@ -44,20 +44,9 @@ fn main() {
     let value_bytes = revocation_test_support::produce_records(&config, records, &options) as f64 / rows as f64;
     println!("  filled in {:.1} s, {:.0} B per value", started.elapsed().as_secs_f64(), value_bytes);
 
-    let (raw, raw_cpu_s) = raw_consume(&config, PARTITIONS, rows);
-    let raw_rate = rows as f64 / raw.as_secs_f64();
-    println!(
-        "  raw no-op BaseConsumer       {:>7.2} s  {:>9.0} records/s; CPU {raw_cpu_s:.1} s",
-        raw.as_secs_f64(),
-        raw_rate
-    );
-    let (batched, batched_cpu_s) = whole_process::raw_consume_batched(&config, PARTITIONS, rows);
-    println!(
-        "  raw no-op, batched poll      {:>7.2} s  {:>9.0} records/s; CPU {batched_cpu_s:.1} s (rd_kafka_consume_batch_queue)",
-        batched.as_secs_f64(),
-        rows as f64 / batched.as_secs_f64()
-    );
-    let raw_batched_s = batched.as_secs_f64();
+    let base = whole_process::baselines(&config, PARTITIONS, rows);
+    let raw_rate = rows as f64 / base.raw.as_secs_f64();
+    let (raw_cpu_s, raw_batched_s, batched_cpu_s) = (base.raw_cpu_s, base.batched.as_secs_f64(), base.batched_cpu_s);
     let cold = run_projector(&config, None, &["--format", "debezium", "--source-heartbeats", "false"]);
     let cold_rate = rows as f64 / cold.live_after.as_secs_f64();
     println!(
@@ -76,7 +65,7 @@ fn main() {
         out.join("start-cdc.json"),
         format!(
             r#"{{"rows": {rows}, "partitions": {PARTITIONS}, "value_bytes": {value_bytes:.0}, "raw_s": {:.3}, "raw_cpu_s": {raw_cpu_s:.2}, "raw_batched_s": {raw_batched_s:.3}, "raw_batched_cpu_s": {batched_cpu_s:.2}, "cold_s": {:.3}, "cold_vs_raw": {:.4}, "cold_rss_kb": {}, "cold_cpu_s": {:.2}}}"#,
-            raw.as_secs_f64(),
+            base.raw.as_secs_f64(),
             cold.live_after.as_secs_f64(),
             cold_rate / raw_rate,
             cold.rss_kb,

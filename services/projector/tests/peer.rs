@@ -52,14 +52,11 @@ async fn a_new_replica_boots_from_a_live_peer_replays_the_tail_and_holds_what_a_
 #[tokio::test]
 async fn every_unsound_peer_is_refused_and_the_replica_starts_cold_saying_why() {
     let dirs = Dirs::new();
-    let (topic, kafka, _publisher, sids) = topic_with(100, 3).await;
-    let peer = projector(&topic, &["--admin-token-file", &dirs.file("token")]);
-    peer.wait_until("/health/lag", 200, Duration::from_secs(60)).await;
+    let (topic, kafka, sids, peer) = live_peer(&dirs, 100, 3).await;
 
     // No token, a wrong one: refused by the peer.
-    let url = format!("{}/admin/snapshot", peer.base);
-    assert_eq!(reqwest::get(&url).await.unwrap().status(), 401);
-    let bytes = reqwest::Client::new().get(&url).bearer_auth(TOKEN).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(reqwest::get(format!("{}/admin/snapshot", peer.base)).await.unwrap().status(), 401);
+    let bytes = served_snapshot(&peer).await;
     assert!(bytes.len() > 100 * 16, "a snapshot of 100 sessions: {} bytes", bytes.len());
 
     let cold = |what, peer_url, token, more| start_cold(&dirs, &topic, what, peer_url, token, more);
@@ -132,11 +129,8 @@ async fn start_cold(
 #[tokio::test]
 async fn a_sound_snapshot_of_another_topic_cluster_or_age_is_refused() {
     let dirs = Dirs::new();
-    let (topic, kafka, _publisher, sids) = topic_with(100, 3).await;
-    let peer = projector(&topic, &["--admin-token-file", &dirs.file("token")]);
-    peer.wait_until("/health/lag", 200, Duration::from_secs(60)).await;
-    let url = format!("{}/admin/snapshot", peer.base);
-    let bytes = reqwest::Client::new().get(&url).bearer_auth(TOKEN).send().await.unwrap().bytes().await.unwrap();
+    let (topic, kafka, sids, peer) = live_peer(&dirs, 100, 3).await;
+    let bytes = served_snapshot(&peer).await;
     let store = SessionStore::new();
     let (meta, _) = read_snapshot(&bytes[..], &store).unwrap();
     assert!(meta.cluster_id.is_some(), "a peer's snapshot names its cluster: {meta:?}");
@@ -177,11 +171,8 @@ async fn a_sound_snapshot_of_another_topic_cluster_or_age_is_refused() {
 #[tokio::test]
 async fn a_busy_peer_is_asked_again_and_its_snapshot_used() {
     let dirs = Dirs::new();
-    let (topic, kafka, _publisher, sids) = topic_with(100, 3).await;
-    let peer = projector(&topic, &["--admin-token-file", &dirs.file("token")]);
-    peer.wait_until("/health/lag", 200, Duration::from_secs(60)).await;
-    let url = format!("{}/admin/snapshot", peer.base);
-    let bytes = reqwest::Client::new().get(&url).bearer_auth(TOKEN).send().await.unwrap().bytes().await.unwrap();
+    let (topic, kafka, sids, peer) = live_peer(&dirs, 100, 3).await;
+    let bytes = served_snapshot(&peer).await;
     let (busy, asked) = busy_then_serving(bytes).await;
     let data = dirs.empty("busy");
     let replica = projector(

@@ -6,35 +6,13 @@
 //! one after another).
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
-use std::process::Command;
 use std::time::Duration;
 
 use revocation_kafka::delete_topic;
-use revocation_test_support::{eventually, script};
+use revocation_test_support::{Heal, eventually, run_script};
 
 mod peer_support;
 use peer_support::*;
-
-/// Thaws the broker even if the test fails half-way.
-struct Paused;
-
-impl Paused {
-    fn start() -> Self {
-        run("pause");
-        Paused
-    }
-}
-
-impl Drop for Paused {
-    fn drop(&mut self) {
-        run("resume");
-    }
-}
-
-fn run(action: &str) {
-    let status = Command::new(script("kafka.sh")).arg(action).status().expect("run scripts/kafka.sh");
-    assert!(status.success(), "scripts/kafka.sh {action} failed");
-}
 
 #[tokio::test]
 async fn a_lagging_peer_serves_no_snapshot_and_the_replica_starts_cold_saying_why() {
@@ -43,9 +21,10 @@ async fn a_lagging_peer_serves_no_snapshot_and_the_replica_starts_cold_saying_wh
     let peer = projector(&topic, &["--admin-token-file", &dirs.file("token"), "--max-staleness", "1s"]);
     peer.wait_until("/health/lag", 200, Duration::from_secs(60)).await;
     let data = dirs.empty("lagging");
+    let heal = Heal; // the broker is thawed even if the test fails half-way
+    run_script("kafka.sh", "pause");
     let replica;
     {
-        let _paused = Paused::start();
         eventually(Duration::from_secs(20), "the peer reports lagging", async || {
             peer.lag().await.is_some_and(|lag| lag["state"] == "lagging")
         })
@@ -58,6 +37,8 @@ async fn a_lagging_peer_serves_no_snapshot_and_the_replica_starts_cold_saying_wh
         eventually(Duration::from_secs(30), "the replica answers", async || replica.lag().await.is_some()).await;
         assert_eq!(peer.lag().await.unwrap()["state"], "lagging", "the peer still lagged when it was asked");
     }
+    run_script("kafka.sh", "resume");
+    drop(heal);
     let start = start_report(&replica).await;
     assert_eq!(start["kind"], "cold", "{start}");
     let why = start["reason"].as_str().unwrap_or_default();

@@ -60,13 +60,35 @@ pub fn drop_topic(runtime: &tokio::runtime::Runtime, config: &KafkaConfig) {
     }
 }
 
+/// The two raw baselines over one topic: records polled one by one (what a
+/// start is judged against) and taken thousands at a time.
+pub struct Baselines {
+    pub raw: Duration,
+    pub raw_cpu_s: f64,
+    pub batched: Duration,
+    pub batched_cpu_s: f64,
+}
+
+/// Runs and prints both baselines over `n` records of `config`'s topic.
+pub fn baselines(config: &KafkaConfig, partitions: i32, n: usize) -> Baselines {
+    let (raw, raw_cpu_s) = raw_consume(config, partitions, n);
+    let (batched, batched_cpu_s) = raw_consume_batched(config, partitions, n);
+    for (what, took, cpu) in
+        [("raw no-op BaseConsumer    ", raw, raw_cpu_s), ("raw no-op, batched poll   ", batched, batched_cpu_s)]
+    {
+        let rate = n as f64 / took.as_secs_f64();
+        println!("  {what}   {:>7.2} s  {rate:>9.0} records/s; CPU {cpu:.1} s", took.as_secs_f64());
+    }
+    Baselines { raw, raw_cpu_s, batched, batched_cpu_s }
+}
+
 /// A no-op consumer over every partition until it has seen `n` records: the
 /// baseline (its prefetch is larger than the projector's, which caps it to
 /// bound memory, so it is the faster of the two settings). Returns its time
 /// and the CPU this process used meanwhile (librdkafka's threads and the
 /// poll loop; the bench's other threads are idle), to set against the
 /// projector's.
-pub fn raw_consume(config: &KafkaConfig, partitions: i32, n: usize) -> (Duration, f64) {
+fn raw_consume(config: &KafkaConfig, partitions: i32, n: usize) -> (Duration, f64) {
     let cpu_before = cpu_seconds(std::process::id());
     let started = Instant::now();
     let consumer = raw_consumer(config, partitions);
@@ -84,7 +106,7 @@ pub fn raw_consume(config: &KafkaConfig, partitions: i32, n: usize) -> (Duration
 /// wrap) instead of one event per record: how much of the baseline's time
 /// is the per-record poll (`docs/benchmarks-notes.md`, "Stop 29").
 #[allow(unsafe_code)] // a measurement only; the projector does not use this call
-pub fn raw_consume_batched(config: &KafkaConfig, partitions: i32, n: usize) -> (Duration, f64) {
+fn raw_consume_batched(config: &KafkaConfig, partitions: i32, n: usize) -> (Duration, f64) {
     use rdkafka::bindings as rd;
     let cpu_before = cpu_seconds(std::process::id());
     let started = Instant::now();

@@ -80,3 +80,22 @@ pub async fn answers(p: &ProjectorProcess, sids: &[String]) -> Vec<u16> {
     }
     out
 }
+
+/// A topic of `sessions` (every `revoked_every`th revoked) and a Live peer
+/// on it that serves snapshots: the topic, its config, the sids, the peer.
+pub async fn live_peer(
+    dirs: &Dirs,
+    sessions: usize,
+    revoked_every: usize,
+) -> (String, KafkaConfig, Vec<String>, ProjectorProcess) {
+    let (topic, kafka, _publisher, sids) = topic_with(sessions, revoked_every).await;
+    let peer = projector(&topic, &["--admin-token-file", &dirs.file("token")]);
+    peer.wait_until("/health/lag", 200, Duration::from_secs(60)).await;
+    (topic, kafka, sids, peer)
+}
+
+/// The snapshot `peer` serves, asked with the token.
+pub async fn served_snapshot(peer: &ProjectorProcess) -> axum::body::Bytes {
+    let url = format!("{}/admin/snapshot", peer.base);
+    reqwest::Client::new().get(&url).bearer_auth(TOKEN).send().await.unwrap().bytes().await.unwrap()
+}
