@@ -63,6 +63,10 @@ async fn every_unsound_peer_is_refused_and_the_replica_starts_cold_saying_why() 
     let (_, why, _) = cold("wrong-token", peer.base.clone(), "wrong-token", vec![]).await;
     assert!(why.contains("401"), "wrong token: {why}");
 
+    // A peer echoing the request's Authorization header in its reason: the token shows nowhere.
+    let (_, why, _) = cold("echoing", echoing_peer().await, "token", vec![]).await;
+    assert!(why.contains("401") && why.contains("[the token]") && !why.contains(TOKEN), "echoing peer: {why}");
+
     // Another format: the peer's snapshot is fetched, then refused as a local one would be.
     let (_, why, _) = cold("format", peer.base.clone(), "token", vec!["--format".into(), "cloudevents".into()]).await;
     assert!(why.contains("format"), "another format: {why}");
@@ -212,6 +216,24 @@ async fn busy_then_serving(body: axum::body::Bytes) -> (String, std::sync::Arc<s
     );
     tokio::spawn(async move { axum::serve(listener, app).await });
     (base, asked)
+}
+
+/// A peer answering 401 with the request's `Authorization` header as its
+/// reason (an endpoint that echoes what it was sent).
+async fn echoing_peer() -> String {
+    use axum::response::IntoResponse;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = axum::Router::new().route(
+        "/admin/snapshot",
+        axum::routing::get(|headers: axum::http::HeaderMap| async move {
+            let sent = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let reason = axum::Json(serde_json::json!({"reason": format!("refused {sent}")}));
+            (axum::http::StatusCode::UNAUTHORIZED, reason).into_response()
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
 }
 
 /// Serves `body` at `/admin/snapshot`; `broken`: the stream ends in an error

@@ -253,7 +253,7 @@ async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to
         .await
         .map_err(|e| format!("request failed: {e}"))?;
     if response.status() != reqwest::StatusCode::OK {
-        return Err(refused(response).await);
+        return Err(refused(response, &bootstrap.token).await);
     }
     let mut out = io::BufWriter::with_capacity(1 << 20, private_file(to).map_err(|e| e.to_string())?);
     let mut bytes = 0u64;
@@ -269,18 +269,27 @@ async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to
 /// A peer's answer other than 200: its own reason when it is ours
 /// (`{"reason": …}`), never raw text (an echoing endpoint must not put the
 /// token into logs and the start report), and its `Retry-After` on a 503.
-async fn refused(response: reqwest::Response) -> Failure {
+async fn refused(response: reqwest::Response, token: &str) -> Failure {
     let status = response.status();
     let retry_after = (status == reqwest::StatusCode::SERVICE_UNAVAILABLE)
         .then(|| response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok())
         .flatten()
         .map(|secs| Duration::from_secs(secs).min(LONGEST_WAIT));
     let reason = response.json::<serde_json::Value>().await.ok().and_then(|v| v["reason"].as_str().map(str::to_owned));
-    let why = match reason {
-        Some(reason) => format!("answered {status}: {}", reason.chars().take(200).collect::<String>()),
+    Failure { why: answered(status, reason.as_deref(), token), retry_after }
+}
+
+/// How a refusal is shown: the peer's reason, without the token should the
+/// peer echo it (the reason reaches logs and `/health/lag`), cut to 200
+/// characters.
+fn answered(status: reqwest::StatusCode, reason: Option<&str>, token: &str) -> String {
+    match reason {
+        Some(reason) => {
+            let shown = if token.is_empty() { reason.to_owned() } else { reason.replace(token, "[the token]") };
+            format!("answered {status}: {}", shown.chars().take(200).collect::<String>())
+        }
         None => format!("answered {status}"),
-    };
-    Failure { why, retry_after }
+    }
 }
 
 /// Why this replica cannot serve its snapshot to a peer now: only a Live
@@ -323,4 +332,23 @@ pub(crate) fn stream(
     }
     let (counts, _) = decoupled::write_through(out, |queue| write_snapshot(projection.store(), &meta, queue))?;
     Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_never_shows_the_token_the_peer_echoes() {
+        let status = reqwest::StatusCode::UNAUTHORIZED;
+        let echoed = answered(status, Some("bad credentials: Bearer s3cret-token, try again"), "s3cret-token");
+        assert_eq!(echoed, "answered 401 Unauthorized: bad credentials: Bearer [the token], try again");
+        assert_eq!(
+            answered(status, Some("no"), ""),
+            "answered 401 Unauthorized: no",
+            "an empty token replaces nothing"
+        );
+        assert_eq!(answered(status, None, "t"), "answered 401 Unauthorized");
+        assert_eq!(answered(status, Some(&"x".repeat(500)), "t").len(), "answered 401 Unauthorized: ".len() + 200);
+    }
 }
