@@ -23,20 +23,17 @@ async fn a_lagging_peer_serves_no_snapshot_and_the_replica_starts_cold_saying_wh
     let data = dirs.empty("lagging");
     let heal = Heal; // the broker is thawed even if the test fails half-way
     run_script("kafka.sh", "pause");
-    let replica;
-    {
-        eventually(Duration::from_secs(20), "the peer reports lagging", async || {
-            peer.lag().await.is_some_and(|lag| lag["state"] == "lagging")
-        })
-        .await;
-        replica = projector(
-            &topic,
-            &["--snapshot-dir", &data, "--bootstrap-from", &peer.base, "--bootstrap-token-file", &dirs.file("token")],
-        );
-        // The refusal is known once the replica answers HTTP (after asking its peers).
-        eventually(Duration::from_secs(30), "the replica answers", async || replica.lag().await.is_some()).await;
-        assert_eq!(peer.lag().await.unwrap()["state"], "lagging", "the peer still lagged when it was asked");
-    }
+    eventually(Duration::from_secs(20), "the peer reports lagging", async || {
+        peer.lag().await.is_some_and(|lag| lag["state"] == "lagging")
+    })
+    .await;
+    let replica = projector(
+        &topic,
+        &["--snapshot-dir", &data, "--bootstrap-from", &peer.base, "--bootstrap-token-file", &dirs.file("token")],
+    );
+    // The refusal is known once the replica answers HTTP (after asking its peers).
+    eventually(Duration::from_secs(30), "the replica answers", async || replica.lag().await.is_some()).await;
+    assert_eq!(peer.lag().await.unwrap()["state"], "lagging", "the peer still lagged when it was asked");
     run_script("kafka.sh", "resume");
     drop(heal);
     let start = start_report(&replica).await;

@@ -98,7 +98,8 @@ pub async fn fetch_peer_snapshot(
     };
     let partial = file.path().with_extension(format!("snapshot.peer-{}", std::process::id()));
     let mut reasons = Vec::new();
-    let all = ask_in_rounds(bootstrap, &expected, &partial, file.path(), &mut reasons);
+    let fetch = Fetch { bootstrap, expected: &expected, partial: &partial, to: file.path() };
+    let all = ask_in_rounds(&fetch, &mut reasons);
     let outcome = match tokio::time::timeout(bootstrap.timeout, all).await {
         Ok(Some(fetched)) => fetched,
         Ok(None) => PeerFetch::Failed(if reasons.is_empty() { "no peer given".into() } else { reasons.join("; ") }),
@@ -116,18 +117,12 @@ pub async fn fetch_peer_snapshot(
 /// scale-out of many pods at once meets busy peers, and a stream takes
 /// seconds. Waiting is bounded, since a new replica answers from Postgres
 /// meanwhile: at most [`ROUNDS`] rounds, each wait at most [`LONGEST_WAIT`].
-async fn ask_in_rounds(
-    bootstrap: &PeerBootstrap,
-    expected: &Expected<'_>,
-    partial: &Path,
-    to: &Path,
-    reasons: &mut Vec<String>,
-) -> Option<PeerFetch> {
+async fn ask_in_rounds(fetch: &Fetch<'_>, reasons: &mut Vec<String>) -> Option<PeerFetch> {
     for round in 1..=ROUNDS {
         let mut retry_after = None;
         // Every round's reasons are kept, so a timeout mid-round still says
         // what the peers answered before it.
-        if let Some(fetched) = ask_peers(bootstrap, expected, partial, to, reasons, &mut retry_after).await {
+        if let Some(fetched) = ask_peers(fetch, reasons, &mut retry_after).await {
             return Some(fetched);
         }
         let wait = retry_after.filter(|_| round < ROUNDS)?;
@@ -143,16 +138,24 @@ const ROUNDS: u32 = 3;
 /// The longest wait between rounds, whatever a peer's `Retry-After` says.
 const LONGEST_WAIT: Duration = Duration::from_secs(5);
 
+/// What every round asks for, and where the answer goes.
+struct Fetch<'a> {
+    bootstrap: &'a PeerBootstrap,
+    expected: &'a Expected<'a>,
+    /// This process's temporary file for a transfer.
+    partial: &'a Path,
+    /// The directory's snapshot of the topic, once a transfer is sound.
+    to: &'a Path,
+}
+
 /// One round over every peer and address. A failure that asks to be
 /// retried lowers `retry_after` to its own wait.
 async fn ask_peers(
-    bootstrap: &PeerBootstrap,
-    expected: &Expected<'_>,
-    partial: &Path,
-    to: &Path,
+    fetch: &Fetch<'_>,
     reasons: &mut Vec<String>,
     retry_after: &mut Option<Duration>,
 ) -> Option<PeerFetch> {
+    let Fetch { bootstrap, expected, partial, to } = *fetch;
     for peer in &bootstrap.peers {
         let shown = shown(peer);
         let addresses = match addresses(peer).await {

@@ -74,10 +74,10 @@ pub fn baselines(config: &KafkaConfig, partitions: i32, n: usize) -> Baselines {
     let (raw, raw_cpu_s) = raw_consume(config, partitions, n);
     let (batched, batched_cpu_s) = raw_consume_batched(config, partitions, n);
     for (what, took, cpu) in
-        [("raw no-op BaseConsumer    ", raw, raw_cpu_s), ("raw no-op, batched poll   ", batched, batched_cpu_s)]
+        [("raw no-op BaseConsumer", raw, raw_cpu_s), ("raw no-op, batched poll", batched, batched_cpu_s)]
     {
         let rate = n as f64 / took.as_secs_f64();
-        println!("  {what}   {:>7.2} s  {rate:>9.0} records/s; CPU {cpu:.1} s", took.as_secs_f64());
+        println!("  {what:<29}{:>7.2} s  {rate:>9.0} records/s; CPU {cpu:.1} s", took.as_secs_f64());
     }
     Baselines { raw, raw_cpu_s, batched, batched_cpu_s }
 }
