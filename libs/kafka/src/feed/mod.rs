@@ -3,8 +3,9 @@
 //!
 //! Three threads per feed, each in a module of its own:
 //!
-//! - `pipeline`: the **consumer** polls librdkafka and hands records in
-//!   batches to the **apply** thread, which decodes them with the topic's
+//! - `pipeline`: the **consumer** takes records from librdkafka (through
+//!   `record_queue`, a batch at a time) and hands them in batches to the
+//!   **apply** thread, which decodes them with the topic's
 //!   [`RecordFormat`], applies them, and reports positions;
 //! - `partitions`: the **controller** discovers and assigns partitions,
 //!   samples high watermarks, and logs replay progress;
@@ -20,6 +21,7 @@ mod faults;
 mod log_bridge;
 mod partitions;
 mod pipeline;
+mod record_queue;
 mod start;
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -37,6 +39,7 @@ use crate::trigger::SampleTrigger;
 use faults::FeedFaults;
 pub use faults::{FaultSource, FeedFault};
 use log_bridge::FeedContext;
+use record_queue::RecordQueue;
 pub use start::{StartInfo, WarmStart};
 
 /// The feed could not be started.
@@ -120,6 +123,9 @@ pub struct Feed {
 type FeedConsumer = BaseConsumer<FeedContext>;
 
 struct Shared {
+    /// Where the assigned partitions' records go; declared before the
+    /// consumer so it is destroyed first.
+    records: RecordQueue,
     consumer: FeedConsumer,
     /// A second client for watermark and metadata queries. On the consumer's
     /// own connection they would queue behind its long-polling fetch (the
@@ -181,8 +187,14 @@ impl Feed {
             .consumer(&format!("{purpose}-sampler"))
             .create_with_context(context)
             .map_err(|e| FeedError::Client(ClientRefused(e)))?;
+        let records = RecordQueue::new(&consumer).ok_or_else(|| {
+            FeedError::Client(ClientRefused(rdkafka::error::KafkaError::ClientCreation(
+                "librdkafka could not create a queue for the records".into(),
+            )))
+        })?;
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(Shared {
+            records,
             consumer,
             sampler,
             config: config.clone(),

@@ -143,6 +143,13 @@ fn discover(shared: &Shared) -> Result<(), DiscoveryError> {
     } else {
         new.iter().map(|&p| (p, Offset::Beginning)).collect()
     };
+    // Their records go to the record queue, from their first: forwarded
+    // before they are assigned.
+    for &p in &new {
+        if !shared.records.forward(&shared.consumer, topic, p) {
+            tracing::warn!(topic = %topic, partition = p, "read through the consumer's own queue (slower)");
+        }
+    }
     let mut list = TopicPartitionList::new();
     for (p, offset) in offsets {
         list.add_partition_offset(topic, p, offset).map_err(|source| DiscoveryError::Assign {

@@ -1,16 +1,18 @@
-//! The ingest pipeline: poll → copy into a batch → decode → apply → publish
+//! The ingest pipeline: take → copy into a batch → decode → apply → publish
 //! positions.
 //!
-//! The consumer thread polls a `BaseConsumer` (librdkafka's own queue, no
-//! async wrapper on the ingest path) and copies each record's bytes into one
-//! reused buffer per batch of up to [`POSITION_FLUSH_EVERY`] records. The
+//! The consumer thread takes records from librdkafka thousands at a time
+//! (the [`RecordQueue`](super::record_queue::RecordQueue), no async wrapper
+//! on the ingest path) and copies each record's bytes into one reused
+//! buffer per batch of up to [`POSITION_FLUSH_EVERY`] records. The
 //! apply thread decodes each record with the topic's [`RecordFormat`],
 //! applies it, and reports positions once per batch. Decoding is most of a
 //! record's cost; on its own thread it overlaps librdkafka's polling.
 //!
 //! Positions: a record at offset `o` moves the position to `o + 1`; reaching
-//! the end of a partition (EOF) moves it to librdkafka's position, which also
-//! covers offsets that hold no record (compaction, transaction markers).
+//! the end of a partition (EOF) moves it to the offset librdkafka fetched up
+//! to, which also covers offsets that hold no record (compaction,
+//! transaction markers).
 //!
 //! [`RecordFormat`]: revocation_core::RecordFormat
 
@@ -28,9 +30,10 @@ use revocation_core::{Applied, ChangeBatch, Clock, Header, RawRecord, SystemCloc
 use super::Shared;
 use super::faults::{FaultSource, is_connection, kind_of};
 use super::log_bridge::LogLimiter;
+use super::record_queue::{Fetched, Record, TAKE_AT_MOST};
 use crate::partitioner::default_partition;
 
-/// How long one consumer poll blocks when nothing is pending.
+/// How long the consumer thread waits for records when none are pending.
 const POLL_WAIT: Duration = Duration::from_millis(50);
 /// Positions are published at least this often while records flow.
 pub(super) const POSITION_FLUSH_EVERY: usize = 4096;
@@ -50,6 +53,15 @@ pub(super) struct Batch {
     headers: Vec<(Range<usize>, Option<Range<usize>>)>,
 }
 
+/// A record's parts, borrowed from librdkafka while it is copied.
+struct Parts<'a> {
+    partition: i32,
+    offset: i64,
+    key: Option<&'a [u8]>,
+    value: Option<&'a [u8]>,
+    timestamp_ms: Option<i64>,
+}
+
 /// One record of a [`Batch`]: where its parts sit in the batch's buffers.
 struct BatchedRecord {
     partition: i32,
@@ -61,34 +73,68 @@ struct BatchedRecord {
 }
 
 impl Batch {
+    /// A record the crate's `poll` handed over (from the consumer's own queue).
     fn push(&mut self, message: &BorrowedMessage<'_>, with_headers: bool) {
+        let parts = Parts {
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            value: message.payload(),
+            timestamp_ms: message.timestamp().to_millis(),
+        };
+        self.push_parts(parts, with_headers, |each| {
+            if let Some(headers) = message.headers() {
+                for header in headers.iter() {
+                    each(header.key, header.value);
+                }
+            }
+        });
+    }
+
+    /// A record taken from the [`RecordQueue`].
+    fn push_record(&mut self, record: &Record<'_>, with_headers: bool) {
+        let parts = Parts {
+            partition: record.partition(),
+            offset: record.offset(),
+            key: record.key(),
+            value: record.payload(),
+            timestamp_ms: record.timestamp_ms(),
+        };
+        self.push_parts(parts, with_headers, |each| record.headers(each));
+    }
+
+    fn push_parts(
+        &mut self,
+        parts: Parts<'_>,
+        with_headers: bool,
+        headers: impl FnOnce(&mut dyn FnMut(&str, Option<&[u8]>)),
+    ) {
         let bytes = &mut self.bytes;
         let mut copy = |part: &[u8]| {
             let start = bytes.len();
             bytes.extend_from_slice(part);
             start..bytes.len()
         };
-        let key = message.key().map(&mut copy);
-        let value = message.payload().map(&mut copy);
+        let key = parts.key.map(&mut copy);
+        let value = parts.value.map(&mut copy);
         let first_header = self.headers.len();
         // A tombstone's headers are always kept: the janitor's say which
         // lifetime it judged by (they are rare, so this costs nothing).
-        if (with_headers || value.is_none())
-            && let Some(headers) = message.headers()
-        {
-            for header in headers.iter() {
-                let name = copy(header.key.as_bytes());
-                let value = header.value.map(&mut copy);
-                self.headers.push((name, value));
-            }
+        if with_headers || value.is_none() {
+            let kept = &mut self.headers;
+            headers(&mut |name, value| {
+                let name = copy(name.as_bytes());
+                let value = value.map(&mut copy);
+                kept.push((name, value));
+            });
         }
         self.records.push(BatchedRecord {
-            partition: message.partition(),
-            offset: message.offset(),
+            partition: parts.partition,
+            offset: parts.offset,
             key,
             value,
             headers: first_header..self.headers.len(),
-            timestamp_ms: message.timestamp().to_millis(),
+            timestamp_ms: parts.timestamp_ms,
         });
     }
 
@@ -113,8 +159,9 @@ pub(super) enum Work {
     Positions(Vec<(i32, i64)>),
 }
 
-/// The consumer thread: polls librdkafka and hands records, in batches, to
-/// the apply thread.
+/// The consumer thread: takes records from librdkafka a batch at a time
+/// (the [`RecordQueue`]) and hands them, in batches, to the apply thread;
+/// serves the consumer's own queue (client errors and other events) between.
 pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycled: mpsc::Receiver<Batch>) {
     let with_headers = shared.format.reads_headers();
     let mut batch = Batch::default();
@@ -134,33 +181,65 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
         let next = recycled.try_recv().unwrap_or_default();
         to_apply.send(Work::Records(std::mem::replace(batch, next))).is_ok()
     };
-    while !shared.stop.load(Ordering::Relaxed) {
-        let wait = if batch.records.is_empty() { POLL_WAIT } else { Duration::ZERO };
-        let sent = match shared.consumer.poll(wait) {
-            Some(Ok(message)) => {
-                progressed(&mut fault_standing);
-                batch.push(&message, with_headers);
-                batch.records.len() < POSITION_FLUSH_EVERY || send(&mut batch)
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) => {
-                progressed(&mut fault_standing);
-                send(&mut batch) && to_apply.send(Work::Positions(positions(shared))).is_ok()
-            }
-            Some(Err(e)) => {
-                shared.stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
-                // A failing connection is the client's fault (the error
-                // callback has it); anything else is about the records.
-                let kind = kind_of(&e);
-                if !is_connection(kind) {
-                    shared.stats.faults.record(FaultSource::Consumer, kind, &e.to_string());
-                    fault_standing = true;
+    let failed = |e: &KafkaError, fault_standing: &mut bool| {
+        shared.stats.consumer_errors.fetch_add(1, Ordering::Relaxed);
+        // A failing connection is the client's fault (the error callback
+        // has it); anything else is about the records.
+        let kind = kind_of(e);
+        if !is_connection(kind) {
+            shared.stats.faults.record(FaultSource::Consumer, kind, &e.to_string());
+            *fault_standing = true;
+        }
+    };
+    let mut sent = true;
+    while sent && !shared.stop.load(Ordering::Relaxed) {
+        // The consumer's own queue: events, and the records of a partition
+        // that could not be forwarded (so none of its records are elsewhere).
+        for _ in 0..TAKE_AT_MOST {
+            sent = match shared.consumer.poll(Duration::ZERO) {
+                Some(Ok(message)) => {
+                    progressed(&mut fault_standing);
+                    batch.push(&message, with_headers);
+                    batch.records.len() < POSITION_FLUSH_EVERY || send(&mut batch)
                 }
-                true
+                Some(Err(KafkaError::PartitionEOF(_))) => {
+                    progressed(&mut fault_standing);
+                    send(&mut batch) && to_apply.send(Work::Positions(positions(shared))).is_ok()
+                }
+                Some(Err(e)) => {
+                    failed(&e, &mut fault_standing);
+                    true
+                }
+                None => break,
+            };
+            if !sent {
+                return;
             }
-            None => send(&mut batch),
-        };
-        if !sent {
-            return;
+        }
+        let taken = shared.records.take(POLL_WAIT, |fetched| {
+            sent = sent
+                && match fetched {
+                    Fetched::Record(record) => {
+                        progressed(&mut fault_standing);
+                        batch.push_record(&record, with_headers);
+                        batch.records.len() < POSITION_FLUSH_EVERY || send(&mut batch)
+                    }
+                    // The partition's own end: exact even while other
+                    // partitions' records wait in this batch.
+                    Fetched::End { partition, position } => {
+                        progressed(&mut fault_standing);
+                        send(&mut batch) && to_apply.send(Work::Positions(vec![(partition, position)])).is_ok()
+                    }
+                    Fetched::Error(e) => {
+                        failed(&e, &mut fault_standing);
+                        true
+                    }
+                };
+        });
+        // Fewer than a full take: the queue was empty, so what came is
+        // applied now rather than when more comes.
+        if taken < TAKE_AT_MOST {
+            sent = sent && send(&mut batch);
         }
     }
     send(&mut batch);
