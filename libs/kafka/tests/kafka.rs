@@ -30,15 +30,21 @@ struct Model {
 async fn replay_of_many_events_yields_exactly_the_model_state() {
     let config = topic("replay", 3).await;
     let publisher = EventPublisher::new(&config).unwrap();
-    // A deterministic mix: creates, revokes, duplicates, tombstones.
+    // A deterministic mix: creates, revokes, duplicates, tombstones, of
+    // UUID sessions (decoded by the consumer thread, tombstones aside) and
+    // others (decoded by the apply thread) interleaved on each partition.
     let mut model: HashMap<String, Model> = HashMap::new();
     let mut events = Vec::new();
     let mut x = 0x2545_f491_4f6c_dd1du64;
-    for _ in 0..3_000 {
+    for _ in 0..6_000 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let s = format!("sess-{}", x % 600);
+        let s = if (x >> 40) % 2 == 0 {
+            format!("sess-{}", x % 600)
+        } else {
+            format!("8a3f6c1e-2b4d-4e5f-9a7b-{:012x}", x % 600)
+        };
         let event = match (x >> 20) % 10 {
             0..=5 => created(&s, None),
             6..=8 => revoked(&s),
@@ -71,7 +77,7 @@ async fn replay_of_many_events_yields_exactly_the_model_state() {
         };
         assert_eq!(store_view.store().lookup(&sid(s), now), expected, "{s}: {m:?}");
     }
-    assert_eq!(projection.feed_stats().unwrap().records, 3_000);
+    assert_eq!(projection.feed_stats().unwrap().records, 6_000);
     assert_eq!(projection.feed_stats().unwrap().partitions, 3);
     projection.shutdown().await;
     delete_topic(&config).await.ok();

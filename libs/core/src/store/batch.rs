@@ -38,6 +38,8 @@ use crate::state::SessionState;
 #[derive(Debug, Default)]
 pub struct ChangeBatch {
     items: Vec<Item>,
+    /// Items before this one are applied ([`SessionStore::apply_batch_upto`]).
+    applied: usize,
 }
 
 #[derive(Debug)]
@@ -61,12 +63,18 @@ impl ChangeBatch {
         Ok(())
     }
 
-    /// Changes waiting.
+    /// Changes taken since the batch was last emptied (applied or not):
+    /// the index the next change gets, for [`SessionStore::apply_batch_upto`].
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
-    /// Whether no change waits.
+    /// Whether changes taken before the `upto`-th wait to be applied.
+    pub fn waiting_before(&self, upto: usize) -> bool {
+        self.applied < upto.min(self.items.len())
+    }
+
+    /// Whether no change was taken since the batch was last emptied.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
@@ -77,13 +85,42 @@ impl SessionStore {
     /// empties it. Each shard is locked once; checks wait on one shard at a
     /// time.
     pub fn apply_batch(&self, batch: &mut ChangeBatch) {
-        if batch.items.is_empty() {
+        self.apply_batch_upto(batch, batch.items.len());
+        batch.items.clear();
+        batch.applied = 0;
+    }
+
+    /// Applies the changes of `batch` taken before its `upto`-th
+    /// ([`ChangeBatch::len`] then) that are not applied yet, so records
+    /// read between changes can be applied in their place.
+    ///
+    /// ```
+    /// use revocation_core::{ChangeBatch, EventJson, Lookup, RawRecord, RecordFormat, SessionId, SessionStore, Timestamp};
+    /// let store = SessionStore::new();
+    /// let mut batch = ChangeBatch::default();
+    /// let sid = "8a3f6c1e-2b4d-4e5f-9a7b-1c2d3e4f5a6b";
+    /// let value = format!(r#"{{"type":"session.revoked","sid":"{sid}","revoked_at":"2026-11-27T11:00:00Z"}}"#);
+    /// batch.add(&store, EventJson.decode(&RawRecord::new(Some(sid.as_bytes()), Some(value.as_bytes())))).unwrap();
+    /// store.apply_batch_upto(&mut batch, 0);
+    /// assert_eq!(store.lookup(&SessionId::new(sid).unwrap(), Timestamp::EPOCH), Lookup::Absent);
+    /// store.apply_batch_upto(&mut batch, 1);
+    /// assert_eq!(store.lookup(&SessionId::new(sid).unwrap(), Timestamp::EPOCH), Lookup::Revoked);
+    /// ```
+    pub fn apply_batch_upto(&self, batch: &mut ChangeBatch, upto: usize) {
+        let upto = upto.min(batch.items.len());
+        if batch.applied >= upto {
             return;
         }
-        batch.items.sort_by_key(|item| item.shard);
+        let items = &mut batch.items[batch.applied..upto];
+        batch.applied = upto;
+        self.apply_items(items);
+    }
+
+    fn apply_items(&self, items: &mut [Item]) {
+        items.sort_by_key(|item| item.shard);
         let rehash = |(key, _): &([u8; 16], SharedValue<SessionState>)| self.uuids.hash_usize(key) as u64;
         let mut revoked_delta = 0i64;
-        for group in batch.items.chunk_by(|a, b| a.shard == b.shard) {
+        for group in items.chunk_by(|a, b| a.shard == b.shard) {
             let mut table = self.uuids.shards()[group[0].shard].write();
             for item in group {
                 let state = match item.change {
@@ -112,8 +149,7 @@ impl SessionStore {
                 revoked_delta += i64::from(!old.is_revoked() && old.merge(state).is_revoked());
             }
         }
-        self.applied.fetch_add(batch.items.len() as u64, Ordering::Relaxed);
+        self.applied.fetch_add(items.len() as u64, Ordering::Relaxed);
         self.revoked.fetch_add(revoked_delta, Ordering::Relaxed);
-        batch.items.clear();
     }
 }

@@ -16,6 +16,7 @@
 //! errors are counted, logged at a bounded rate, and retried. While samples
 //! fail, freshness stops advancing and the projection turns Lagging by itself.
 
+mod batch;
 mod errors;
 mod faults;
 mod log_bridge;

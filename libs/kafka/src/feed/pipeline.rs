@@ -16,7 +16,6 @@
 //!
 //! [`RecordFormat`]: revocation_core::RecordFormat
 
-use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -24,10 +23,10 @@ use std::time::Duration;
 use rdkafka::Offset;
 use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
 use revocation_core::{Applied, ChangeBatch, Clock, Header, RawRecord, SystemClock, Timestamp, log_tag};
 
 use super::Shared;
+use super::batch::{Batch, slice};
 use super::faults::{FaultSource, is_connection, kind_of};
 use super::log_bridge::LogLimiter;
 use super::record_queue::{Fetched, Record, TAKE_AT_MOST};
@@ -42,112 +41,10 @@ pub(super) const POSITION_FLUSH_EVERY: usize = 4096;
 pub(super) const BATCHES_IN_FLIGHT: usize = 16;
 /// Emptied batches kept for reuse; any more are freed.
 pub(super) const BATCHES_KEPT: usize = 2;
-
-/// Records handed from the consumer thread to the apply thread: their bytes
-/// copied into one buffer, so a batch is a few allocations, all reused.
-#[derive(Default)]
-pub(super) struct Batch {
-    bytes: Vec<u8>,
-    records: Vec<BatchedRecord>,
-    /// Header name and value ranges, for formats that read headers.
-    headers: Vec<(Range<usize>, Option<Range<usize>>)>,
-}
-
-/// A record's parts, borrowed from librdkafka while it is copied.
-struct Parts<'a> {
-    partition: i32,
-    offset: i64,
-    key: Option<&'a [u8]>,
-    value: Option<&'a [u8]>,
-    timestamp_ms: Option<i64>,
-}
-
-/// One record of a [`Batch`]: where its parts sit in the batch's buffers.
-struct BatchedRecord {
-    partition: i32,
-    offset: i64,
-    key: Option<Range<usize>>,
-    value: Option<Range<usize>>,
-    headers: Range<usize>,
-    timestamp_ms: Option<i64>,
-}
-
-impl Batch {
-    /// A record the crate's `poll` handed over (from the consumer's own queue).
-    fn push(&mut self, message: &BorrowedMessage<'_>, with_headers: bool) {
-        let parts = Parts {
-            partition: message.partition(),
-            offset: message.offset(),
-            key: message.key(),
-            value: message.payload(),
-            timestamp_ms: message.timestamp().to_millis(),
-        };
-        self.push_parts(parts, with_headers, |each| {
-            if let Some(headers) = message.headers() {
-                for header in headers.iter() {
-                    each(header.key, header.value);
-                }
-            }
-        });
-    }
-
-    /// A record taken from the [`RecordQueue`].
-    fn push_record(&mut self, record: &Record<'_>, with_headers: bool) {
-        let parts = Parts {
-            partition: record.partition(),
-            offset: record.offset(),
-            key: record.key(),
-            value: record.payload(),
-            timestamp_ms: record.timestamp_ms(),
-        };
-        self.push_parts(parts, with_headers, |each| record.headers(each));
-    }
-
-    fn push_parts(
-        &mut self,
-        parts: Parts<'_>,
-        with_headers: bool,
-        headers: impl FnOnce(&mut dyn FnMut(&str, Option<&[u8]>)),
-    ) {
-        let bytes = &mut self.bytes;
-        let mut copy = |part: &[u8]| {
-            let start = bytes.len();
-            bytes.extend_from_slice(part);
-            start..bytes.len()
-        };
-        let key = parts.key.map(&mut copy);
-        let value = parts.value.map(&mut copy);
-        let first_header = self.headers.len();
-        // A tombstone's headers are always kept: the janitor's say which
-        // lifetime it judged by (they are rare, so this costs nothing).
-        if with_headers || value.is_none() {
-            let kept = &mut self.headers;
-            headers(&mut |name, value| {
-                let name = copy(name.as_bytes());
-                let value = value.map(&mut copy);
-                kept.push((name, value));
-            });
-        }
-        self.records.push(BatchedRecord {
-            partition: parts.partition,
-            offset: parts.offset,
-            key,
-            value,
-            headers: first_header..self.headers.len(),
-            timestamp_ms: parts.timestamp_ms,
-        });
-    }
-
-    fn slice(&self, range: &Option<Range<usize>>) -> Option<&[u8]> {
-        range.clone().map(|range| &self.bytes[range])
-    }
-
-    fn clear(&mut self) {
-        self.bytes.clear();
-        self.records.clear();
-        self.headers.clear();
-    }
-}
+/// Batches the consumer thread copies whole, without trying to decode,
+/// after one where most records were not changes to UUID sessions (they
+/// are decoded again by the apply thread).
+const COPY_AFTER_MISSES: u32 = 16;
 
 /// What the consumer thread sends the apply thread, in order.
 pub(super) enum Work {
@@ -164,7 +61,11 @@ pub(super) enum Work {
 /// serves the consumer's own queue (client errors and other events) between.
 pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycled: mpsc::Receiver<Batch>) {
     let with_headers = shared.format.reads_headers();
+    let check_placement = shared.format.deletes_live_sessions();
     let mut batch = Batch::default();
+    // Decoded into changes vs copied whole, since the last batch was sent;
+    // and how many batches to copy whole before trying to decode again.
+    let (mut decoded, mut copied, mut copy_only) = (0usize, 0usize, 0u32);
     // Only this thread records consumer faults, so it knows whether one
     // stands without taking the faults' lock for every record.
     let mut fault_standing = false;
@@ -175,7 +76,7 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
     };
     // Sends the batch, if it holds anything; false once the apply thread is gone.
     let send = |batch: &mut Batch| {
-        if batch.records.is_empty() {
+        if batch.is_empty() {
             return true;
         }
         let next = recycled.try_recv().unwrap_or_default();
@@ -200,7 +101,7 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
                 Some(Ok(message)) => {
                     progressed(&mut fault_standing);
                     batch.push(&message, with_headers);
-                    batch.records.len() < POSITION_FLUSH_EVERY || send(&mut batch)
+                    batch.len() < POSITION_FLUSH_EVERY || send(&mut batch)
                 }
                 Some(Err(KafkaError::PartitionEOF(_))) => {
                     progressed(&mut fault_standing);
@@ -221,8 +122,17 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
                 && match fetched {
                     Fetched::Record(record) => {
                         progressed(&mut fault_standing);
-                        batch.push_record(&record, with_headers);
-                        batch.records.len() < POSITION_FLUSH_EVERY || send(&mut batch)
+                        if with_headers || copy_only > 0 {
+                            batch.push_record(&record, with_headers);
+                        } else if decode_or_copy(shared, &mut batch, &record, check_placement) {
+                            decoded += 1;
+                        } else {
+                            copied += 1;
+                        }
+                        batch.len() < POSITION_FLUSH_EVERY || {
+                            (copy_only, decoded, copied) = next_mode(copy_only, decoded, copied);
+                            send(&mut batch)
+                        }
                     }
                     // The partition's own end: exact even while other
                     // partitions' records wait in this batch.
@@ -238,11 +148,49 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
         });
         // Fewer than a full take: the queue was empty, so what came is
         // applied now rather than when more comes.
-        if taken < TAKE_AT_MOST {
+        if taken < TAKE_AT_MOST && !batch.is_empty() {
+            (copy_only, decoded, copied) = next_mode(copy_only, decoded, copied);
             sent = sent && send(&mut batch);
         }
     }
     send(&mut batch);
+}
+
+/// Whether the next batch is copied whole: (batches left to copy whole,
+/// decoded, copied), counts reset for the next batch.
+fn next_mode(copy_only: u32, decoded: usize, copied: usize) -> (u32, usize, usize) {
+    let copy_only = if copy_only > 0 {
+        copy_only - 1
+    } else if copied > decoded {
+        COPY_AFTER_MISSES
+    } else {
+        0
+    };
+    (copy_only, 0, 0)
+}
+
+/// Decodes `record` into the batch's changes when it is a change to a UUID
+/// session (a record with a value: a tombstone's headers are the apply
+/// thread's to read); copies it whole otherwise. Whether it was decoded.
+fn decode_or_copy(shared: &Shared, batch: &mut Batch, record: &Record<'_>, check_placement: bool) -> bool {
+    let (key, Some(value)) = (record.key(), record.payload()) else {
+        batch.push_record(record, false);
+        return false;
+    };
+    if check_placement {
+        check_placed(shared, key, record.partition(), record.offset());
+    }
+    let decoded = shared.format.decode(&RawRecord::new(key, Some(value)));
+    match batch.changes.add(shared.projection.store(), decoded) {
+        Ok(()) => {
+            batch.decoded(record.partition(), record.offset());
+            true
+        }
+        Err(_) => {
+            batch.push_record(record, false);
+            false
+        }
+    }
 }
 
 /// The apply thread: decodes and applies each record, then publishes the
@@ -257,7 +205,6 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
     // before partitions were added: its delete may sit elsewhere.
     let check_placement = format.deletes_live_sessions();
     let mut lifetime_mismatches = LogLimiter::new("janitor lifetime mismatch");
-    let mut pending: Vec<Option<i64>> = Vec::new();
     // Changes to UUID sessions wait here and are applied together (under
     // one lock per shard); any other record applies them first, so records
     // still take effect in their order.
@@ -268,11 +215,16 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
             Work::Records(mut batch) => {
                 let mut headers: Vec<Header<'_>> = Vec::new();
                 for record in &batch.records {
-                    let (key, value) = (batch.slice(&record.key), batch.slice(&record.value));
+                    // The changes the consumer thread decoded before this record take effect first.
+                    if batch.changes.waiting_before(record.changes_before) {
+                        store.apply_batch(&mut changes);
+                        store.apply_batch_upto(&mut batch.changes, record.changes_before);
+                    }
+                    let (key, value) = (slice(&batch.bytes, &record.key), slice(&batch.bytes, &record.value));
                     headers.clear();
                     headers.extend(batch.headers[record.headers.clone()].iter().map(|(name, value)| Header {
                         name: std::str::from_utf8(&batch.bytes[name.clone()]).unwrap_or(""),
-                        value: batch.slice(value),
+                        value: slice(&batch.bytes, value),
                     }));
                     if check_placement {
                         check_placed(shared, key, record.partition, record.offset);
@@ -345,19 +297,15 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
                         }
                         Applied::Event | Applied::Unknown | Applied::UserCutoff { rejected: None, .. } => {}
                     }
-                    let p = record.partition.max(0) as usize;
-                    if pending.len() <= p {
-                        pending.resize(p + 1, None);
-                    }
-                    pending[p] = Some(record.offset + 1);
                 }
                 drop(headers);
                 // Positions vouch for every record before them: all applied first.
                 store.apply_batch(&mut changes);
-                shared.stats.records.fetch_add(batch.records.len() as u64, Ordering::Relaxed);
-                for (p, pos) in pending.iter_mut().enumerate() {
-                    if let Some(pos) = pos.take() {
-                        freshness.record_position(p as i32, pos);
+                store.apply_batch(&mut batch.changes);
+                shared.stats.records.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                for (p, position) in batch.positions.iter().enumerate() {
+                    if let Some(position) = *position {
+                        freshness.record_position(p as i32, position);
                     }
                 }
                 batch.clear();
