@@ -3,13 +3,14 @@
 //!
 //! Decoding is most of a record's cost, and the apply thread, which also
 //! inserts into the map, was the cold start's bottleneck while the consumer
-//! thread had time to spare (`docs/benchmarks-notes.md`, "Stop 30"). So the
-//! consumer thread decodes where the result is a [`ChangeBatch`] item (owned,
-//! ~48 B, no copy of the record); anything else (a tombstone, a heartbeat, a
-//! cutoff, a malformed record, a non-UUID session, a format that reads
-//! headers) is copied and decoded by the apply thread as before. Each copied
-//! record knows how many decoded changes precede it, so the apply thread
-//! applies both in the records' order.
+//! thread had time to spare (`docs/benchmarks-notes.md`, "Stop 30"). So
+//! while the apply thread is behind, the consumer thread decodes what
+//! becomes a [`ChangeBatch`] item (owned, ~48 B, no copy of the record);
+//! anything else (a tombstone, a heartbeat, a cutoff, a malformed record, a
+//! non-UUID session, a format that reads headers) is copied and decoded by
+//! the apply thread as before. Each copied record knows how many decoded
+//! changes precede it, so the apply thread applies both in the records'
+//! order.
 
 use std::ops::Range;
 

@@ -20,12 +20,14 @@ mod batch;
 mod errors;
 mod faults;
 mod log_bridge;
+#[cfg(test)]
+mod order_tests;
 mod partitions;
 mod pipeline;
 mod record_queue;
 mod start;
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
@@ -145,6 +147,8 @@ struct Shared {
     /// The topic's partition count as last read from metadata (0 until
     /// known): where the default partitioner puts each key today.
     partition_count: AtomicU32,
+    /// Batches sent to the apply thread and not yet taken by it.
+    in_flight: AtomicUsize,
 }
 
 impl Feed {
@@ -206,6 +210,7 @@ impl Feed {
             trigger: trigger.clone(),
             assigned: std::sync::Mutex::new(Vec::new()),
             partition_count: AtomicU32::new(0),
+            in_flight: AtomicUsize::new(0),
         });
         let spawn = |name: &str, body: Box<dyn FnOnce(&Shared) + Send>| {
             let shared = shared.clone();

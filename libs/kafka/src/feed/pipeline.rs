@@ -4,10 +4,11 @@
 //! The consumer thread takes records from librdkafka thousands at a time
 //! (the [`RecordQueue`](super::record_queue::RecordQueue), no async wrapper
 //! on the ingest path) and copies each record's bytes into one reused
-//! buffer per batch of up to [`POSITION_FLUSH_EVERY`] records. The
-//! apply thread decodes each record with the topic's [`RecordFormat`],
-//! applies it, and reports positions once per batch. Decoding is most of a
-//! record's cost; on its own thread it overlaps librdkafka's polling.
+//! buffer per batch of up to [`POSITION_FLUSH_EVERY`] records; while the
+//! apply thread is behind, it decodes changes to UUID sessions itself
+//! (`batch`), so the two threads share the decoding. The apply thread
+//! decodes every other record with the topic's [`RecordFormat`], applies
+//! them all, and reports positions once per batch.
 //!
 //! Positions: a record at offset `o` moves the position to `o + 1`; reaching
 //! the end of a partition (EOF) moves it to the offset librdkafka fetched up
@@ -45,6 +46,24 @@ pub(super) const BATCHES_KEPT: usize = 2;
 /// after one where most records were not changes to UUID sessions (they
 /// are decoded again by the apply thread).
 const COPY_AFTER_MISSES: u32 = 16;
+/// Batches in flight from which the apply thread counts as behind.
+const BEHIND: usize = BATCHES_IN_FLIGHT / 2;
+
+/// Tests make the consumer thread decode whatever the apply thread's pace,
+/// and count what it decoded (`order_tests`).
+#[cfg(test)]
+pub(super) static ALWAYS_DECODE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+#[cfg(test)]
+pub(super) static DECODED_HERE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether the apply thread is behind (the consumer thread then decodes).
+fn apply_behind(shared: &Shared) -> bool {
+    #[cfg(test)]
+    if ALWAYS_DECODE.load(Ordering::Relaxed) {
+        return true;
+    }
+    shared.in_flight.load(Ordering::Relaxed) >= BEHIND
+}
 
 /// What the consumer thread sends the apply thread, in order.
 pub(super) enum Work {
@@ -66,6 +85,10 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
     // Decoded into changes vs copied whole, since the last batch was sent;
     // and how many batches to copy whole before trying to decode again.
     let (mut decoded, mut copied, mut copy_only) = (0usize, 0usize, 0u32);
+    // Whether the apply thread is behind: then this thread decodes what it
+    // can, else it only copies (decoding here slows the taking, and a full
+    // librdkafka queue stops the fetching).
+    let mut behind = false;
     // Only this thread records consumer faults, so it knows whether one
     // stands without taking the faults' lock for every record.
     let mut fault_standing = false;
@@ -80,6 +103,7 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
             return true;
         }
         let next = recycled.try_recv().unwrap_or_default();
+        shared.in_flight.fetch_add(1, Ordering::Relaxed);
         to_apply.send(Work::Records(std::mem::replace(batch, next))).is_ok()
     };
     let failed = |e: &KafkaError, fault_standing: &mut bool| {
@@ -122,7 +146,7 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
                 && match fetched {
                     Fetched::Record(record) => {
                         progressed(&mut fault_standing);
-                        if with_headers || copy_only > 0 {
+                        if with_headers || copy_only > 0 || !behind {
                             batch.push_record(&record, with_headers);
                         } else if decode_or_copy(shared, &mut batch, &record, check_placement) {
                             decoded += 1;
@@ -131,6 +155,7 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
                         }
                         batch.len() < POSITION_FLUSH_EVERY || {
                             (copy_only, decoded, copied) = next_mode(copy_only, decoded, copied);
+                            behind = apply_behind(shared);
                             send(&mut batch)
                         }
                     }
@@ -150,6 +175,7 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
         // applied now rather than when more comes.
         if taken < TAKE_AT_MOST && !batch.is_empty() {
             (copy_only, decoded, copied) = next_mode(copy_only, decoded, copied);
+            behind = apply_behind(shared);
             sent = sent && send(&mut batch);
         }
     }
@@ -184,6 +210,8 @@ fn decode_or_copy(shared: &Shared, batch: &mut Batch, record: &Record<'_>, check
     match batch.changes.add(shared.projection.store(), decoded) {
         Ok(()) => {
             batch.decoded(record.partition(), record.offset());
+            #[cfg(test)]
+            DECODED_HERE.fetch_add(1, Ordering::Relaxed);
             true
         }
         Err(_) => {
@@ -213,6 +241,7 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
     for work in from_consumer {
         match work {
             Work::Records(mut batch) => {
+                shared.in_flight.fetch_sub(1, Ordering::Relaxed);
                 let mut headers: Vec<Header<'_>> = Vec::new();
                 for record in &batch.records {
                     // The changes the consumer thread decoded before this record take effect first.
