@@ -17,6 +17,8 @@ pub(crate) enum DiscoveryError {
     Unavailable { topic: String, code: RDKafkaErrorCode },
     #[error("cannot assign partitions {partitions:?} of {topic:?}: {source}")]
     Assign { topic: String, partitions: Vec<i32>, source: Box<KafkaError> },
+    #[error("librdkafka has no queue for partition {partition} of {topic:?} (retried)")]
+    Forward { topic: String, partition: i32 },
     #[error("cannot read the Kafka cluster's id")]
     ClusterId,
     #[error("watermark query of partition {partition} (to check the snapshot): {source}")]

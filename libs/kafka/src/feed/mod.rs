@@ -149,6 +149,8 @@ struct Shared {
     partition_count: AtomicU32,
     /// Batches sent to the apply thread and not yet taken by it.
     in_flight: AtomicUsize,
+    /// Where the first partitions start, once chosen (`start::first_offsets`).
+    first_offsets: std::sync::Mutex<Option<Vec<(i32, rdkafka::Offset)>>>,
 }
 
 impl Feed {
@@ -211,6 +213,7 @@ impl Feed {
             assigned: std::sync::Mutex::new(Vec::new()),
             partition_count: AtomicU32::new(0),
             in_flight: AtomicUsize::new(0),
+            first_offsets: std::sync::Mutex::new(None),
         });
         let spawn = |name: &str, body: Box<dyn FnOnce(&Shared) + Send>| {
             let shared = shared.clone();

@@ -138,16 +138,23 @@ fn discover(shared: &Shared) -> Result<(), DiscoveryError> {
     let _ = shared.consumer.fetch_metadata(Some(topic), shared.config.sample_timeout);
     // The first partitions start where a snapshot left off, when it can be
     // used; partitions added later hold nothing a snapshot could cover.
-    let offsets = if assigned.is_empty() {
-        super::start::first_offsets(shared, &new)?
+    // Chosen once: a snapshot's positions, once taken, are the store's, so
+    // a retry after a failed assignment must start where they say.
+    let offsets: Vec<(i32, Offset)> = if assigned.is_empty() {
+        let mut first = shared.first_offsets.lock().map_err(|_| DiscoveryError::Poisoned("first offsets"))?;
+        if first.is_none() {
+            *first = Some(super::start::first_offsets(shared, &new)?);
+        }
+        let chosen = first.as_deref().unwrap_or_default();
+        new.iter().map(|&p| chosen.iter().find(|(q, _)| *q == p).copied().unwrap_or((p, Offset::Beginning))).collect()
     } else {
         new.iter().map(|&p| (p, Offset::Beginning)).collect()
     };
     // Their records go to the record queue, from their first: forwarded
-    // before they are assigned.
+    // before they are assigned, so none reach the consumer's own queue.
     for &p in &new {
         if !shared.records.forward(&shared.consumer, topic, p) {
-            tracing::warn!(topic = %topic, partition = p, "read through the consumer's own queue (slower)");
+            return Err(DiscoveryError::Forward { topic: topic.clone(), partition: p });
         }
     }
     let mut list = TopicPartitionList::new();

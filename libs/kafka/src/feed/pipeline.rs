@@ -127,9 +127,11 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
                     batch.push(&message, with_headers);
                     batch.len() < POSITION_FLUSH_EVERY || send(&mut batch)
                 }
-                Some(Err(KafkaError::PartitionEOF(_))) => {
+                // Its own partition only: librdkafka's position of a
+                // forwarded partition also counts errors a batch call returned.
+                Some(Err(KafkaError::PartitionEOF(partition))) => {
                     progressed(&mut fault_standing);
-                    send(&mut batch) && to_apply.send(Work::Positions(positions(shared))).is_ok()
+                    send(&mut batch) && to_apply.send(Work::Positions(position(shared, partition))).is_ok()
                 }
                 Some(Err(e)) => {
                     failed(&e, &mut fault_standing);
@@ -351,17 +353,14 @@ pub(super) fn apply(shared: &Shared, from_consumer: mpsc::Receiver<Work>, recycl
     }
 }
 
-/// librdkafka's positions (the next offset it will hand us), per partition.
-fn positions(shared: &Shared) -> Vec<(i32, i64)> {
+/// librdkafka's position of `partition` (the next offset it will hand us).
+fn position(shared: &Shared, partition: i32) -> Vec<(i32, i64)> {
     let Ok(positions) = shared.consumer.position() else { return Vec::new() };
-    positions
-        .elements_for_topic(&shared.config.topic)
-        .iter()
-        .filter_map(|element| match element.offset() {
-            Offset::Offset(position) => Some((element.partition(), position)),
-            _ => None,
-        })
-        .collect()
+    let Some(element) = positions.find_partition(&shared.config.topic, partition) else { return Vec::new() };
+    match element.offset() {
+        Offset::Offset(position) => vec![(partition, position)],
+        _ => Vec::new(),
+    }
 }
 
 /// A janitor tombstone judged by another maximum session lifetime than this

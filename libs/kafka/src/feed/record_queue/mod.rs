@@ -87,12 +87,11 @@ impl RecordQueue {
     /// does), then takes whatever else is there, up to [`TAKE_AT_MOST`],
     /// and hands each to `each` in order. Returns how many it handed over.
     pub(super) fn take(&self, wait: Duration, mut each: impl FnMut(Fetched<'_>)) -> usize {
-        let mut slots = [std::ptr::null_mut::<rd::rd_kafka_message_t>(); TAKE_AT_MOST];
-        let mut taken = 0;
+        let mut taken = Taken { slots: [std::ptr::null_mut(); TAKE_AT_MOST], len: 0 };
         // SAFETY: our queue is live; librdkafka writes at most the slots
-        // it is given; each message it returns is valid until destroyed,
-        // which happens once, below, after `each` saw it (the borrow it
-        // was given ends with the call).
+        // it is given; each message it returns is valid until `taken`
+        // destroys it (even if `each` panics), after `each` saw it (the
+        // borrow it was given ends with the call).
         unsafe {
             if !wait.is_zero() {
                 // A batch call waits its whole timeout for a full batch;
@@ -101,24 +100,36 @@ impl RecordQueue {
                 if first.is_null() {
                     return 0;
                 }
-                slots[0] = first;
-                taken = 1;
+                taken.slots[0] = first;
+                taken.len = 1;
             }
             let more = rd::rd_kafka_consume_batch_queue(
                 self.queue.as_ptr(),
                 0,
-                slots.as_mut_ptr().add(taken),
-                TAKE_AT_MOST - taken,
+                taken.slots.as_mut_ptr().add(taken.len),
+                TAKE_AT_MOST - taken.len,
             );
-            taken += usize::try_from(more).unwrap_or(0);
-            for &message in &slots[..taken] {
+            taken.len += usize::try_from(more).unwrap_or(0);
+            for &message in &taken.slots[..taken.len] {
                 each(Fetched::of(&*message));
             }
-            for &message in &slots[..taken] {
-                rd::rd_kafka_message_destroy(message);
-            }
         }
-        taken
+        taken.len
+    }
+}
+
+/// Messages librdkafka handed over, destroyed when dropped.
+struct Taken {
+    slots: [*mut rd::rd_kafka_message_t; TAKE_AT_MOST],
+    len: usize,
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        for &message in &self.slots[..self.len] {
+            // SAFETY: each was returned by librdkafka and is destroyed once, here.
+            unsafe { rd::rd_kafka_message_destroy(message) }
+        }
     }
 }
 
