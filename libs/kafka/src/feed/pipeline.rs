@@ -118,8 +118,9 @@ pub(super) fn consume(shared: &Shared, to_apply: mpsc::SyncSender<Work>, recycle
     };
     let mut sent = true;
     while sent && !shared.stop.load(Ordering::Relaxed) {
-        // The consumer's own queue: events, and the records of a partition
-        // that could not be forwarded (so none of its records are elsewhere).
+        // The consumer's own queue: events. A record or an end of partition
+        // here would be a partition assigned without being forwarded (the
+        // controller refuses to), read as before the record queue.
         for _ in 0..TAKE_AT_MOST {
             sent = match shared.consumer.poll(Duration::ZERO) {
                 Some(Ok(message)) => {
