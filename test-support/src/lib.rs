@@ -2,7 +2,7 @@
 //! servers are and the scripts that drive them (`servers`), a topic or a
 //! schema of the test's own (`kafka`, `postgres`), the broker's TLS and SASL
 //! listeners (`secured`), a Debezium connector of the test's own (`cdc`) and the
-//! schema and source a CDC test starts from (`cdc_source`), filling a topic fast (`produce`), the
+//! schema and source a CDC test starts from (`cdc_source`), filling a topic fast (`produce`) with realistic records (`realistic`), the
 //! projector binary as a process (`process`), faults on the shared servers (`faults`), session fixtures
 //! (`fixtures`), a seeded workload with per-user cutoffs (`cutoff_workload`), private keys for test
 //! tokens made by openssl (`keys`), nginx and Caddy run from `deploy/`'s snippets (`gateway`), and polling with a deadline (`eventually`).
@@ -22,6 +22,7 @@ mod keys;
 mod postgres;
 mod process;
 mod produce;
+mod realistic;
 mod secured;
 mod servers;
 
@@ -38,6 +39,7 @@ pub use keys::{KeyKind, private_key_pem};
 pub use postgres::{TestSchema, fresh_schema, statement_pool};
 pub use process::{ProjectorProcess, free_port};
 pub use produce::{produce_fast, produce_records};
+pub use realistic::{debezium_row, realistic_event};
 pub use secured::{SASL_PASSWORD, SASL_USER, Security, require_tls_listeners, tls_dir, tls_file};
 pub use servers::{bootstrap, database_url, repo_root, script};
 

@@ -160,21 +160,10 @@ fn main() {
     .unwrap();
 }
 
-/// A realistic created event for session `i`: ~180 B of JSON.
-fn event(i: usize, now: OffsetDateTime) -> SessionEvent {
-    let sid = SessionId::new(uuid::Uuid::new_v4().to_string()).unwrap();
-    SessionEvent::Created {
-        sid,
-        user_id: uuid::Uuid::from_u128(i as u128 / 3).to_string(),
-        created_at: now,
-        expires_at: Some(now + time::Duration::days(7)),
-    }
-}
-
 /// Publishes `n` sessions, lz4-compressed; returns the mean value size.
 fn fill(config: &KafkaConfig, first: usize, n: usize) -> f64 {
     let now = OffsetDateTime::now_utc();
-    let events = (first..first + n).map(|i| event(i, now));
+    let events = (first..first + n).map(|i| revocation_test_support::realistic_event(i, now));
     let options = [("linger.ms", "50"), ("compression.codec", "lz4")];
     revocation_test_support::produce_fast(config, events, &options) as f64 / n.max(1) as f64
 }
@@ -191,7 +180,8 @@ fn checks_during_snapshot(sessions: usize) -> Checks {
     let store = SessionStore::with_capacity(sessions);
     let now = OffsetDateTime::now_utc();
     let at = SystemClock.now();
-    let sids: Vec<SessionId> = (0..sessions).map(|i| event(i, now).sid().clone()).collect();
+    let sids: Vec<SessionId> =
+        (0..sessions).map(|i| revocation_test_support::realistic_event(i, now).sid().clone()).collect();
     for sid in &sids {
         store.apply(
             &SessionEvent::Created { sid: sid.clone(), user_id: String::new(), created_at: now, expires_at: None },

@@ -19,7 +19,6 @@ mod whole_process;
 use std::time::Instant;
 
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use whole_process::{env_usize, root, run_projector};
 
 const PARTITIONS: i32 = 6;
@@ -39,7 +38,7 @@ fn main() {
 
     let started = Instant::now();
     let now = OffsetDateTime::now_utc();
-    let records = (0..rows).map(|i| envelope(i, now));
+    let records = (0..rows).map(|i| revocation_test_support::debezium_row(i, now));
     let options = [("linger.ms", "50"), ("compression.codec", "lz4")];
     let value_bytes = revocation_test_support::produce_records(&config, records, &options) as f64 / rows as f64;
     println!("  filled in {:.1} s, {:.0} B per value", started.elapsed().as_secs_f64(), value_bytes);
@@ -73,34 +72,4 @@ fn main() {
         ),
     )
     .unwrap();
-}
-
-/// Row `i` of `user_sessions` as the connector streams it: key and value.
-fn envelope(i: usize, now: OffsetDateTime) -> (Vec<u8>, Option<Vec<u8>>) {
-    let id = uuid::Uuid::new_v4();
-    let user = uuid::Uuid::from_u128(i as u128 / 3);
-    let time = |at: OffsetDateTime| at.format(&Rfc3339).unwrap();
-    let created = now - time::Duration::seconds((i % 3600) as i64);
-    let revoked = i % 10 == 9;
-    let revoked_at = if revoked { format!("\"{}\"", time(now)) } else { "null".into() };
-    let ms = now.unix_timestamp() * 1000 + (i % 1000) as i64;
-    let lsn = 24_000_000 + i * 120;
-    let value = format!(
-        concat!(
-            r#"{{"before":null,"after":{{"id":"{id}","user_id":"{user}","created_at":"{created}","expires_at":"{expires}","revoked_at":{revoked_at}}},"#,
-            r#""source":{{"version":"3.0.7.Final","connector":"postgresql","name":"revocation","ts_ms":{ms},"snapshot":"false","db":"revocation","sequence":"[\"{prev}\",\"{lsn}\"]","ts_us":{ms}000,"ts_ns":{ms}000000,"schema":"public","table":"user_sessions","txId":{tx},"lsn":{lsn},"xmin":null}},"#,
-            r#""transaction":null,"op":"{op}","ts_ms":{ms},"ts_us":{ms}123,"ts_ns":{ms}123456}}"#
-        ),
-        id = id,
-        user = user,
-        created = time(created),
-        expires = time(created + time::Duration::days(7)),
-        revoked_at = revoked_at,
-        ms = ms,
-        prev = lsn - 120,
-        lsn = lsn,
-        tx = 700 + i,
-        op = if revoked { "u" } else { "c" },
-    );
-    (format!(r#"{{"id":"{id}"}}"#).into_bytes(), Some(value.into_bytes()))
 }

@@ -55,7 +55,7 @@ pub const TRUNCATE_MARKER_ID: &str = "__truncated__";
 const READ_COLUMNS: [&str; 4] = ["created_at", "expires_at", "revoked_at", "user_id"];
 
 mod cutoffs;
-mod members;
+mod scan;
 mod streamed;
 
 /// Debezium change events of `user_sessions` (JSON converter), and of

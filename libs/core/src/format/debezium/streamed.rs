@@ -12,11 +12,10 @@
 //! with its messages. A property test holds the two readers equal wherever
 //! this one answers.
 
-use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::members::pick;
+use super::scan::{pick, text};
 use super::{HEARTBEAT_PREFIX, TRUNCATE_MARKER_ID};
 use crate::clock::Timestamp;
 use crate::format::{Change, Decoded};
@@ -29,7 +28,7 @@ use crate::user::UserTag;
 pub(super) fn read<'a>(key: &'a [u8], value: &[u8]) -> Option<Decoded<'a>> {
     // A session row's key is `{"id": …}`; a cutoff's `user_id` or the schema
     // wrapper's members, even null, are for the general reader.
-    let [id, user_id, payload, schema] = pick(key, ["id", "user_id", "payload", "schema"], false)?;
+    let [id, user_id, payload, schema] = pick(key, ["id", "user_id", "payload", "schema"])?;
     if user_id.is_some() || payload.is_some() || schema.is_some() {
         return None;
     }
@@ -38,7 +37,7 @@ pub(super) fn read<'a>(key: &'a [u8], value: &[u8]) -> Option<Decoded<'a>> {
         return None;
     }
     let sid = SidRef::new(id).ok()?;
-    let [op, after, schema, payload] = pick(value, ["op", "after", "schema", "payload"], false)?;
+    let [op, after, schema, payload] = pick(value, ["op", "after", "schema", "payload"])?;
     if schema.is_some() || payload.is_some() {
         return None;
     }
@@ -47,10 +46,8 @@ pub(super) fn read<'a>(key: &'a [u8], value: &[u8]) -> Option<Decoded<'a>> {
         "c" | "r" | "u" => {}
         _ => return None,
     }
-    // The row's other columns must be scalars: it is read out of the
-    // envelope again, where serde_json would count nesting from zero.
     let columns = ["id", "user_id", "created_at", "expires_at", "revoked_at"];
-    let [row_id, user, created_at, expires_at, revoked_at] = pick(after?.get().as_bytes(), columns, true)?;
+    let [row_id, user, created_at, expires_at, revoked_at] = pick(after?.as_bytes(), columns)?;
     if text(row_id?)?? != id {
         return None;
     }
@@ -63,12 +60,6 @@ pub(super) fn read<'a>(key: &'a [u8], value: &[u8]) -> Option<Decoded<'a>> {
         state = state.merge(SessionState::revoked(revoked_at));
     }
     Some(Decoded::Change { sid, change: Change::Create { state, created_at: Timestamp::from_datetime(created_at) } })
-}
-
-/// A member that must be text or null, borrowed: `Some(None)` for null,
-/// `None` for anything else (a number, an escape in the text).
-fn text(member: &RawValue) -> Option<Option<&str>> {
-    serde_json::from_str::<Option<&str>>(member.get()).ok()
 }
 
 /// A time column: `Some(None)` for null, `None` when it cannot be read here.
