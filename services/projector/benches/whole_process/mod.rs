@@ -37,14 +37,17 @@ pub fn binary() -> PathBuf {
 }
 
 /// A new compacted topic of `partitions` named `prefix`-<uuid>, whose
-/// compression the producer chooses (the benches fill it lz4).
+/// compression the producer chooses (the benches fill it lz4). Its log
+/// cleaner waits a day: the broker shares this machine's two cores, and
+/// compacting a just-filled topic took one of them for ~15 s, over
+/// whichever runs it happened to overlap (measured 2026-12-04).
 pub fn new_topic(runtime: &tokio::runtime::Runtime, prefix: &str, partitions: i32) -> KafkaConfig {
     let config = KafkaConfig::new(bootstrap(), format!("{prefix}-{}", uuid::Uuid::new_v4().simple()));
     runtime
         .block_on(revocation_kafka::ensure_topic_with(
             &config,
             revocation_kafka::TopicSpec { partitions, replication: 1, compacted: true },
-            &[("compression.type", "producer")],
+            &[("compression.type", "producer"), ("min.compaction.lag.ms", "86400000")],
         ))
         .unwrap_or_else(|e| panic!("Kafka unreachable at {} ({e}); run `scripts/servers.sh up`", bootstrap()));
     config

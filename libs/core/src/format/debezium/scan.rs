@@ -11,8 +11,7 @@
 //! escapes, a picked name given twice, nesting deeper than [`MAX_DEPTH`].
 //! A property test holds it to `serde_json` on arbitrary JSON-like text.
 
-/// The deepest nesting read before giving up; serde_json refuses past 128,
-/// and a picked member read again counts from zero (so at most twice this).
+/// The deepest nesting read before giving up (serde_json refuses past 128).
 const MAX_DEPTH: u32 = 32;
 
 /// The longest integer read before giving up: any shorter one is a finite
@@ -23,42 +22,33 @@ const MAX_DIGITS: usize = 300;
 /// `text` is not one JSON object this scanner is sure serde_json reads, or
 /// when a picked name is given twice.
 pub(super) fn pick<'a, const N: usize>(text: &'a [u8], names: [&str; N]) -> Option<[Option<&'a str>; N]> {
+    let (picked, _) = pick_nested(text, names, "", [])?;
+    Some(picked)
+}
+
+/// [`pick`], and the members named `columns` of the object under `nested`
+/// (when it is an object), read in the same pass.
+pub(super) fn pick_nested<'a, const N: usize, const M: usize>(
+    text: &'a [u8],
+    names: [&str; N],
+    nested: &str,
+    columns: [&str; M],
+) -> Option<([Option<&'a str>; N], Option<[Option<&'a str>; M]>)> {
     // Valid UTF-8 throughout is what serde_json asks of strings; anywhere
     // else a byte past ASCII is a syntax error either way.
     let text = std::str::from_utf8(text).ok()?;
-    let mut scan = Scan { bytes: text.as_bytes(), at: 0 };
-    let mut picked = [None; N];
+    let mut scan = Scan { text, bytes: text.as_bytes(), at: 0 };
+    let mut inner = None;
     scan.whitespace();
-    scan.eat(b'{')?;
-    scan.whitespace();
-    if !scan.eat_if(b'}') {
-        loop {
-            scan.whitespace();
-            let (name, escaped) = scan.string()?;
-            if escaped {
-                return None;
-            }
-            scan.whitespace();
-            scan.eat(b':')?;
-            scan.whitespace();
-            let start = scan.at;
-            scan.value(1)?;
-            if let Some(i) = names.iter().position(|n| n.as_bytes() == name) {
-                if picked[i].is_some() {
-                    return None;
-                }
-                picked[i] = Some(&text[start..scan.at]);
-            }
-            scan.whitespace();
-            match scan.next()? {
-                b',' => {}
-                b'}' => break,
-                _ => return None,
-            }
+    let picked = scan.members(1, names, |scan, name| {
+        if name != nested || scan.peek() != Some(b'{') {
+            return Some(false);
         }
-    }
+        inner = Some(scan.members(2, columns, |_, _| Some(false))?);
+        Some(true)
+    })?;
     scan.whitespace();
-    (scan.at == scan.bytes.len()).then_some(picked)
+    (scan.at == scan.bytes.len()).then_some((picked, inner))
 }
 
 /// A picked member that must be text or null: `Some(None)` for null,
@@ -74,11 +64,55 @@ pub(super) fn text(raw: &str) -> Option<Option<&str>> {
 
 /// A cursor over text already known to be UTF-8.
 struct Scan<'a> {
+    text: &'a str,
     bytes: &'a [u8],
     at: usize,
 }
 
 impl<'a> Scan<'a> {
+    /// An object at nesting `depth`: its members named `names`, raw. `read`
+    /// may read a picked member's value itself (and say so); any other
+    /// value is checked and passed over.
+    fn members<const N: usize>(
+        &mut self,
+        depth: u32,
+        names: [&str; N],
+        mut read: impl FnMut(&mut Self, &str) -> Option<bool>,
+    ) -> Option<[Option<&'a str>; N]> {
+        let mut picked = [None; N];
+        self.eat(b'{')?;
+        self.whitespace();
+        if self.eat_if(b'}') {
+            return Some(picked);
+        }
+        loop {
+            self.whitespace();
+            let (name, escaped) = self.string()?;
+            self.whitespace();
+            self.eat(b':')?;
+            self.whitespace();
+            let start = self.at;
+            match names.iter().position(|n| n.as_bytes() == name) {
+                // A name with an escape might unescape to a picked one.
+                _ if escaped => return None,
+                Some(i) if picked[i].is_some() => return None,
+                Some(i) => {
+                    if !read(self, names[i])? {
+                        self.value(depth)?;
+                    }
+                    picked[i] = Some(&self.text[start..self.at]);
+                }
+                None => self.value(depth)?,
+            }
+            self.whitespace();
+            match self.next()? {
+                b',' => {}
+                b'}' => return Some(picked),
+                _ => return None,
+            }
+        }
+    }
+
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }

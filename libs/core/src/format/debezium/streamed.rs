@@ -15,7 +15,7 @@
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::scan::{pick, text};
+use super::scan::{pick, pick_nested, text};
 use super::{HEARTBEAT_PREFIX, TRUNCATE_MARKER_ID};
 use crate::clock::Timestamp;
 use crate::format::{Change, Decoded};
@@ -37,7 +37,9 @@ pub(super) fn read<'a>(key: &'a [u8], value: &[u8]) -> Option<Decoded<'a>> {
         return None;
     }
     let sid = SidRef::new(id).ok()?;
-    let [op, after, schema, payload] = pick(value, ["op", "after", "schema", "payload"])?;
+    let columns = ["id", "user_id", "created_at", "expires_at", "revoked_at"];
+    // `after` is picked for its columns, read in the same pass.
+    let ([op, _, schema, payload], row) = pick_nested(value, ["op", "after", "schema", "payload"], "after", columns)?;
     if schema.is_some() || payload.is_some() {
         return None;
     }
@@ -46,8 +48,7 @@ pub(super) fn read<'a>(key: &'a [u8], value: &[u8]) -> Option<Decoded<'a>> {
         "c" | "r" | "u" => {}
         _ => return None,
     }
-    let columns = ["id", "user_id", "created_at", "expires_at", "revoked_at"];
-    let [row_id, user, created_at, expires_at, revoked_at] = pick(after?.as_bytes(), columns)?;
+    let [row_id, user, created_at, expires_at, revoked_at] = row?;
     if text(row_id?)?? != id {
         return None;
     }
