@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use revocation_core::{Clock, RebuildReport, SessionLiveness, SystemClock, TokenLiveness};
 use revocation_http::{AdminConfig, Health, HttpState, Rebuild, SnapshotSource};
-use revocation_kafka::{KafkaSource, PeerBootstrap, PeerFetch, fetch_peer_snapshot};
+use revocation_kafka::{FetchedSnapshot, KafkaSource, PeerBootstrap, PeerFetch, fetch_peer_snapshot};
 use revocation_postgres::{MigrateError, PgSessionLiveness};
 use thiserror::Error;
 use tokio::task::JoinHandle;
@@ -97,7 +97,8 @@ impl Embedded {
             options.token_fallback = postgres.clone().map(|pg| Arc::new(pg) as Arc<dyn TokenLiveness>);
         }
         if let (Some(peers), Some(snapshot)) = (&config.peer_bootstrap, &options.snapshot) {
-            options.cold_start_note = boot_from_peer(peers, &config.kafka, &options, snapshot).await;
+            (options.cold_start_note, options.peer_snapshot) =
+                boot_from_peer(peers, &config.kafka, &options, snapshot).await;
         }
         let kafka = Arc::new(KafkaSource::start(config.kafka.clone(), options)?);
         tracing::info!(
@@ -198,27 +199,28 @@ impl Embedded {
 }
 
 /// Fetches a peer's snapshot into `dir` when it holds none; what to say of
-/// it in the start report if the start ends up cold (`None`: nothing to say).
+/// it in the start report if the start ends up cold (`None`: nothing to
+/// say), and the snapshot fetched.
 async fn boot_from_peer(
     peers: &PeerBootstrap,
     kafka: &revocation_kafka::KafkaConfig,
     options: &revocation_kafka::SourceOptions,
     snapshot: &revocation_kafka::SnapshotOptions,
-) -> Option<String> {
+) -> (Option<String>, Option<FetchedSnapshot>) {
     let started = std::time::Instant::now();
     match fetch_peer_snapshot(peers, kafka, options, snapshot).await {
         PeerFetch::LocalExists => {
             tracing::info!(dir = %snapshot.dir.display(), "a local snapshot exists: no peer asked");
-            None
+            (None, None)
         }
-        PeerFetch::Fetched { peer, bytes } => {
+        PeerFetch::Fetched { peer, bytes, snapshot } => {
             let millis = started.elapsed().as_millis() as u64;
             tracing::info!(peer, bytes, millis, "snapshot fetched from a peer; checking it as a local one");
-            Some(format!("the snapshot fetched from {peer}"))
+            (Some(format!("the snapshot fetched from {peer}")), Some(snapshot))
         }
         PeerFetch::Failed(why) => {
             tracing::warn!(reason = %why, "no snapshot from any peer: starting cold");
-            Some(format!("no snapshot from any peer ({why})"))
+            (Some(format!("no snapshot from any peer ({why})")), None)
         }
     }
 }

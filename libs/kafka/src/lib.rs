@@ -64,6 +64,6 @@ pub use janitor::{JANITOR_LIFETIME_HEADER, JanitorError, JanitorOptions, Janitor
 pub use partitioner::{JAVA_COMPATIBLE_PARTITIONER, default_partition};
 pub use publisher::{Acknowledged, EventPublisher, PublishError};
 pub use refused::ClientRefused;
-pub use snapshots::{LastSnapshot, PeerBootstrap, PeerFetch, SnapshotOptions, fetch_peer_snapshot};
+pub use snapshots::{FetchedSnapshot, LastSnapshot, PeerBootstrap, PeerFetch, SnapshotOptions, fetch_peer_snapshot};
 pub use source::{FeedStatsSnapshot, KafkaRebuildError, KafkaSource, SourceOptions};
 pub use trigger::SampleTrigger;

@@ -240,6 +240,17 @@ impl Snapshot {
     pub fn read_sized(mut input: impl Read, size: usize) -> Result<Self, SnapshotError> {
         let mut bytes = Vec::with_capacity(size);
         input.read_to_end(&mut bytes)?;
+        Self::from_bytes(bytes)
+    }
+
+    /// [`Self::read`] of a snapshot already in memory (one streamed from a
+    /// peer), without copying it.
+    ///
+    /// ```
+    /// use revocation_core::{Snapshot, SnapshotError};
+    /// assert!(matches!(Snapshot::from_bytes(b"not a snapshot".to_vec()), Err(SnapshotError::NotASnapshot)));
+    /// ```
+    pub fn from_bytes(mut bytes: Vec<u8>) -> Result<Self, SnapshotError> {
         let mut at = 0usize;
         if take(&bytes, &mut at, 8)? != MAGIC {
             return Err(SnapshotError::NotASnapshot);

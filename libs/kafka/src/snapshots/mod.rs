@@ -28,7 +28,7 @@ use revocation_core::{
     Clock, Projection, SessionStore, Snapshot, SnapshotCounts, SnapshotMeta, SystemClock, write_snapshot,
 };
 
-pub use peer::{PeerBootstrap, PeerFetch, fetch_peer_snapshot};
+pub use peer::{FetchedSnapshot, PeerBootstrap, PeerFetch, fetch_peer_snapshot};
 pub(crate) use peer::{refusal as peer_refusal, stream as stream_snapshot};
 pub use writer::LastSnapshot;
 pub(crate) use writer::SnapshotWriter;
@@ -114,19 +114,27 @@ impl SnapshotFile {
     /// restores it into a store from `new_store` (given the room to reserve
     /// and the written store's hash seed, so it can be laid out the same).
     /// `Ok(None)`: there is none. `Err`: why it cannot be used.
+    /// `fetched`: the same file's content, already in memory (a peer's).
     pub(crate) fn load(
         &self,
         expected: &Expected<'_>,
         new_store: impl FnOnce(usize, u64) -> SessionStore,
+        fetched: Option<(Snapshot, usize)>,
     ) -> Result<Option<(SessionStore, Loaded)>, String> {
         let started = Instant::now();
-        let file = match File::open(&self.path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot open {}: {e}", self.path.display())),
+        let (snapshot, size) = match fetched {
+            Some(fetched) => fetched,
+            None => {
+                let file = match File::open(&self.path) {
+                    Ok(file) => file,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(format!("cannot open {}: {e}", self.path.display())),
+                };
+                let size = file.metadata().map_or(0, |m| m.len() as usize);
+                let read = Snapshot::read_sized(file, size).map_err(|e| format!("{}: {e}", self.path.display()))?;
+                (read, size)
+            }
         };
-        let size = file.metadata().map_or(0, |m| m.len() as usize);
-        let snapshot = Snapshot::read_sized(file, size).map_err(|e| format!("{}: {e}", self.path.display()))?;
         let meta = snapshot.meta();
         expected.check(meta)?;
         // The header's count sizes the map, but no entry takes under 13 bytes
@@ -242,22 +250,31 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             assert_eq!(fs::metadata(file.path()).unwrap().permissions().mode() & 0o777, 0o600);
         }
-        let (store, loaded) = file.load(&expected(), |_, _| SessionStore::new()).unwrap().unwrap();
+        let (store, loaded) = file.load(&expected(), |_, _| SessionStore::new(), None).unwrap().unwrap();
         assert_eq!(loaded.meta.positions, [(0, 7)].into());
         assert_eq!(loaded.meta.partitions, 2);
         assert_eq!(store.len(), 1);
 
         let other_topic = Expected { topic: "u", ..expected() };
-        assert!(file.load(&other_topic, |_, _| SessionStore::new()).unwrap_err().contains("topic"));
+        assert!(file.load(&other_topic, |_, _| SessionStore::new(), None).unwrap_err().contains("topic"));
         let other_format = Expected { format: "debezium", ..expected() };
-        assert!(file.load(&other_format, |_, _| SessionStore::new()).unwrap_err().contains("format"));
+        assert!(file.load(&other_format, |_, _| SessionStore::new(), None).unwrap_err().contains("format"));
         let capped = Expected { max_session_lifetime_secs: Some(60), ..expected() };
-        assert!(file.load(&capped, |_, _| SessionStore::new()).unwrap_err().contains("lifetime"));
+        assert!(file.load(&capped, |_, _| SessionStore::new(), None).unwrap_err().contains("lifetime"));
 
+        // A peer's snapshot kept in memory goes through the same checks, and
+        // is what is restored (the file is not read).
         let bytes = fs::read(file.path()).unwrap();
+        let fetched = || Some((Snapshot::from_bytes(bytes.clone()).unwrap(), bytes.len()));
+        assert!(file.load(&other_topic, |_, _| SessionStore::new(), fetched()).unwrap_err().contains("topic"));
+        assert!(file.load(&capped, |_, _| SessionStore::new(), fetched()).unwrap_err().contains("lifetime"));
+        fs::write(file.path(), b"not read").unwrap();
+        let (store, _) = file.load(&expected(), |_, _| SessionStore::new(), fetched()).unwrap().unwrap();
+        assert_eq!(store.len(), 1);
+
         fs::write(file.path(), &bytes[..bytes.len() / 2]).unwrap();
-        assert!(file.load(&expected(), |_, _| SessionStore::new()).is_err());
+        assert!(file.load(&expected(), |_, _| SessionStore::new(), None).is_err());
         fs::remove_dir_all(&dir).unwrap();
-        assert!(file.load(&expected(), |_, _| SessionStore::new()).unwrap().is_none());
+        assert!(file.load(&expected(), |_, _| SessionStore::new(), None).unwrap().is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! Booting from a peer: a running replica streams the snapshot of its live
 //! map (`GET /admin/snapshot`), and a new replica with an empty disk writes
-//! it into its snapshot directory, where it is then read like a local one —
-//! every check of a local snapshot applies (checksum, topic, format,
+//! it into its snapshot directory and restores it as a local one (kept in
+//! memory from the check, not read again) — every check of a local
+//! snapshot applies (checksum, topic, format,
 //! lifetime, the broker's positions, cluster and retention age), and
 //! freshness is proven anew. A peer's snapshot is never trusted more.
 
@@ -9,9 +10,8 @@ use std::fs;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use std::sync::Arc;
 
 use revocation_core::{FreshnessState, ProjectedLiveness, Snapshot, SnapshotCounts, write_snapshot};
 
@@ -55,7 +55,7 @@ impl PeerBootstrap {
 }
 
 /// What a fetch from peers came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum PeerFetch {
     /// The directory already holds a snapshot of the topic: it is used (or
     /// refused) as a local one, and no peer is asked.
@@ -66,9 +66,35 @@ pub enum PeerFetch {
         peer: String,
         /// Its size.
         bytes: u64,
+        /// The snapshot itself, checked, for the source to restore without
+        /// reading the file back ([`SourceOptions::peer_snapshot`]).
+        snapshot: FetchedSnapshot,
     },
     /// No peer gave a complete snapshot; why, peer by peer.
     Failed(String),
+}
+
+/// A snapshot fetched from a peer and checked (checksum, topic, format,
+/// lifetime), held in memory for the source's start: restored from here,
+/// it is not read back from the file it was also written to. Taken once.
+#[derive(Clone)]
+pub struct FetchedSnapshot(Arc<Mutex<Option<(Snapshot, usize)>>>);
+
+impl FetchedSnapshot {
+    fn new(snapshot: Snapshot, bytes: usize) -> Self {
+        Self(Arc::new(Mutex::new(Some((snapshot, bytes)))))
+    }
+
+    /// The snapshot and its size in bytes, the first time only.
+    pub(crate) fn take(&self) -> Option<(Snapshot, usize)> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+impl std::fmt::Debug for FetchedSnapshot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FetchedSnapshot")
+    }
 }
 
 /// Fetches a peer's snapshot into `snapshot.dir` as the topic's snapshot
@@ -168,7 +194,7 @@ async fn ask_peers(
         for address in addresses {
             let at = format!("{shown} ({address})");
             let fetched = match transfer(bootstrap, peer, address, partial).await {
-                Ok(bytes) => check(partial, expected).map(|()| bytes),
+                Ok(bytes) => check(partial, bytes, expected),
                 Err(failure) => {
                     if let Some(wait) = failure.retry_after {
                         *retry_after = Some(retry_after.map_or(wait, |w| w.min(wait)));
@@ -176,9 +202,11 @@ async fn ask_peers(
                     Err(failure.why)
                 }
             };
-            match fetched.and_then(|bytes| fs::rename(partial, to).map(|()| bytes).map_err(|e| format!("rename: {e}")))
-            {
-                Ok(bytes) => return Some(PeerFetch::Fetched { peer: at, bytes }),
+            match fetched.and_then(|kept| fs::rename(partial, to).map(|()| kept).map_err(|e| format!("rename: {e}"))) {
+                Ok((snapshot, bytes)) => {
+                    let snapshot = FetchedSnapshot::new(snapshot, bytes);
+                    return Some(PeerFetch::Fetched { peer: at, bytes: bytes as u64, snapshot });
+                }
                 Err(why) => {
                     let _ = fs::remove_file(partial);
                     tracing::warn!(peer = %at, reason = %why, "no snapshot from this peer");
@@ -190,12 +218,14 @@ async fn ask_peers(
     None
 }
 
-/// Whether the fetched file is a whole snapshot of what this projection reads.
-fn check(path: &Path, expected: &Expected<'_>) -> Result<(), String> {
+/// Reads the fetched file back and checks it: a whole snapshot of what
+/// this projection reads, kept in memory for the start, and its size.
+fn check(path: &Path, bytes: u64, expected: &Expected<'_>) -> Result<(Snapshot, usize), String> {
+    let size = usize::try_from(bytes).map_err(|e| e.to_string())?;
     let file = fs::File::open(path).map_err(|e| e.to_string())?;
-    let size = file.metadata().map_or(0, |m| m.len() as usize);
     let snapshot = Snapshot::read_sized(file, size).map_err(|e| e.to_string())?;
-    expected.check(snapshot.meta())
+    expected.check(snapshot.meta())?;
+    Ok((snapshot, size))
 }
 
 /// A peer URL as logs and the start report may show it (no credentials).
@@ -235,6 +265,9 @@ impl From<String> for Failure {
     }
 }
 
+/// The peer's answer, written to `to` as it arrives; its size. Not synced
+/// to disk: a torn file fails its checksum at the next start, which then
+/// asks a peer again.
 async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to: &Path) -> Result<u64, Failure> {
     let url = reqwest::Url::parse(peer).map_err(|e| e.to_string())?;
     let host = url.host_str().unwrap_or_default().to_owned();
@@ -264,8 +297,7 @@ async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to
         out.write_all(&chunk).map_err(|e| format!("cannot write {}: {e}", to.display()))?;
         bytes += chunk.len() as u64;
     }
-    let file = out.into_inner().map_err(|e| e.to_string())?;
-    file.sync_all().map_err(|e| e.to_string())?;
+    out.flush().map_err(|e| format!("cannot write {}: {e}", to.display()))?;
     Ok(bytes)
 }
 

@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use crate::config::KafkaConfig;
 use crate::feed::{Feed, FeedError, WarmStart};
-use crate::snapshots::{Expected, LastSnapshot, SnapshotFile, SnapshotOptions, SnapshotWriter};
+use crate::snapshots::{Expected, FetchedSnapshot, LastSnapshot, SnapshotFile, SnapshotOptions, SnapshotWriter};
 use crate::trigger::SampleTrigger;
 
 mod options;
@@ -306,7 +306,8 @@ fn load_snapshot(
     let room = |sessions: usize, seed| {
         configured(options, SessionStore::with_layout(sessions.max(options.expected_sessions), seed))
     };
-    match file.load(&expected, room) {
+    let fetched = options.peer_snapshot.as_ref().and_then(FetchedSnapshot::take);
+    match file.load(&expected, room, fetched) {
         Ok(Some((store, loaded))) => {
             tracing::info!(
                 path = %file.path().display(),

@@ -10,7 +10,7 @@ use revocation_core::{
     EventJson, FreshnessBarrier, FreshnessConfig, LagPolicy, RecordFormat, SessionLiveness, TokenLiveness,
 };
 
-use crate::snapshots::SnapshotOptions;
+use crate::snapshots::{FetchedSnapshot, SnapshotOptions};
 
 /// Options of a [`KafkaSource`](super::KafkaSource). The embedding API's
 /// config holds one of these; the projector's flags fill it.
@@ -70,6 +70,10 @@ pub struct SourceOptions {
     /// why none could be), prefixed to the reason of a cold start in the
     /// start report and the log. Set by the embedding.
     pub cold_start_note: Option<String>,
+    /// The snapshot fetched from a peer into the snapshot directory, held
+    /// in memory so the start restores it without reading the file back
+    /// (every check still applies). Set by the embedding.
+    pub peer_snapshot: Option<FetchedSnapshot>,
 }
 
 impl SourceOptions {
@@ -114,6 +118,7 @@ impl Default for SourceOptions {
             max_session_lifetime: None,
             snapshot: None,
             cold_start_note: None,
+            peer_snapshot: None,
         }
     }
 }

@@ -18,10 +18,13 @@ const MAX_DEPTH: u32 = 32;
 /// `f64` at worst.
 const MAX_DIGITS: usize = 300;
 
+/// Each picked member's raw JSON text, in the order of the names asked for.
+pub(super) type Picked<'a, const N: usize> = [Option<&'a str>; N];
+
 /// `text`'s members named `names`, each as its raw JSON text; `None` when
 /// `text` is not one JSON object this scanner is sure serde_json reads, or
 /// when a picked name is given twice.
-pub(super) fn pick<'a, const N: usize>(text: &'a [u8], names: [&str; N]) -> Option<[Option<&'a str>; N]> {
+pub(super) fn pick<'a, const N: usize>(text: &'a [u8], names: [&str; N]) -> Option<Picked<'a, N>> {
     let (picked, _) = pick_nested(text, names, "", [])?;
     Some(picked)
 }
@@ -33,7 +36,7 @@ pub(super) fn pick_nested<'a, const N: usize, const M: usize>(
     names: [&str; N],
     nested: &str,
     columns: [&str; M],
-) -> Option<([Option<&'a str>; N], Option<[Option<&'a str>; M]>)> {
+) -> Option<(Picked<'a, N>, Option<Picked<'a, M>>)> {
     // Valid UTF-8 throughout is what serde_json asks of strings; anywhere
     // else a byte past ASCII is a syntax error either way.
     let text = std::str::from_utf8(text).ok()?;
@@ -78,7 +81,7 @@ impl<'a> Scan<'a> {
         depth: u32,
         names: [&str; N],
         mut read: impl FnMut(&mut Self, &str) -> Option<bool>,
-    ) -> Option<[Option<&'a str>; N]> {
+    ) -> Option<Picked<'a, N>> {
         let mut picked = [None; N];
         self.eat(b'{')?;
         self.whitespace();
