@@ -198,7 +198,7 @@ impl Embedded {
     }
 }
 
-/// Fetches a peer's snapshot into `dir` when it holds none; what to say of
+/// Fetches a peer's snapshot into `dir` when it holds no sound one; what to say of
 /// it in the start report if the start ends up cold (`None`: nothing to
 /// say), and the snapshot fetched.
 async fn boot_from_peer(
@@ -209,9 +209,9 @@ async fn boot_from_peer(
 ) -> (Option<String>, Option<FetchedSnapshot>) {
     let started = std::time::Instant::now();
     match fetch_peer_snapshot(peers, kafka, options, snapshot).await {
-        PeerFetch::LocalExists => {
-            tracing::info!(dir = %snapshot.dir.display(), "a local snapshot exists: no peer asked");
-            (None, None)
+        PeerFetch::LocalExists { snapshot: local } => {
+            tracing::info!(dir = %snapshot.dir.display(), "a sound local snapshot exists: no peer asked");
+            (None, Some(local))
         }
         PeerFetch::Fetched { peer, bytes, snapshot } => {
             let millis = started.elapsed().as_millis() as u64;

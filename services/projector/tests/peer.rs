@@ -3,7 +3,8 @@
 //! only the tail and then holds what a full replay holds; every peer that
 //! cannot give a sound snapshot (no token, not live, another topic, cluster
 //! or format, too old, a truncated or broken-off stream) is refused, the replica starts
-//! cold with the reason in `/health/lag` `start`, and nothing is half-loaded.
+//! cold with the reason in `/health/lag` `start`, and nothing is half-loaded;
+//! a torn local snapshot is replaced by a peer's.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 use std::time::Duration;
@@ -187,6 +188,29 @@ async fn a_busy_peer_is_asked_again_and_its_snapshot_used() {
     assert_eq!(start["kind"], "warm", "{start}");
     assert_eq!(start["snapshot_sessions"], 100, "{start}");
     assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2, "asked once busy, then served");
+    assert_eq!(answers(&replica, &sids).await, answers(&peer, &sids).await);
+    delete_topic(&kafka).await.ok();
+}
+
+/// A snapshot torn by a crash (a fetched one is not synced to disk) is as
+/// good as none: the next start asks the peer again, and the peer's
+/// snapshot replaces it.
+#[tokio::test]
+async fn a_torn_local_snapshot_is_replaced_by_a_peers() {
+    let dirs = Dirs::new();
+    let (topic, kafka, sids, peer) = live_peer(&dirs, 100, 3).await;
+    let bytes = served_snapshot(&peer).await;
+    let data = dirs.empty("torn");
+    let local = std::path::Path::new(&data).join(format!("{topic}.snapshot"));
+    std::fs::write(&local, &bytes[..bytes.len() / 2]).unwrap();
+    let replica = projector(
+        &topic,
+        &["--snapshot-dir", &data, "--bootstrap-from", &peer.base, "--bootstrap-token-file", &dirs.file("token")],
+    );
+    let start = start_report(&replica).await;
+    assert_eq!(start["kind"], "warm", "{start}");
+    assert_eq!(start["snapshot_sessions"], 100, "{start}");
+    assert_eq!(std::fs::read(&local).unwrap().len(), bytes.len(), "the peer's snapshot replaced the torn one");
     assert_eq!(answers(&replica, &sids).await, answers(&peer, &sids).await);
     delete_topic(&kafka).await.ok();
 }

@@ -57,9 +57,15 @@ impl PeerBootstrap {
 /// What a fetch from peers came to.
 #[derive(Debug, Clone)]
 pub enum PeerFetch {
-    /// The directory already holds a snapshot of the topic: it is used (or
-    /// refused) as a local one, and no peer is asked.
-    LocalExists,
+    /// The directory already holds a sound snapshot of the topic (whole,
+    /// of this topic, format and lifetime): it is used as a local one (the
+    /// broker's checks follow at start), and no peer is asked. One that is
+    /// not sound — torn by a crash, say — is as good as none: peers are asked.
+    LocalExists {
+        /// The local snapshot, read and checked here, for the source to
+        /// restore without reading the file again.
+        snapshot: FetchedSnapshot,
+    },
     /// A peer's snapshot is now the directory's snapshot of the topic.
     Fetched {
         /// The peer (and address) it came from.
@@ -98,7 +104,7 @@ impl std::fmt::Debug for FetchedSnapshot {
 }
 
 /// Fetches a peer's snapshot into `snapshot.dir` as the topic's snapshot
-/// file, unless the directory holds one. A transfer is written to a
+/// file, unless the directory holds a sound one. A transfer is written to a
 /// temporary file of this process's own and renamed only once complete and
 /// of what this projection reads (checksum, topic, format, lifetime; the
 /// broker's checks follow at start): a peer that dies mid-transfer, or
@@ -111,17 +117,24 @@ pub async fn fetch_peer_snapshot(
     snapshot: &SnapshotOptions,
 ) -> PeerFetch {
     let file = SnapshotFile::in_dir(&snapshot.dir, &config.topic);
-    if file.path().exists() {
-        return PeerFetch::LocalExists;
-    }
-    if let Err(e) = fs::create_dir_all(&snapshot.dir) {
-        return PeerFetch::Failed(format!("cannot create {}: {e}", snapshot.dir.display()));
-    }
     let expected = Expected {
         topic: &config.topic,
         format: options.format.name(),
         max_session_lifetime_secs: options.max_session_lifetime.map(|d| d.as_secs()),
     };
+    if file.path().exists() {
+        match check(file.path(), &expected) {
+            Ok((snapshot, size)) => return PeerFetch::LocalExists { snapshot: FetchedSnapshot::new(snapshot, size) },
+            Err(why) => tracing::warn!(
+                path = %file.path().display(),
+                reason = %why,
+                "the local snapshot cannot be used: asking peers"
+            ),
+        }
+    }
+    if let Err(e) = fs::create_dir_all(&snapshot.dir) {
+        return PeerFetch::Failed(format!("cannot create {}: {e}", snapshot.dir.display()));
+    }
     let partial = file.path().with_extension(format!("snapshot.peer-{}", std::process::id()));
     let mut reasons = Vec::new();
     let fetch = Fetch { bootstrap, expected: &expected, partial: &partial, to: file.path() };
@@ -194,7 +207,7 @@ async fn ask_peers(
         for address in addresses {
             let at = format!("{shown} ({address})");
             let fetched = match transfer(bootstrap, peer, address, partial).await {
-                Ok(bytes) => check(partial, bytes, expected),
+                Ok(_) => check(partial, expected),
                 Err(failure) => {
                     if let Some(wait) = failure.retry_after {
                         *retry_after = Some(retry_after.map_or(wait, |w| w.min(wait)));
@@ -218,11 +231,11 @@ async fn ask_peers(
     None
 }
 
-/// Reads the fetched file back and checks it: a whole snapshot of what
-/// this projection reads, kept in memory for the start, and its size.
-fn check(path: &Path, bytes: u64, expected: &Expected<'_>) -> Result<(Snapshot, usize), String> {
-    let size = usize::try_from(bytes).map_err(|e| e.to_string())?;
+/// Reads a snapshot file and checks it: a whole snapshot of what this
+/// projection reads, kept in memory for the start, and its size.
+fn check(path: &Path, expected: &Expected<'_>) -> Result<(Snapshot, usize), String> {
     let file = fs::File::open(path).map_err(|e| e.to_string())?;
+    let size = file.metadata().map_or(0, |m| m.len() as usize);
     let snapshot = Snapshot::read_sized(file, size).map_err(|e| e.to_string())?;
     expected.check(snapshot.meta())?;
     Ok((snapshot, size))
@@ -266,8 +279,8 @@ impl From<String> for Failure {
 }
 
 /// The peer's answer, written to `to` as it arrives; its size. Not synced
-/// to disk: a torn file fails its checksum at the next start, which then
-/// asks a peer again.
+/// to disk: a file torn by a crash is not sound at the next start, which
+/// then asks the peers again.
 async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to: &Path) -> Result<u64, Failure> {
     let url = reqwest::Url::parse(peer).map_err(|e| e.to_string())?;
     let host = url.host_str().unwrap_or_default().to_owned();

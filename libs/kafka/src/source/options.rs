@@ -70,9 +70,10 @@ pub struct SourceOptions {
     /// why none could be), prefixed to the reason of a cold start in the
     /// start report and the log. Set by the embedding.
     pub cold_start_note: Option<String>,
-    /// The snapshot fetched from a peer into the snapshot directory, held
-    /// in memory so the start restores it without reading the file back
-    /// (every check still applies). Set by the embedding.
+    /// The snapshot directory's snapshot as the peer fetch read and checked
+    /// it (a peer's, or the local one it found sound), held in memory so
+    /// the start restores it without reading the file again (every check
+    /// still applies). Set by the embedding.
     pub peer_snapshot: Option<FetchedSnapshot>,
 }
 
