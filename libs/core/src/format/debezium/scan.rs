@@ -307,7 +307,7 @@ mod tests {
         .prop_map(str::to_owned);
         leaf.prop_recursive(8, 64, 6, |inner| {
             prop_oneof![
-                proptest::collection::vec((inner.clone(), inner.clone()), 0..5).prop_map(|members| {
+                proptest::collection::vec((key(inner.clone()), inner.clone()), 0..5).prop_map(|members| {
                     let members: Vec<String> = members.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
                     format!("{{{}}}", members.join(","))
                 }),
@@ -315,6 +315,11 @@ mod tests {
                 proptest::collection::vec(inner, 1..4).prop_map(|parts| parts.concat()),
             ]
         })
+    }
+
+    /// A nested object's member name: a picked one or anything.
+    fn key(inner: impl Strategy<Value = String> + Clone) -> impl Strategy<Value = String> {
+        prop_oneof![proptest::sample::select(vec!["a", "b", "x"]).prop_map(str::to_owned), inner]
     }
 
     /// A member's name: one of the picked ones, one like them, or anything.
@@ -331,12 +336,17 @@ mod tests {
         fn what_it_accepts_serde_json_accepts(members in proptest::collection::vec((name(), json_like()), 0..6)) {
             let members: Vec<String> = members.into_iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
             let text = format!("{{{}}}", members.join(","));
-            if let Some(picked) = pick(text.as_bytes(), ["a", "x"]) {
+            let read = |raw: Option<&str>| raw.map(|r| serde_json::from_str::<serde_json::Value>(r).expect("a picked member"));
+            if let Some((picked, nested)) = pick_nested(text.as_bytes(), ["a", "x"], "a", ["b", "x"]) {
                 let tree: serde_json::Value = serde_json::from_str(&text)
                     .map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
                 for (name, raw) in ["a", "x"].iter().zip(picked) {
-                    let raw: Option<serde_json::Value> = raw.map(|r| serde_json::from_str(r).expect("a picked member"));
-                    prop_assert_eq!(raw.as_ref(), tree.get(name), "{}", text);
+                    prop_assert_eq!(read(raw), tree.get(name).cloned(), "{}", text);
+                }
+                // The object under `a`, read in the same pass, as the tree has it.
+                prop_assert_eq!(nested.is_some(), tree.get("a").is_some_and(serde_json::Value::is_object), "{}", text);
+                for (column, raw) in ["b", "x"].iter().zip(nested.unwrap_or_default()) {
+                    prop_assert_eq!(read(raw), tree["a"].get(column).cloned(), "{}", text);
                 }
             }
         }
