@@ -207,7 +207,7 @@ async fn ask_peers(
         for address in addresses {
             let at = format!("{shown} ({address})");
             let fetched = match transfer(bootstrap, peer, address, partial).await {
-                Ok(_) => check(partial, expected),
+                Ok(()) => check(partial, expected),
                 Err(failure) => {
                     if let Some(wait) = failure.retry_after {
                         *retry_after = Some(retry_after.map_or(wait, |w| w.min(wait)));
@@ -278,10 +278,10 @@ impl From<String> for Failure {
     }
 }
 
-/// The peer's answer, written to `to` as it arrives; its size. Not synced
+/// The peer's answer, written to `to` as it arrives. Not synced
 /// to disk: a file torn by a crash is not sound at the next start, which
 /// then asks the peers again.
-async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to: &Path) -> Result<u64, Failure> {
+async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to: &Path) -> Result<(), Failure> {
     let url = reqwest::Url::parse(peer).map_err(|e| e.to_string())?;
     let host = url.host_str().unwrap_or_default().to_owned();
     // No redirect (another host's body is not this peer's snapshot) and no
@@ -311,7 +311,7 @@ async fn transfer(bootstrap: &PeerBootstrap, peer: &str, address: SocketAddr, to
         bytes += chunk.len() as u64;
     }
     out.flush().map_err(|e| format!("cannot write {}: {e}", to.display()))?;
-    Ok(bytes)
+    Ok(())
 }
 
 /// A peer's answer other than 200: its own reason when it is ours

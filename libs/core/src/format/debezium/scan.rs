@@ -97,7 +97,7 @@ impl<'a> Scan<'a> {
             let start = self.at;
             match names.iter().position(|n| n.as_bytes() == name) {
                 // A name with an escape might unescape to a picked one.
-                _ if escaped => return None,
+                _ if escaped && N > 0 => return None,
                 Some(i) if picked[i].is_some() => return None,
                 Some(i) => {
                     if !read(self, names[i])? {
@@ -148,27 +148,7 @@ impl<'a> Scan<'a> {
         match self.peek()? {
             b'"' => self.string().map(drop),
             b'{' | b'[' if depth > MAX_DEPTH => None,
-            b'{' => {
-                self.at += 1;
-                self.whitespace();
-                if self.eat_if(b'}') {
-                    return Some(());
-                }
-                loop {
-                    self.whitespace();
-                    self.string()?;
-                    self.whitespace();
-                    self.eat(b':')?;
-                    self.whitespace();
-                    self.value(depth + 1)?;
-                    self.whitespace();
-                    match self.next()? {
-                        b',' => {}
-                        b'}' => return Some(()),
-                        _ => return None,
-                    }
-                }
-            }
+            b'{' => self.members(depth + 1, [], |_, _| Some(false)).map(drop),
             b'[' => {
                 self.at += 1;
                 self.whitespace();
