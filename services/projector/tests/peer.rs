@@ -4,7 +4,9 @@
 //! cannot give a sound snapshot (no token, not live, another topic, cluster
 //! or format, too old, a truncated or broken-off stream) is refused, the replica starts
 //! cold with the reason in `/health/lag` `start`, and nothing is half-loaded;
-//! a torn local snapshot is replaced by a peer's.
+//! a torn local snapshot is replaced by a peer's, and so is one the broker
+//! would refuse, and a peer's snapshot the broker would refuse sends the
+//! replica to the next peer.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 use std::time::Duration;
@@ -211,6 +213,48 @@ async fn a_torn_local_snapshot_is_replaced_by_a_peers() {
     assert_eq!(start["kind"], "warm", "{start}");
     assert_eq!(start["snapshot_sessions"], 100, "{start}");
     assert_eq!(std::fs::read(&local).unwrap().len(), bytes.len(), "the peer's snapshot replaced the torn one");
+    assert_eq!(answers(&replica, &sids).await, answers(&peer, &sids).await);
+    delete_topic(&kafka).await.ok();
+}
+
+/// A sound local snapshot the broker would refuse — written days ago (a
+/// volume that outlived half the topic's `delete.retention.ms`) — is as
+/// good as none, and so is a peer's of another cluster: the replica asks
+/// the next peer and boots warm from the one the broker would resume.
+#[tokio::test]
+async fn a_local_or_peer_snapshot_the_broker_would_refuse_sends_the_replica_to_the_next_peer() {
+    let dirs = Dirs::new();
+    let (topic, kafka, sids, peer) = live_peer(&dirs, 100, 3).await;
+    let bytes = served_snapshot(&peer).await;
+    let store = SessionStore::new();
+    let (meta, _) = read_snapshot(&bytes[..], &store).unwrap();
+    let rewritten = |edit: &dyn Fn(&mut SnapshotMeta)| {
+        let mut edited = meta.clone();
+        edit(&mut edited);
+        let mut body = Vec::new();
+        write_snapshot(&store, &edited, &mut body).unwrap();
+        body
+    };
+    let three_days_ago = Timestamp::from_datetime(OffsetDateTime::now_utc() - time::Duration::days(3)).as_unix_micros();
+    let old = rewritten(&|m| {
+        m.written_at_micros = three_days_ago;
+        m.fresh_as_of_micros = Some(three_days_ago);
+    });
+    let other_cluster = fake_peer(rewritten(&|m| m.cluster_id = Some("another-cluster".into())).into(), false).await;
+    let data = dirs.empty("refused-local");
+    let local = std::path::Path::new(&data).join(format!("{topic}.snapshot"));
+    std::fs::write(&local, &old).unwrap();
+    let peers = format!("{other_cluster},{}", peer.base);
+    let replica = projector(
+        &topic,
+        &["--snapshot-dir", &data, "--bootstrap-from", &peers, "--bootstrap-token-file", &dirs.file("token")],
+    );
+    let start = start_report(&replica).await;
+    assert_eq!(start["kind"], "warm", "{start}");
+    assert_eq!(start["snapshot_sessions"], 100, "{start}");
+    let (kept, _) = read_snapshot(std::fs::File::open(&local).unwrap(), &SessionStore::new()).unwrap();
+    assert_eq!(kept.cluster_id, meta.cluster_id, "the live peer's snapshot, not the other cluster's");
+    assert!(kept.fresh_as_of_micros > Some(three_days_ago), "the old local snapshot was replaced: {kept:?}");
     assert_eq!(answers(&replica, &sids).await, answers(&peer, &sids).await);
     delete_topic(&kafka).await.ok();
 }

@@ -44,6 +44,7 @@ pub use faults::{FaultSource, FeedFault};
 use log_bridge::FeedContext;
 use record_queue::RecordQueue;
 pub use start::{StartInfo, WarmStart};
+pub(crate) use start::{TopicNow, usable_positions};
 
 /// The feed could not be started.
 #[derive(Debug, Error)]

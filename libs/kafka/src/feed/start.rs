@@ -158,13 +158,13 @@ fn learn_topic(shared: &Shared) -> Result<(), DiscoveryError> {
 
 /// What the broker says of the topic now, against which a snapshot is judged.
 #[derive(Debug, Clone)]
-pub(super) struct TopicNow<'a> {
+pub(crate) struct TopicNow<'a> {
     /// The cluster's id.
-    pub(super) cluster_id: Option<&'a str>,
+    pub(crate) cluster_id: Option<&'a str>,
     /// `delete.retention.ms` when compacted (`Ok(None)`: not compacted).
-    pub(super) tombstone_retention: Result<Option<Duration>, String>,
+    pub(crate) tombstone_retention: Result<Option<Duration>, String>,
     /// Our clock, now.
-    pub(super) now: revocation_core::Timestamp,
+    pub(crate) now: revocation_core::Timestamp,
 }
 
 /// Positions older than this share of `delete.retention.ms` are not
@@ -187,7 +187,7 @@ const CLOCK_LEEWAY: Duration = Duration::from_secs(60);
 /// compaction); the same partition count; and each position between the
 /// partition's log start and its high watermark. Returns the records to
 /// replay, or why the snapshot cannot be used.
-pub(super) fn usable_positions(
+pub(crate) fn usable_positions(
     meta: &SnapshotMeta,
     watermarks: &BTreeMap<i32, (i64, i64)>,
     topic: &TopicNow<'_>,

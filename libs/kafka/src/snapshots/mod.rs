@@ -17,6 +17,7 @@
 
 mod decoupled;
 mod peer;
+mod resumable;
 mod writer;
 
 use std::fs::{self, File, OpenOptions};

@@ -2,9 +2,11 @@
 //! map (`GET /admin/snapshot`), and a new replica with an empty disk writes
 //! it into its snapshot directory and restores it as a local one (kept in
 //! memory from the check, not read again) — every check of a local
-//! snapshot applies (checksum, topic, format,
-//! lifetime, the broker's positions, cluster and retention age), and
-//! freshness is proven anew. A peer's snapshot is never trusted more.
+//! snapshot applies (checksum, topic, format, lifetime, the broker's
+//! positions, cluster and retention age), and freshness is proven anew. A
+//! peer's snapshot is never trusted more. The broker's checks are asked
+//! before one is settled for (`resumable.rs`), so a local snapshot or a
+//! peer's that the start would refuse sends the replica to the next peer.
 
 use std::fs;
 use std::io::{self, Write};
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use revocation_core::{FreshnessState, ProjectedLiveness, Snapshot, SnapshotCounts, write_snapshot};
 
+use super::resumable::{self, Verdict};
 use super::{Expected, SnapshotFile, SnapshotOptions, decoupled, private_file, snapshot_meta};
 use crate::{KafkaConfig, SourceOptions};
 
@@ -58,9 +61,12 @@ impl PeerBootstrap {
 #[derive(Debug, Clone)]
 pub enum PeerFetch {
     /// The directory already holds a sound snapshot of the topic (whole,
-    /// of this topic, format and lifetime): it is used as a local one (the
+    /// of this topic, format and lifetime) that the broker would resume, or
+    /// the broker cannot be asked now: it is used as a local one (the
     /// broker's checks follow at start), and no peer is asked. One that is
-    /// not sound — torn by a crash, say — is as good as none: peers are asked.
+    /// not sound — torn by a crash, say — or that the broker would refuse —
+    /// older than half the topic's `delete.retention.ms`, of another
+    /// cluster — is as good as none: peers are asked.
     LocalExists {
         /// The local snapshot, read and checked here, for the source to
         /// restore without reading the file again.
@@ -104,12 +110,14 @@ impl std::fmt::Debug for FetchedSnapshot {
 }
 
 /// Fetches a peer's snapshot into `snapshot.dir` as the topic's snapshot
-/// file, unless the directory holds a sound one. A transfer is written to a
-/// temporary file of this process's own and renamed only once complete and
-/// of what this projection reads (checksum, topic, format, lifetime; the
-/// broker's checks follow at start): a peer that dies mid-transfer, or
-/// serves something else, leaves nothing, and the next peer is asked. All
-/// peers together get at most `bootstrap.timeout`.
+/// file, unless the directory holds a sound one the broker would resume. A
+/// transfer is written to a temporary file of this process's own and
+/// renamed only once complete, of what this projection reads (checksum,
+/// topic, format, lifetime) and not refused by the broker (cluster, age
+/// against `delete.retention.ms`, positions; judged again at start): a peer
+/// that dies mid-transfer, or serves something else, leaves nothing, and
+/// the next peer is asked. All peers together get at most
+/// `bootstrap.timeout`.
 pub async fn fetch_peer_snapshot(
     bootstrap: &PeerBootstrap,
     config: &KafkaConfig,
@@ -122,22 +130,32 @@ pub async fn fetch_peer_snapshot(
         format: options.format.name(),
         max_session_lifetime_secs: options.max_session_lifetime.map(|d| d.as_secs()),
     };
+    let mut reasons = Vec::new();
     if file.path().exists() {
-        match check(file.path(), &expected) {
-            Ok((snapshot, size)) => return PeerFetch::LocalExists { snapshot: FetchedSnapshot::new(snapshot, size) },
-            Err(why) => tracing::warn!(
-                path = %file.path().display(),
-                reason = %why,
-                "the local snapshot cannot be used: asking peers"
-            ),
+        let local: Result<(), String> = match check(file.path(), &expected) {
+            Ok((snapshot, size)) => match resumable::judge(config, snapshot.meta()).await {
+                Verdict::Refused(why) => Err(format!("the broker would not resume it: {why}")),
+                verdict => {
+                    if let Verdict::Unknown(why) = verdict {
+                        tracing::info!(reason = %why, "the broker cannot be asked now; the local snapshot is judged at start");
+                    }
+                    return PeerFetch::LocalExists { snapshot: FetchedSnapshot::new(snapshot, size) };
+                }
+            },
+            Err(why) => Err(why),
+        };
+        if let Err(why) = local {
+            // Asked about below; with no peer's snapshot either, the start
+            // judges it again and replays.
+            tracing::warn!(path = %file.path().display(), reason = %why, "the local snapshot cannot be used: asking peers");
+            reasons.push(format!("the local snapshot: {why}"));
         }
     }
     if let Err(e) = fs::create_dir_all(&snapshot.dir) {
         return PeerFetch::Failed(format!("cannot create {}: {e}", snapshot.dir.display()));
     }
     let partial = file.path().with_extension(format!("snapshot.peer-{}", std::process::id()));
-    let mut reasons = Vec::new();
-    let fetch = Fetch { bootstrap, expected: &expected, partial: &partial, to: file.path() };
+    let fetch = Fetch { bootstrap, config, expected: &expected, partial: &partial, to: file.path() };
     let all = ask_in_rounds(&fetch, &mut reasons);
     let outcome = match tokio::time::timeout(bootstrap.timeout, all).await {
         Ok(Some(fetched)) => fetched,
@@ -180,6 +198,8 @@ const LONGEST_WAIT: Duration = Duration::from_secs(5);
 /// What every round asks for, and where the answer goes.
 struct Fetch<'a> {
     bootstrap: &'a PeerBootstrap,
+    /// The broker, asked whether it would resume a fetched snapshot.
+    config: &'a KafkaConfig,
     expected: &'a Expected<'a>,
     /// This process's temporary file for a transfer.
     partial: &'a Path,
@@ -194,7 +214,7 @@ async fn ask_peers(
     reasons: &mut Vec<String>,
     retry_after: &mut Option<Duration>,
 ) -> Option<PeerFetch> {
-    let Fetch { bootstrap, expected, partial, to } = *fetch;
+    let Fetch { bootstrap, config, expected, partial, to } = *fetch;
     for peer in &bootstrap.peers {
         let shown = shown(peer);
         let addresses = match addresses(peer).await {
@@ -207,7 +227,13 @@ async fn ask_peers(
         for address in addresses {
             let at = format!("{shown} ({address})");
             let fetched = match transfer(bootstrap, peer, address, partial).await {
-                Ok(()) => check(partial, expected),
+                Ok(()) => match check(partial, expected) {
+                    Ok((snapshot, size)) => match resumable::judge(config, snapshot.meta()).await {
+                        Verdict::Refused(why) => Err(format!("the broker would not resume its snapshot: {why}")),
+                        Verdict::Resumable | Verdict::Unknown(_) => Ok((snapshot, size)),
+                    },
+                    Err(why) => Err(why),
+                },
                 Err(failure) => {
                     if let Some(wait) = failure.retry_after {
                         *retry_after = Some(retry_after.map_or(wait, |w| w.min(wait)));

@@ -1,0 +1,81 @@
+//! Whether the broker would resume a snapshot now, asked by a replica that
+//! boots from peers before it settles for one: a local snapshot written
+//! days ago (a pod whose volume outlived half the topic's
+//! `delete.retention.ms`), or a peer's from another cluster, would only be
+//! refused by the start and leave a cold start, while another peer could
+//! have given one the broker resumes. The rules are the start's own
+//! (`feed::start::usable_positions`), which judges again at start.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use revocation_core::{Clock, SnapshotMeta, SystemClock};
+
+use crate::KafkaConfig;
+use crate::feed::{TopicNow, usable_positions};
+
+/// What the broker says of a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The start would resume it.
+    Resumable,
+    /// The start would refuse it, and why.
+    Refused(String),
+    /// The broker could not be asked (the start judges it once it can).
+    Unknown(String),
+}
+
+/// The longest the broker is waited for, per question.
+const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Judges `meta` against the topic as the broker holds it now.
+pub(crate) async fn judge(config: &KafkaConfig, meta: &SnapshotMeta) -> Verdict {
+    let asked = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || topic_now(&config)).await
+    };
+    let (cluster_id, watermarks) = match asked {
+        Ok(Ok(found)) => found,
+        Ok(Err(why)) => return Verdict::Unknown(why),
+        Err(e) => return Verdict::Unknown(format!("the broker's answer was lost: {e}")),
+    };
+    // Unreadable on a reachable broker (an ACL without DescribeConfigs):
+    // the start trusts no snapshot then, and neither does this.
+    let retention = crate::admin::tombstone_retention(config)
+        .await
+        .map_err(|e| format!("cannot read the topic's delete.retention.ms ({e})"));
+    let topic = TopicNow { cluster_id: Some(&cluster_id), tombstone_retention: retention, now: SystemClock.now() };
+    match usable_positions(meta, &watermarks, &topic) {
+        Ok(_) => Verdict::Resumable,
+        Err(why) => Verdict::Refused(why.to_string()),
+    }
+}
+
+/// Every partition's watermarks: (low, high).
+type Watermarks = BTreeMap<i32, (i64, i64)>;
+
+/// The cluster's id and the topic's watermarks, asked on a client of its own.
+fn topic_now(config: &KafkaConfig) -> Result<(String, Watermarks), String> {
+    let client: BaseConsumer =
+        config.consumer("peer-boot-check").create().map_err(|e| format!("no client for the broker: {e}"))?;
+    let metadata = client
+        .fetch_metadata(Some(&config.topic), ASK_TIMEOUT)
+        .map_err(|e| format!("cannot read the topic's metadata: {e}"))?;
+    let partitions = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == config.topic && t.error().is_none())
+        .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
+        .filter(|found| !found.is_empty())
+        .ok_or_else(|| format!("the broker does not list topic {}", config.topic))?;
+    let cluster_id = client.client().fetch_cluster_id(ASK_TIMEOUT).ok_or("cannot read the cluster's id")?;
+    let mut watermarks = BTreeMap::new();
+    for p in partitions {
+        let found = client
+            .fetch_watermarks(&config.topic, p, ASK_TIMEOUT)
+            .map_err(|e| format!("cannot read partition {p}'s watermarks: {e}"))?;
+        watermarks.insert(p, found);
+    }
+    Ok((cluster_id, watermarks))
+}
