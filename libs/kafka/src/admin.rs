@@ -37,6 +37,14 @@ fn admin(config: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, Kafk
     client.create()
 }
 
+/// Destroys a client on a thread of its own: librdkafka's destroy waits
+/// for the client's threads to wake and end, ~100 ms measured, which a
+/// start should not wait for. Should no thread start, the client is
+/// destroyed here (with the closure that holds it).
+pub(crate) fn destroy_in_background<C: Send + 'static>(client: C) {
+    let _ = std::thread::Builder::new().name("kafka-client-end".into()).spawn(move || drop(client));
+}
+
 fn options() -> AdminOptions {
     AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)))
 }
@@ -88,8 +96,10 @@ pub async fn add_partitions(config: &KafkaConfig, total: usize) -> Result<(), Ka
 /// is older than this may have missed a tombstone and the records it erased.
 pub async fn tombstone_retention(config: &KafkaConfig) -> Result<Option<Duration>, KafkaError> {
     let admin = admin(config)?;
-    let results = admin.describe_configs([&ResourceSpecifier::Topic(&config.topic)], &options()).await?;
-    let resource = match results.into_iter().next() {
+    let results = admin.describe_configs([&ResourceSpecifier::Topic(&config.topic)], &options()).await;
+    // Asked at every start, before the first record is read.
+    destroy_in_background(admin);
+    let resource = match results?.into_iter().next() {
         Some(Ok(resource)) => resource,
         Some(Err(code)) => return Err(KafkaError::AdminOp(code)),
         None => return Err(KafkaError::AdminOp(RDKafkaErrorCode::UnknownTopicOrPartition)),

@@ -31,10 +31,23 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Judges `meta` against the topic as the broker holds it now.
 pub(crate) async fn judge(config: &KafkaConfig, meta: &SnapshotMeta) -> Verdict {
+    let started = std::time::Instant::now();
+    let verdict = ask(config, meta).await;
+    tracing::info!(
+        millis = started.elapsed().as_millis() as u64,
+        ?verdict,
+        "asked the broker whether it would resume the snapshot"
+    );
+    verdict
+}
+
+async fn ask(config: &KafkaConfig, meta: &SnapshotMeta) -> Verdict {
     let asked = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || topic_now(&config)).await
+        tokio::task::spawn_blocking(move || topic_now(&config))
     };
+    // Asked at once, on a client of its own.
+    let (asked, retention) = tokio::join!(asked, crate::admin::tombstone_retention(config));
     let (cluster_id, watermarks) = match asked {
         Ok(Ok(found)) => found,
         Ok(Err(why)) => return Verdict::Unknown(why),
@@ -42,9 +55,7 @@ pub(crate) async fn judge(config: &KafkaConfig, meta: &SnapshotMeta) -> Verdict 
     };
     // Unreadable on a reachable broker (an ACL without DescribeConfigs):
     // the start trusts no snapshot then, and neither does this.
-    let retention = crate::admin::tombstone_retention(config)
-        .await
-        .map_err(|e| format!("cannot read the topic's delete.retention.ms ({e})"));
+    let retention = retention.map_err(|e| format!("cannot read the topic's delete.retention.ms ({e})"));
     let topic = TopicNow { cluster_id: Some(&cluster_id), tombstone_retention: retention, now: SystemClock.now() };
     match usable_positions(meta, &watermarks, &topic) {
         Ok(_) => Verdict::Resumable,
@@ -59,6 +70,12 @@ type Watermarks = BTreeMap<i32, (i64, i64)>;
 fn topic_now(config: &KafkaConfig) -> Result<(String, Watermarks), String> {
     let client: BaseConsumer =
         config.consumer("peer-boot-check").create().map_err(|e| format!("no client for the broker: {e}"))?;
+    let found = ask_on(&client, config);
+    crate::admin::destroy_in_background(client);
+    found
+}
+
+fn ask_on(client: &BaseConsumer, config: &KafkaConfig) -> Result<(String, Watermarks), String> {
     let metadata = client
         .fetch_metadata(Some(&config.topic), ASK_TIMEOUT)
         .map_err(|e| format!("cannot read the topic's metadata: {e}"))?;
@@ -70,7 +87,7 @@ fn topic_now(config: &KafkaConfig) -> Result<(String, Watermarks), String> {
         .filter(|found| !found.is_empty())
         .ok_or_else(|| format!("the broker does not list topic {}", config.topic))?;
     let cluster_id = client.client().fetch_cluster_id(ASK_TIMEOUT).ok_or("cannot read the cluster's id")?;
-    let mut watermarks = BTreeMap::new();
+    let mut watermarks = Watermarks::new();
     for p in partitions {
         let found = client
             .fetch_watermarks(&config.topic, p, ASK_TIMEOUT)
