@@ -4,9 +4,8 @@
 //! cannot give a sound snapshot (no token, not live, another topic, cluster
 //! or format, too old, a truncated or broken-off stream) is refused, the replica starts
 //! cold with the reason in `/health/lag` `start`, and nothing is half-loaded;
-//! a torn local snapshot is replaced by a peer's, and so is one the broker
-//! would refuse, and a peer's snapshot the broker would refuse sends the
-//! replica to the next peer.
+//! a torn local snapshot is replaced by a peer's (and one the broker would
+//! refuse: `peer_refused.rs`).
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 use std::time::Duration;
@@ -215,124 +214,4 @@ async fn a_torn_local_snapshot_is_replaced_by_a_peers() {
     assert_eq!(std::fs::read(&local).unwrap().len(), bytes.len(), "the peer's snapshot replaced the torn one");
     assert_eq!(answers(&replica, &sids).await, answers(&peer, &sids).await);
     delete_topic(&kafka).await.ok();
-}
-
-/// A sound local snapshot the broker would refuse — written days ago (a
-/// volume that outlived half the topic's `delete.retention.ms`) — is as
-/// good as none, and so is a peer's of another cluster: the replica asks
-/// the next peer and boots warm from the one the broker would resume.
-#[tokio::test]
-async fn a_local_or_peer_snapshot_the_broker_would_refuse_sends_the_replica_to_the_next_peer() {
-    let dirs = Dirs::new();
-    let (topic, kafka, sids, peer) = live_peer(&dirs, 100, 3).await;
-    let bytes = served_snapshot(&peer).await;
-    let store = SessionStore::new();
-    let (meta, _) = read_snapshot(&bytes[..], &store).unwrap();
-    let rewritten = |edit: &dyn Fn(&mut SnapshotMeta)| {
-        let mut edited = meta.clone();
-        edit(&mut edited);
-        let mut body = Vec::new();
-        write_snapshot(&store, &edited, &mut body).unwrap();
-        body
-    };
-    let three_days_ago = Timestamp::from_datetime(OffsetDateTime::now_utc() - time::Duration::days(3)).as_unix_micros();
-    let old = rewritten(&|m| {
-        m.written_at_micros = three_days_ago;
-        m.fresh_as_of_micros = Some(three_days_ago);
-    });
-    let other_cluster = fake_peer(rewritten(&|m| m.cluster_id = Some("another-cluster".into())).into(), false).await;
-    let data = dirs.empty("refused-local");
-    let local = std::path::Path::new(&data).join(format!("{topic}.snapshot"));
-    std::fs::write(&local, &old).unwrap();
-    let peers = format!("{other_cluster},{}", peer.base);
-    let replica = projector(
-        &topic,
-        &["--snapshot-dir", &data, "--bootstrap-from", &peers, "--bootstrap-token-file", &dirs.file("token")],
-    );
-    let start = start_report(&replica).await;
-    assert_eq!(start["kind"], "warm", "{start}");
-    assert_eq!(start["snapshot_sessions"], 100, "{start}");
-    let (kept, _) = read_snapshot(std::fs::File::open(&local).unwrap(), &SessionStore::new()).unwrap();
-    assert_eq!(kept.cluster_id, meta.cluster_id, "the live peer's snapshot, not the other cluster's");
-    assert!(kept.fresh_as_of_micros > Some(three_days_ago), "the old local snapshot was replaced: {kept:?}");
-    assert_eq!(answers(&replica, &sids).await, answers(&peer, &sids).await);
-    delete_topic(&kafka).await.ok();
-}
-
-/// A fake peer answering 503 (busy, `Retry-After: 1`) to its first request
-/// and `body` to the next; its URL and how often it was asked.
-async fn busy_then_serving(body: axum::body::Bytes) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use axum::response::IntoResponse;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let asked = std::sync::Arc::new(AtomicUsize::new(0));
-    let counter = asked.clone();
-    let app = axum::Router::new().route(
-        "/admin/snapshot",
-        axum::routing::get(move || {
-            let (body, counter) = (body.clone(), counter.clone());
-            async move {
-                if counter.fetch_add(1, Ordering::SeqCst) == 0 {
-                    let busy = axum::Json(serde_json::json!({"reason": "2 snapshots are being streamed already"}));
-                    (axum::http::StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "1")], busy).into_response()
-                } else {
-                    body.into_response()
-                }
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (base, asked)
-}
-
-/// A peer answering 401 with the request's `Authorization` header as its
-/// reason (an endpoint that echoes what it was sent).
-async fn echoing_peer() -> String {
-    use axum::response::IntoResponse;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new().route(
-        "/admin/snapshot",
-        axum::routing::get(|headers: axum::http::HeaderMap| async move {
-            let sent = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-            let reason = axum::Json(serde_json::json!({"reason": format!("refused {sent}")}));
-            (axum::http::StatusCode::UNAUTHORIZED, reason).into_response()
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
-}
-
-/// Serves `body` at `/admin/snapshot`; `broken`: the stream ends in an error
-/// (the connection drops mid-transfer).
-async fn fake_peer(body: axum::body::Bytes, broken: bool) -> String {
-    use axum::routing::get;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = axum::Router::new().route(
-        "/admin/snapshot",
-        get(move || {
-            let body = body.clone();
-            async move {
-                // Half the bytes go out; then, when `broken`, the peer dies.
-                let stream = futures::stream::unfold(0, move |step| {
-                    let body = body.clone();
-                    async move {
-                        match step {
-                            0 => Some((Ok::<_, std::io::Error>(body), 1)),
-                            1 if broken => {
-                                tokio::time::sleep(Duration::from_millis(200)).await;
-                                Some((Err(std::io::Error::other("peer killed")), 2))
-                            }
-                            _ => None,
-                        }
-                    }
-                });
-                axum::body::Body::from_stream(stream)
-            }
-        }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
 }

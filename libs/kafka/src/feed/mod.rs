@@ -39,6 +39,7 @@ use crate::config::{KafkaConfig, KafkaConfigError};
 use crate::refused::ClientRefused;
 use crate::trigger::SampleTrigger;
 
+pub(crate) use errors::SnapshotRefusal;
 use faults::FeedFaults;
 pub use faults::{FaultSource, FeedFault};
 use log_bridge::FeedContext;

@@ -18,6 +18,7 @@
 mod decoupled;
 mod peer;
 mod resumable;
+mod serve;
 mod writer;
 
 use std::fs::{self, File, OpenOptions};
@@ -30,7 +31,7 @@ use revocation_core::{
 };
 
 pub use peer::{FetchedSnapshot, PeerBootstrap, PeerFetch, fetch_peer_snapshot};
-pub(crate) use peer::{refusal as peer_refusal, stream as stream_snapshot};
+pub(crate) use serve::{refusal as peer_refusal, stream as stream_snapshot};
 pub use writer::LastSnapshot;
 pub(crate) use writer::SnapshotWriter;
 

@@ -1,5 +1,5 @@
 //! Booting from a peer: a running replica streams the snapshot of its live
-//! map (`GET /admin/snapshot`), and a new replica with an empty disk writes
+//! map (`GET /admin/snapshot`, `serve.rs`), and a new replica with an empty disk writes
 //! it into its snapshot directory and restores it as a local one (kept in
 //! memory from the check, not read again) — every check of a local
 //! snapshot applies (checksum, topic, format, lifetime, the broker's
@@ -15,10 +15,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use revocation_core::{FreshnessState, ProjectedLiveness, Snapshot, SnapshotCounts, write_snapshot};
+use revocation_core::Snapshot;
 
 use super::resumable::{self, Verdict};
-use super::{Expected, SnapshotFile, SnapshotOptions, decoupled, private_file, snapshot_meta};
+use super::{Expected, SnapshotFile, SnapshotOptions, private_file};
 use crate::{KafkaConfig, SourceOptions};
 
 /// Where a new replica fetches its first snapshot, and with what.
@@ -131,10 +131,14 @@ pub async fn fetch_peer_snapshot(
         max_session_lifetime_secs: options.max_session_lifetime.map(|d| d.as_secs()),
     };
     let mut reasons = Vec::new();
+    let mut refused_local = false;
     if file.path().exists() {
-        let local: Result<(), String> = match check(file.path(), &expected) {
+        let why = match check(file.path(), &expected) {
             Ok((snapshot, size)) => match resumable::judge(config, snapshot.meta()).await {
-                Verdict::Refused(why) => Err(format!("the broker would not resume it: {why}")),
+                Verdict::Refused(why) => {
+                    refused_local = true;
+                    format!("the broker would not resume it: {why}")
+                }
                 verdict => {
                     if let Verdict::Unknown(why) = verdict {
                         tracing::info!(reason = %why, "the broker cannot be asked now; the local snapshot is judged at start");
@@ -142,14 +146,10 @@ pub async fn fetch_peer_snapshot(
                     return PeerFetch::LocalExists { snapshot: FetchedSnapshot::new(snapshot, size) };
                 }
             },
-            Err(why) => Err(why),
+            Err(why) => why,
         };
-        if let Err(why) = local {
-            // Asked about below; with no peer's snapshot either, the start
-            // judges it again and replays.
-            tracing::warn!(path = %file.path().display(), reason = %why, "the local snapshot cannot be used: asking peers");
-            reasons.push(format!("the local snapshot: {why}"));
-        }
+        tracing::warn!(path = %file.path().display(), reason = %why, "the local snapshot cannot be used: asking peers");
+        reasons.push(format!("the local snapshot: {why}"));
     }
     if let Err(e) = fs::create_dir_all(&snapshot.dir) {
         return PeerFetch::Failed(format!("cannot create {}: {e}", snapshot.dir.display()));
@@ -166,6 +166,19 @@ pub async fn fetch_peer_snapshot(
         }
     };
     let _ = fs::remove_file(&partial);
+    // No peer's snapshot replaced it: the start would read it only to
+    // refuse it again (its cluster, age or positions stay what they are),
+    // and the start's reason would then hide the peers' answers.
+    if refused_local && matches!(outcome, PeerFetch::Failed(_)) {
+        match fs::remove_file(file.path()) {
+            Ok(()) => {
+                tracing::warn!(path = %file.path().display(), "the local snapshot the broker would not resume is removed")
+            }
+            Err(e) => {
+                tracing::warn!(path = %file.path().display(), error = %e, "cannot remove the refused local snapshot")
+            }
+        }
+    }
     outcome
 }
 
@@ -230,7 +243,11 @@ async fn ask_peers(
                 Ok(()) => match check(partial, expected) {
                     Ok((snapshot, size)) => match resumable::judge(config, snapshot.meta()).await {
                         Verdict::Refused(why) => Err(format!("the broker would not resume its snapshot: {why}")),
-                        Verdict::Resumable | Verdict::Unknown(_) => Ok((snapshot, size)),
+                        Verdict::Resumable => Ok((snapshot, size)),
+                        Verdict::Unknown(why) => {
+                            tracing::info!(peer = %at, reason = %why, "the broker cannot be asked now; the peer's snapshot is judged at start");
+                            Ok((snapshot, size))
+                        }
                     },
                     Err(why) => Err(why),
                 },
@@ -364,48 +381,6 @@ fn answered(status: reqwest::StatusCode, reason: Option<&str>, token: &str) -> S
         }
         None => format!("answered {status}"),
     }
-}
-
-/// Why this replica cannot serve its snapshot to a peer now: only a Live
-/// projection that has caught up and trusts its topic serves one.
-pub(crate) fn refusal(liveness: &ProjectedLiveness) -> Option<String> {
-    let state = liveness.state();
-    if state != FreshnessState::Live {
-        return Some(format!("this replica is {}, not live", state.as_str()));
-    }
-    let projection = liveness.projection();
-    if !projection.freshness().has_caught_up() {
-        return Some("this replica has not caught up since it started".into());
-    }
-    if projection.freshness().distrusted_after().is_some() {
-        return Some("this replica distrusts its topic (see /health/lag distrusted_after)".into());
-    }
-    None
-}
-
-/// Writes the serving projection's snapshot to `out`, read from the live
-/// map shard by shard (checks go on) and handed to `out` by a thread of
-/// its own (a slow peer never holds a shard).
-pub(crate) fn stream(
-    liveness: &ProjectedLiveness,
-    topic: &str,
-    format: &str,
-    cluster_id: Option<String>,
-    out: impl Write + Send + 'static,
-) -> io::Result<SnapshotCounts> {
-    let projection = liveness.projection();
-    let meta = snapshot_meta(&projection, topic, format, cluster_id);
-    // Checked again after the header is read, on the projection it was read
-    // from: the feed marks a topic distrusted before it publishes positions
-    // past the record that distrusts it, and a rebuild may have swapped the
-    // projection since the route's check.
-    let swapped = !Arc::ptr_eq(&projection, &liveness.projection());
-    let unready = liveness.state() != FreshnessState::Live || meta.positions.len() != meta.partitions as usize;
-    if swapped || unready || projection.freshness().distrusted_after().is_some() {
-        return Err(io::Error::other("this replica stopped being able to serve a snapshot; ask again"));
-    }
-    let (counts, _) = decoupled::write_through(out, |queue| write_snapshot(projection.store(), &meta, queue))?;
-    Ok(counts)
 }
 
 #[cfg(test)]

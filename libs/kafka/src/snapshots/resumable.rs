@@ -12,8 +12,9 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use revocation_core::{Clock, SnapshotMeta, SystemClock};
 
+use crate::ClientRefused;
 use crate::KafkaConfig;
-use crate::feed::{TopicNow, usable_positions};
+use crate::feed::{SnapshotRefusal, TopicNow, usable_positions};
 
 /// What the broker says of a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,11 +29,16 @@ pub(crate) enum Verdict {
 
 /// The longest the broker is waited for, per question.
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest a verdict takes, all questions together; then it is Unknown.
+pub(crate) const JUDGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Judges `meta` against the topic as the broker holds it now.
 pub(crate) async fn judge(config: &KafkaConfig, meta: &SnapshotMeta) -> Verdict {
     let started = std::time::Instant::now();
-    let verdict = ask(config, meta).await;
+    let verdict = match tokio::time::timeout(JUDGE_TIMEOUT, ask(config, meta)).await {
+        Ok(verdict) => verdict,
+        Err(_) => Verdict::Unknown(format!("no answer within {JUDGE_TIMEOUT:?}")),
+    };
     tracing::info!(
         millis = started.elapsed().as_millis() as u64,
         ?verdict,
@@ -42,23 +48,36 @@ pub(crate) async fn judge(config: &KafkaConfig, meta: &SnapshotMeta) -> Verdict 
 }
 
 async fn ask(config: &KafkaConfig, meta: &SnapshotMeta) -> Verdict {
+    // Asked at once, each on a client of its own; an unreachable broker is
+    // told by the first, without waiting for the second's longer timeout.
+    let retention = tokio::spawn({
+        let config = config.clone();
+        async move { crate::admin::tombstone_retention(&config).await }
+    });
     let asked = {
         let config = config.clone();
-        tokio::task::spawn_blocking(move || topic_now(&config))
+        tokio::task::spawn_blocking(move || topic_now(&config)).await
     };
-    // Asked at once, on a client of its own.
-    let (asked, retention) = tokio::join!(asked, crate::admin::tombstone_retention(config));
     let (cluster_id, watermarks) = match asked {
         Ok(Ok(found)) => found,
-        Ok(Err(why)) => return Verdict::Unknown(why),
+        Ok(Err(why)) => {
+            retention.abort();
+            return Verdict::Unknown(why);
+        }
         Err(e) => return Verdict::Unknown(format!("the broker's answer was lost: {e}")),
     };
-    // Unreadable on a reachable broker (an ACL without DescribeConfigs):
-    // the start trusts no snapshot then, and neither does this.
-    let retention = retention.map_err(|e| format!("cannot read the topic's delete.retention.ms ({e})"));
+    let retention = match retention.await {
+        Ok(read) => read.map_err(|e| format!("cannot read the topic's delete.retention.ms ({})", ClientRefused(e))),
+        Err(e) => Err(format!("the broker's answer was lost: {e}")),
+    };
     let topic = TopicNow { cluster_id: Some(&cluster_id), tombstone_retention: retention, now: SystemClock.now() };
     match usable_positions(meta, &watermarks, &topic) {
         Ok(_) => Verdict::Resumable,
+        // Of the topic, not of this snapshot: every snapshot would be
+        // refused alike, so there is nothing to gain from asking peers.
+        Err(why @ (SnapshotRefusal::RetentionUnknown(_) | SnapshotRefusal::ClusterUnknown)) => {
+            Verdict::Unknown(why.to_string())
+        }
         Err(why) => Verdict::Refused(why.to_string()),
     }
 }
@@ -68,8 +87,10 @@ type Watermarks = BTreeMap<i32, (i64, i64)>;
 
 /// The cluster's id and the topic's watermarks, asked on a client of its own.
 fn topic_now(config: &KafkaConfig) -> Result<(String, Watermarks), String> {
-    let client: BaseConsumer =
-        config.consumer("peer-boot-check").create().map_err(|e| format!("no client for the broker: {e}"))?;
+    let client: BaseConsumer = config
+        .consumer("peer-boot-check")
+        .create()
+        .map_err(|e| format!("no client for the broker: {}", ClientRefused(e)))?;
     let found = ask_on(&client, config);
     crate::admin::destroy_in_background(client);
     found

@@ -10,6 +10,10 @@ use revocation_kafka::{EventPublisher, KafkaConfig};
 use revocation_test_support::{ProjectorProcess, bootstrap, create_topic};
 use time::OffsetDateTime;
 
+mod fakes;
+#[allow(unused_imports)] // each test binary uses its own part
+pub use fakes::*;
+
 pub const TOKEN: &str = "a-long-random-admin-token-for-peers";
 
 pub struct Dirs(PathBuf);
