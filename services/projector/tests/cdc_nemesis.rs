@@ -3,8 +3,9 @@
 //! revocations, deletes, log-out-everywhere, expiries, the documented
 //! cleanup — while a nemesis pauses and kills the Connect worker, kills and
 //! restarts PostgreSQL, pauses and kills the broker, restarts projectors warm
-//! and cold, and grows the topic (then runs the documented move to a new
-//! topic). Two `projector` processes are asked over HTTP all the while; the
+//! and cold, replaces one by a new replica booted from the other (an empty
+//! disk, `--bootstrap-from`), and grows the topic (then runs the documented
+//! move to a new topic). Two `projector` processes are asked over HTTP all the while; the
 //! checker counts every 200 for a row Postgres had revoked, deleted or let
 //! expire more than the bound before the check began.
 //!
@@ -70,10 +71,11 @@ enum Fault {
     BrokerKill,
     ProjectorWarmRestart,
     ProjectorColdRestart,
+    ProjectorPeerBoot,
     GrowTopic,
 }
 
-const FAULTS: [Fault; 8] = [
+const FAULTS: [Fault; 9] = [
     Fault::ConnectPause,
     Fault::ConnectKill,
     Fault::PostgresKill,
@@ -81,21 +83,61 @@ const FAULTS: [Fault; 8] = [
     Fault::BrokerKill,
     Fault::ProjectorWarmRestart,
     Fault::ProjectorColdRestart,
+    Fault::ProjectorPeerBoot,
     Fault::GrowTopic,
 ];
 
 /// How the projectors are started: the topic they read now, and where the
-/// warm one keeps its snapshot.
+/// warm one keeps its snapshot (and each replica booted from a peer its
+/// own, beside it, with the peers' admin token).
 struct Launch {
     schema: String,
     topic: String,
     snapshots: std::path::PathBuf,
+    /// Replicas booted from a peer so far.
+    booted: usize,
 }
+
+/// The peers' admin token (every projector serves its snapshot with it).
+const TOKEN: &str = "a-long-random-admin-token-for-the-nemesis";
 
 impl Launch {
     fn projector(&self, snapshots: bool) -> ProjectorProcess {
-        let (url, servers) = (database_url(), bootstrap());
         let dir = self.snapshots.to_string_lossy().into_owned();
+        let mut args = vec![];
+        if snapshots {
+            args.extend(["--snapshot-dir".to_owned(), dir, "--snapshot-interval".to_owned(), "3s".to_owned()]);
+        }
+        self.start(args)
+    }
+
+    /// A new replica with an empty disk, booted from `peer`.
+    fn booted_from(&mut self, peer: &str) -> ProjectorProcess {
+        self.booted += 1;
+        let dir = self.snapshots.with_extension(format!("booted-{}", self.booted));
+        let dir = dir.to_string_lossy().into_owned();
+        let token = self.token_file().to_string_lossy().into_owned();
+        self.start(vec![
+            "--snapshot-dir".to_owned(),
+            dir,
+            "--bootstrap-from".to_owned(),
+            peer.to_owned(),
+            "--bootstrap-token-file".to_owned(),
+            token,
+        ])
+    }
+
+    fn token_file(&self) -> std::path::PathBuf {
+        let path = self.snapshots.with_extension("token");
+        if !path.exists() {
+            std::fs::write(&path, TOKEN).unwrap();
+        }
+        path
+    }
+
+    fn start(&self, extra: Vec<String>) -> ProjectorProcess {
+        let (url, servers) = (database_url(), bootstrap());
+        let token = self.token_file().to_string_lossy().into_owned();
         let mut args = vec![
             "--topic",
             &self.topic,
@@ -111,10 +153,10 @@ impl Launch {
             &url,
             "--pg-schema",
             &self.schema,
+            "--admin-token-file",
+            &token,
         ];
-        if snapshots {
-            args.extend(["--snapshot-dir", &dir, "--snapshot-interval", "3s"]);
-        }
+        args.extend(extra.iter().map(String::as_str));
         ProjectorProcess::start(env!("CARGO_BIN_EXE_projector"), &args)
     }
 }
@@ -169,6 +211,7 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
         schema: schema.clone(),
         topic: connector.topic.topic.clone(),
         snapshots: std::env::temp_dir().join(format!("nemesis-{}", uuid::Uuid::new_v4().simple())),
+        booted: 0,
     };
     let (mut warm, mut cold) = (launch.projector(true), launch.projector(false));
     recovery([&warm, &cold], Duration::from_secs(120)).await.expect("both projectors Live at start");
@@ -348,6 +391,12 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
                 drop(cold); // SIGKILL
                 cold = launch.projector(false);
             }
+            Fault::ProjectorPeerBoot => {
+                // A new replica takes its place, booted from the other
+                // (which serves only while Live; else it starts cold).
+                drop(cold); // SIGKILL
+                cold = launch.booted_from(&warm.base);
+            }
             Fault::GrowTopic => {
                 add_partitions(&connector.topic, 6).await.unwrap();
                 tokio::time::sleep(hold).await;
@@ -370,6 +419,10 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
         *bases.lock().unwrap() = vec![warm.base.clone(), cold.base.clone()];
         let took = recovery([&warm, &cold], Duration::from_secs(120)).await;
         eprintln!("nemesis: {fault:?} healed; both Live again after {took:?}");
+        if fault == Fault::ProjectorPeerBoot {
+            let start = cold.lag().await.map(|lag| lag["start"].clone()).unwrap_or_default();
+            eprintln!("nemesis: the new replica's start: {start}");
+        }
         recoveries.push((fault, at, took.map(|t| (t, began.elapsed()))));
     }
     while Instant::now() < deadline {
@@ -462,4 +515,8 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
     assert!(lost.is_empty(), "after healing, {} rows (first ten: {:?})", lost.len(), &lost[..lost.len().min(10)]);
     assert!(recoveries.iter().all(|(_, _, took)| took.is_some()), "a fault did not heal: {recoveries:?}");
     let _ = std::fs::remove_dir_all(&launch.snapshots);
+    let _ = std::fs::remove_file(launch.token_file());
+    for n in 1..=launch.booted {
+        let _ = std::fs::remove_dir_all(launch.snapshots.with_extension(format!("booted-{n}")));
+    }
 }
