@@ -37,14 +37,6 @@ fn admin(config: &KafkaConfig) -> Result<AdminClient<DefaultClientContext>, Kafk
     client.create()
 }
 
-/// Destroys a client on a thread of its own: librdkafka's destroy waits
-/// for the client's threads to wake and end, ~100 ms measured, which a
-/// start should not wait for. Should no thread start, the client is
-/// destroyed here (with the closure that holds it).
-pub(crate) fn destroy_in_background<C: Send + 'static>(client: C) {
-    let _ = std::thread::Builder::new().name("kafka-client-end".into()).spawn(move || drop(client));
-}
-
 fn options() -> AdminOptions {
     AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))).request_timeout(Some(Duration::from_secs(10)))
 }
@@ -95,11 +87,33 @@ pub async fn add_partitions(config: &KafkaConfig, total: usize) -> Result<(), Ka
 /// not (a reader then loses nothing to compaction). A reader whose position
 /// is older than this may have missed a tombstone and the records it erased.
 pub async fn tombstone_retention(config: &KafkaConfig) -> Result<Option<Duration>, KafkaError> {
-    let admin = admin(config)?;
-    let results = admin.describe_configs([&ResourceSpecifier::Topic(&config.topic)], &options()).await;
-    // Asked at every start, before the first record is read.
-    destroy_in_background(admin);
-    let resource = match results?.into_iter().next() {
+    // Asked at every start, before the first record is read, on a thread
+    // that then destroys the client: librdkafka's destroy waits for the
+    // client's threads to wake and end (~100 ms measured), which neither a
+    // start nor a cancelled question should wait for.
+    let (answer, answered) = futures::channel::oneshot::channel();
+    let config = config.clone();
+    std::thread::Builder::new()
+        .name("kafka-retention".into())
+        .spawn(move || match admin(&config) {
+            Ok(admin) => {
+                let _ = answer.send(futures::executor::block_on(retention_of(&admin, &config)));
+                drop(admin);
+            }
+            Err(e) => {
+                let _ = answer.send(Err(e));
+            }
+        })
+        .map_err(|e| KafkaError::ClientCreation(format!("no thread to ask the broker on: {e}")))?;
+    answered.await.unwrap_or(Err(KafkaError::Canceled))
+}
+
+async fn retention_of(
+    admin: &AdminClient<DefaultClientContext>,
+    config: &KafkaConfig,
+) -> Result<Option<Duration>, KafkaError> {
+    let results = admin.describe_configs([&ResourceSpecifier::Topic(&config.topic)], &options()).await?;
+    let resource = match results.into_iter().next() {
         Some(Ok(resource)) => resource,
         Some(Err(code)) => return Err(KafkaError::AdminOp(code)),
         None => return Err(KafkaError::AdminOp(RDKafkaErrorCode::UnknownTopicOrPartition)),

@@ -340,6 +340,9 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
     let mut rng = StdRng::seed_from_u64(seed ^ 0xfa17);
     let mut order: Vec<Fault> = Vec::new();
     let mut recoveries: Vec<(Fault, f64, Option<Recovered>)> = Vec::new();
+    // Each boot from a peer: whether the peer was Live, and the start made.
+    let mut peer_boots: Vec<(bool, serde_json::Value)> = Vec::new();
+    let mut peer_was_live = false;
     let started = Instant::now();
     while Instant::now() + Duration::from_secs(25) < deadline {
         tokio::time::sleep(Duration::from_millis(rng.random_range(2_000..5_000))).await;
@@ -394,6 +397,7 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
             Fault::ProjectorPeerBoot => {
                 // A new replica takes its place, booted from the other
                 // (which serves only while Live; else it starts cold).
+                peer_was_live = warm.lag().await.is_some_and(|lag| lag["state"] == "live");
                 drop(cold); // SIGKILL
                 cold = launch.booted_from(&warm.base);
             }
@@ -421,7 +425,8 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
         eprintln!("nemesis: {fault:?} healed; both Live again after {took:?}");
         if fault == Fault::ProjectorPeerBoot {
             let start = cold.lag().await.map(|lag| lag["start"].clone()).unwrap_or_default();
-            eprintln!("nemesis: the new replica's start: {start}");
+            eprintln!("nemesis: the new replica's start (its peer was live: {peer_was_live}): {start}");
+            peer_boots.push((peer_was_live, start));
         }
         recoveries.push((fault, at, took.map(|t| (t, began.elapsed()))));
     }
@@ -514,6 +519,10 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
     assert!(violations.is_empty(), "{} checks answered 200 for a row gone past the bound", violations.len());
     assert!(lost.is_empty(), "after healing, {} rows (first ten: {:?})", lost.len(), &lost[..lost.len().min(10)]);
     assert!(recoveries.iter().all(|(_, _, took)| took.is_some()), "a fault did not heal: {recoveries:?}");
+    assert!(
+        peer_boots.iter().all(|(live, start)| !live || start["kind"] == "warm"),
+        "a replica booted from a live peer started cold: {peer_boots:?}"
+    );
     let _ = std::fs::remove_dir_all(&launch.snapshots);
     let _ = std::fs::remove_file(launch.token_file());
     for n in 1..=launch.booted {

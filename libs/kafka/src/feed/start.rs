@@ -147,7 +147,7 @@ fn learn_topic(shared: &Shared) -> Result<(), DiscoveryError> {
     }
     if shared.stats.tombstone_retention.get().is_none() {
         let retention = futures::executor::block_on(crate::admin::tombstone_retention(&shared.config))
-            .map_err(|e| format!("cannot read the topic's delete.retention.ms ({e})"));
+            .map_err(|e| format!("cannot read the topic's delete.retention.ms ({})", crate::ClientRefused(e)));
         if let Err(why) = &retention {
             tracing::warn!(topic = %shared.config.topic, reason = %why, "snapshots cannot be trusted on this topic");
         }

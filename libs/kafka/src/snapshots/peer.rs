@@ -135,8 +135,8 @@ pub async fn fetch_peer_snapshot(
     if file.path().exists() {
         let why = match check(file.path(), &expected) {
             Ok((snapshot, size)) => match resumable::judge(config, snapshot.meta()).await {
-                Verdict::Refused(why) => {
-                    refused_local = true;
+                Verdict::Refused { why, lasting } => {
+                    refused_local = lasting;
                     format!("the broker would not resume it: {why}")
                 }
                 verdict => {
@@ -167,8 +167,8 @@ pub async fn fetch_peer_snapshot(
     };
     let _ = fs::remove_file(&partial);
     // No peer's snapshot replaced it: the start would read it only to
-    // refuse it again (its cluster, age or positions stay what they are),
-    // and the start's reason would then hide the peers' answers.
+    // refuse it again (its cluster, age or compacted positions stay what
+    // they are), and the start's reason would then hide the peers' answers.
     if refused_local && matches!(outcome, PeerFetch::Failed(_)) {
         match fs::remove_file(file.path()) {
             Ok(()) => {
@@ -242,7 +242,7 @@ async fn ask_peers(
             let fetched = match transfer(bootstrap, peer, address, partial).await {
                 Ok(()) => match check(partial, expected) {
                     Ok((snapshot, size)) => match resumable::judge(config, snapshot.meta()).await {
-                        Verdict::Refused(why) => Err(format!("the broker would not resume its snapshot: {why}")),
+                        Verdict::Refused { why, .. } => Err(format!("the broker would not resume its snapshot: {why}")),
                         Verdict::Resumable => Ok((snapshot, size)),
                         Verdict::Unknown(why) => {
                             tracing::info!(peer = %at, reason = %why, "the broker cannot be asked now; the peer's snapshot is judged at start");

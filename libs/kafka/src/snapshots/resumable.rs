@@ -7,7 +7,7 @@
 //! (`feed::start::usable_positions`), which judges again at start.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use revocation_core::{Clock, SnapshotMeta, SystemClock};
@@ -21,8 +21,10 @@ use crate::feed::{SnapshotRefusal, TopicNow, usable_positions};
 pub(crate) enum Verdict {
     /// The start would resume it.
     Resumable,
-    /// The start would refuse it, and why.
-    Refused(String),
+    /// The start would refuse it, and why; `lasting` when no later start
+    /// could resume it either (its cluster, its age, positions compacted
+    /// away), so the file is worth nothing here.
+    Refused { why: String, lasting: bool },
     /// The broker could not be asked (the start judges it once it can).
     Unknown(String),
 }
@@ -34,8 +36,8 @@ pub(crate) const JUDGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Judges `meta` against the topic as the broker holds it now.
 pub(crate) async fn judge(config: &KafkaConfig, meta: &SnapshotMeta) -> Verdict {
-    let started = std::time::Instant::now();
-    let verdict = match tokio::time::timeout(JUDGE_TIMEOUT, ask(config, meta)).await {
+    let started = Instant::now();
+    let verdict = match tokio::time::timeout(JUDGE_TIMEOUT, ask(config, meta, started + JUDGE_TIMEOUT)).await {
         Ok(verdict) => verdict,
         Err(_) => Verdict::Unknown(format!("no answer within {JUDGE_TIMEOUT:?}")),
     };
@@ -47,29 +49,18 @@ pub(crate) async fn judge(config: &KafkaConfig, meta: &SnapshotMeta) -> Verdict 
     verdict
 }
 
-async fn ask(config: &KafkaConfig, meta: &SnapshotMeta) -> Verdict {
-    // Asked at once, each on a client of its own; an unreachable broker is
-    // told by the first, without waiting for the second's longer timeout.
-    let retention = tokio::spawn({
-        let config = config.clone();
-        async move { crate::admin::tombstone_retention(&config).await }
-    });
-    let asked = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || topic_now(&config)).await
-    };
-    let (cluster_id, watermarks) = match asked {
-        Ok(Ok(found)) => found,
-        Ok(Err(why)) => {
-            retention.abort();
-            return Verdict::Unknown(why);
-        }
-        Err(e) => return Verdict::Unknown(format!("the broker's answer was lost: {e}")),
-    };
-    let retention = match retention.await {
-        Ok(read) => read.map_err(|e| format!("cannot read the topic's delete.retention.ms ({})", ClientRefused(e))),
-        Err(e) => Err(format!("the broker's answer was lost: {e}")),
-    };
+async fn ask(config: &KafkaConfig, meta: &SnapshotMeta, deadline: Instant) -> Verdict {
+    // Asked at once, each on a client and thread of its own; an unreachable
+    // broker is told by the first, without waiting for the second's longer
+    // timeout. A question given up on ends on its thread.
+    let retention = async { Ok(crate::admin::tombstone_retention(config).await) };
+    let ((cluster_id, watermarks), retention) =
+        match futures::future::try_join(topic_now(config, deadline), retention).await {
+            Ok(answers) => answers,
+            Err(why) => return Verdict::Unknown(why),
+        };
+    let retention =
+        retention.map_err(|e| format!("cannot read the topic's delete.retention.ms ({})", ClientRefused(e)));
     let topic = TopicNow { cluster_id: Some(&cluster_id), tombstone_retention: retention, now: SystemClock.now() };
     match usable_positions(meta, &watermarks, &topic) {
         Ok(_) => Verdict::Resumable,
@@ -78,27 +69,52 @@ async fn ask(config: &KafkaConfig, meta: &SnapshotMeta) -> Verdict {
         Err(why @ (SnapshotRefusal::RetentionUnknown(_) | SnapshotRefusal::ClusterUnknown)) => {
             Verdict::Unknown(why.to_string())
         }
-        Err(why) => Verdict::Refused(why.to_string()),
+        Err(why) => {
+            // A clock behind at boot, or metadata not yet showing added
+            // partitions, may pass a moment later; the rest stays.
+            let lasting = !matches!(
+                why,
+                SnapshotRefusal::FreshInFuture { .. }
+                    | SnapshotRefusal::Partitions { .. }
+                    | SnapshotRefusal::PastHighWatermark { .. }
+            );
+            Verdict::Refused { why: why.to_string(), lasting }
+        }
     }
 }
 
 /// Every partition's watermarks: (low, high).
 type Watermarks = BTreeMap<i32, (i64, i64)>;
 
-/// The cluster's id and the topic's watermarks, asked on a client of its own.
-fn topic_now(config: &KafkaConfig) -> Result<(String, Watermarks), String> {
-    let client: BaseConsumer = config
-        .consumer("peer-boot-check")
-        .create()
-        .map_err(|e| format!("no client for the broker: {}", ClientRefused(e)))?;
-    let found = ask_on(&client, config);
-    crate::admin::destroy_in_background(client);
-    found
+/// The cluster's id and the topic's watermarks, asked on a client and a
+/// thread of their own, which then destroys the client (librdkafka's
+/// destroy waits ~100 ms for the client's threads to end).
+async fn topic_now(config: &KafkaConfig, deadline: Instant) -> Result<(String, Watermarks), String> {
+    let (answer, answered) = futures::channel::oneshot::channel();
+    let config = config.clone();
+    std::thread::Builder::new()
+        .name("kafka-snapshot-check".into())
+        .spawn(move || match config.consumer("peer-boot-check").create::<BaseConsumer>() {
+            Ok(client) => {
+                let _ = answer.send(ask_on(&client, &config, deadline));
+                drop(client);
+            }
+            Err(e) => {
+                let _ = answer.send(Err(format!("no client for the broker: {}", ClientRefused(e))));
+            }
+        })
+        .map_err(|e| format!("no thread to ask the broker on: {e}"))?;
+    answered.await.unwrap_or_else(|_| Err("the broker's answer was lost".into()))
 }
 
-fn ask_on(client: &BaseConsumer, config: &KafkaConfig) -> Result<(String, Watermarks), String> {
+/// Each question waits at most [`ASK_TIMEOUT`], and none past `deadline`.
+fn ask_on(client: &BaseConsumer, config: &KafkaConfig, deadline: Instant) -> Result<(String, Watermarks), String> {
+    let timeout = || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() { Err(format!("no answer within {JUDGE_TIMEOUT:?}")) } else { Ok(left.min(ASK_TIMEOUT)) }
+    };
     let metadata = client
-        .fetch_metadata(Some(&config.topic), ASK_TIMEOUT)
+        .fetch_metadata(Some(&config.topic), timeout()?)
         .map_err(|e| format!("cannot read the topic's metadata: {e}"))?;
     let partitions = metadata
         .topics()
@@ -107,11 +123,11 @@ fn ask_on(client: &BaseConsumer, config: &KafkaConfig) -> Result<(String, Waterm
         .map(|t| t.partitions().iter().map(|p| p.id()).collect::<Vec<_>>())
         .filter(|found| !found.is_empty())
         .ok_or_else(|| format!("the broker does not list topic {}", config.topic))?;
-    let cluster_id = client.client().fetch_cluster_id(ASK_TIMEOUT).ok_or("cannot read the cluster's id")?;
+    let cluster_id = client.client().fetch_cluster_id(timeout()?).ok_or("cannot read the cluster's id")?;
     let mut watermarks = Watermarks::new();
     for p in partitions {
         let found = client
-            .fetch_watermarks(&config.topic, p, ASK_TIMEOUT)
+            .fetch_watermarks(&config.topic, p, timeout()?)
             .map_err(|e| format!("cannot read partition {p}'s watermarks: {e}"))?;
         watermarks.insert(p, found);
     }
