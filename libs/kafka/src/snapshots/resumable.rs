@@ -32,7 +32,7 @@ pub(crate) enum Verdict {
 /// The longest the broker is waited for, per question.
 const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 /// The longest a verdict takes, all questions together; then it is Unknown.
-pub(crate) const JUDGE_TIMEOUT: Duration = Duration::from_secs(10);
+const JUDGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Judges `meta` against the topic as the broker holds it now.
 pub(crate) async fn judge(config: &KafkaConfig, meta: &SnapshotMeta) -> Verdict {
@@ -62,7 +62,12 @@ async fn ask(config: &KafkaConfig, meta: &SnapshotMeta, deadline: Instant) -> Ve
     let retention =
         retention.map_err(|e| format!("cannot read the topic's delete.retention.ms ({})", ClientRefused(e)));
     let topic = TopicNow { cluster_id: Some(&cluster_id), tombstone_retention: retention, now: SystemClock.now() };
-    match usable_positions(meta, &watermarks, &topic) {
+    verdict_of(usable_positions(meta, &watermarks, &topic))
+}
+
+/// The start's judgement of a snapshot as a verdict.
+fn verdict_of(judged: Result<u64, SnapshotRefusal>) -> Verdict {
+    match judged {
         Ok(_) => Verdict::Resumable,
         // Of the topic, not of this snapshot: every snapshot would be
         // refused alike, so there is nothing to gain from asking peers.
@@ -132,4 +137,30 @@ fn ask_on(client: &BaseConsumer, config: &KafkaConfig, deadline: Instant) -> Res
         watermarks.insert(p, found);
     }
     Ok((cluster_id, watermarks))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_refusal_of_the_snapshot_itself_refuses_it_and_only_one_that_stays_lasts() {
+        assert_eq!(verdict_of(Ok(3)), Verdict::Resumable);
+        let unknown = [SnapshotRefusal::RetentionUnknown("no ACL".into()), SnapshotRefusal::ClusterUnknown];
+        for why in unknown {
+            assert!(matches!(verdict_of(Err(why.clone())), Verdict::Unknown(_)), "{why}");
+        }
+        let other = SnapshotRefusal::OtherCluster { then: "a".into(), now: "b".into() };
+        let old = SnapshotRefusal::OlderThanRetention { age_secs: 90_000, retention_ms: 86_400_000 };
+        let compacted = SnapshotRefusal::Compacted { partition: 0, position: 5, low: 9 };
+        for why in [other, old, compacted, SnapshotRefusal::ClusterNotRecorded, SnapshotRefusal::FreshnessNotRecorded] {
+            assert_eq!(verdict_of(Err(why.clone())), Verdict::Refused { why: why.to_string(), lasting: true });
+        }
+        let ahead = SnapshotRefusal::FreshInFuture { ahead_secs: 120 };
+        let partitions = SnapshotRefusal::Partitions { snapshot: 6, topic: 3 };
+        let past = SnapshotRefusal::PastHighWatermark { partition: 1, position: 9, high: 5 };
+        for why in [ahead, partitions, past] {
+            assert_eq!(verdict_of(Err(why.clone())), Verdict::Refused { why: why.to_string(), lasting: false });
+        }
+    }
 }
