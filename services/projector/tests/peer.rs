@@ -25,10 +25,7 @@ async fn a_new_replica_boots_from_a_live_peer_replays_the_tail_and_holds_what_a_
     let peer = projector(&topic, &["--admin-token-file", &dirs.file("token")]);
     peer.wait_until("/health/lag", 200, Duration::from_secs(60)).await;
     let data = dirs.empty("new");
-    let replica = projector(
-        &topic,
-        &["--snapshot-dir", &data, "--bootstrap-from", &peer.base, "--bootstrap-token-file", &dirs.file("token")],
-    );
+    let replica = booting(&topic, &data, &peer.base, &dirs);
     let start = start_report(&replica).await;
     assert_eq!(start["kind"], "warm", "{start}");
     assert_eq!(start["snapshot_sessions"], 300, "{start}");
@@ -181,10 +178,7 @@ async fn a_busy_peer_is_asked_again_and_its_snapshot_used() {
     let bytes = served_snapshot(&peer).await;
     let (busy, asked) = busy_then_serving(bytes).await;
     let data = dirs.empty("busy");
-    let replica = projector(
-        &topic,
-        &["--snapshot-dir", &data, "--bootstrap-from", &busy, "--bootstrap-token-file", &dirs.file("token")],
-    );
+    let replica = booting(&topic, &data, &busy, &dirs);
     let start = start_report(&replica).await;
     assert_eq!(start["kind"], "warm", "{start}");
     assert_eq!(start["snapshot_sessions"], 100, "{start}");
@@ -201,13 +195,8 @@ async fn a_torn_local_snapshot_is_replaced_by_a_peers() {
     let dirs = Dirs::new();
     let (topic, kafka, sids, peer) = live_peer(&dirs, 100, 3).await;
     let bytes = served_snapshot(&peer).await;
-    let data = dirs.empty("torn");
-    let local = std::path::Path::new(&data).join(format!("{topic}.snapshot"));
-    std::fs::write(&local, &bytes[..bytes.len() / 2]).unwrap();
-    let replica = projector(
-        &topic,
-        &["--snapshot-dir", &data, "--bootstrap-from", &peer.base, "--bootstrap-token-file", &dirs.file("token")],
-    );
+    let (data, local) = holding(&dirs, "torn", &topic, &bytes[..bytes.len() / 2]);
+    let replica = booting(&topic, &data, &peer.base, &dirs);
     let start = start_report(&replica).await;
     assert_eq!(start["kind"], "warm", "{start}");
     assert_eq!(start["snapshot_sessions"], 100, "{start}");

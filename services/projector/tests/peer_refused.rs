@@ -7,7 +7,6 @@
 //! to the start's own checks, as without peers.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -53,21 +52,6 @@ impl Served {
 
 fn three_days_ago() -> i64 {
     Timestamp::from_datetime(OffsetDateTime::now_utc() - time::Duration::days(3)).as_unix_micros()
-}
-
-/// A data directory holding `snapshot` as the topic's local snapshot.
-fn holding(dirs: &Dirs, what: &str, topic: &str, snapshot: &[u8]) -> (String, PathBuf) {
-    let data = dirs.empty(what);
-    let local = Path::new(&data).join(format!("{topic}.snapshot"));
-    std::fs::write(&local, snapshot).unwrap();
-    (data, local)
-}
-
-fn booting(topic: &str, data: &str, peers: &str, dirs: &Dirs) -> ProjectorProcess {
-    projector(
-        topic,
-        &["--snapshot-dir", data, "--bootstrap-from", peers, "--bootstrap-token-file", &dirs.file("token")],
-    )
 }
 
 #[tokio::test]

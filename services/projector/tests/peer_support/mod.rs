@@ -103,3 +103,19 @@ pub async fn served_snapshot(peer: &ProjectorProcess) -> axum::body::Bytes {
     let url = format!("{}/admin/snapshot", peer.base);
     reqwest::Client::new().get(&url).bearer_auth(TOKEN).send().await.unwrap().bytes().await.unwrap()
 }
+
+/// A data directory holding `snapshot` as the topic's local snapshot.
+pub fn holding(dirs: &Dirs, what: &str, topic: &str, snapshot: &[u8]) -> (String, PathBuf) {
+    let data = dirs.empty(what);
+    let local = std::path::Path::new(&data).join(format!("{topic}.snapshot"));
+    std::fs::write(&local, snapshot).unwrap();
+    (data, local)
+}
+
+/// A replica of `topic` keeping snapshots in `data`, booting from `peers`.
+pub fn booting(topic: &str, data: &str, peers: &str, dirs: &Dirs) -> ProjectorProcess {
+    projector(
+        topic,
+        &["--snapshot-dir", data, "--bootstrap-from", peers, "--bootstrap-token-file", &dirs.file("token")],
+    )
+}
