@@ -7,7 +7,8 @@
 //! (~180 B) and Debezium envelopes of `user_sessions` (~650 B, schemas off).
 //!
 //! Run with: cargo bench -p revocation-core --bench decode
-//! (`BENCH_RECORDS=200000` records a round, 7 interleaved rounds; medians.)
+//! (`BENCH_RECORDS=200000` records a round, 7 interleaved rounds; medians;
+//! `BENCH_FORMATS=debezium` reads one format, for a profile of it alone.)
 #![allow(missing_docs)]
 
 use std::hint::black_box;
@@ -34,10 +35,14 @@ fn main() {
         .collect();
     let envelopes: Vec<Record> =
         (0..n).map(|i| debezium_row(i, now)).map(|(k, v)| (k, v.unwrap_or_default())).collect();
+    let only = std::env::var("BENCH_FORMATS").unwrap_or_default();
     println!("decoding {n} records a round, {ROUNDS} interleaved rounds, median ns a record");
     for (name, records, format) in
         [("events", &events, &EventJson as &dyn RecordFormat), ("debezium", &envelopes, &Debezium)]
     {
+        if !only.is_empty() && !only.split(',').any(|f| f == name) {
+            continue;
+        }
         let bytes = records.iter().map(|(_, v)| v.len()).sum::<usize>() / n;
         let (mut ours, mut skip) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
