@@ -58,6 +58,12 @@ struct Check {
     status: u16,
 }
 
+/// The run's last stretch, without faults.
+const QUIET: Duration = Duration::from_secs(25);
+
+/// How far past `NEMESIS_SECONDS` a run goes on until every fault kind has run.
+const OVERTIME: Duration = Duration::from_secs(240);
+
 /// Once both projectors were Live again after a fault: how long after it
 /// was healed, and after it began.
 type Recovered = (Duration, Duration);
@@ -223,6 +229,10 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
     let checks: Arc<Mutex<Vec<Check>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
     let deadline = Instant::now() + Duration::from_secs(seconds);
+    // A run too short for every fault kind goes on until each has run once
+    // (a round of all nine takes ~90 s here), at most this late; statements
+    // are retried until then.
+    let overtime = deadline + OVERTIME;
 
     // The workload, straight in PostgreSQL.
     let workload = {
@@ -255,7 +265,7 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
                     let statement = format!(
                         "INSERT INTO {table} (id, user_id, expires_at) VALUES ('{id}', '{user}', '{expires}') RETURNING id"
                     );
-                    retry(&pool, &statement, deadline).await;
+                    retry(&pool, &statement, overtime).await;
                     *ops.entry("insert").or_default() += 1;
                     continue;
                 }
@@ -281,7 +291,7 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
                 } else {
                     ("cleanup", format!("{} RETURNING id", cleanup.trim().trim_end_matches(';')))
                 };
-                if let Some(ids) = retry(&pool, &statement, deadline).await {
+                if let Some(ids) = retry(&pool, &statement, overtime).await {
                     let now = Instant::now();
                     let mut rows = rows.lock().unwrap();
                     for id in ids {
@@ -344,7 +354,10 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
     let mut peer_boots: Vec<(bool, serde_json::Value)> = Vec::new();
     let mut peer_was_live = false;
     let started = Instant::now();
-    while Instant::now() + Duration::from_secs(25) < deadline {
+    let every_kind_ran = |recoveries: &[(Fault, f64, Option<Recovered>)]| {
+        FAULTS.iter().all(|kind| recoveries.iter().any(|(fault, _, _)| fault == kind))
+    };
+    while Instant::now() + QUIET < deadline || (!every_kind_ran(&recoveries) && Instant::now() + QUIET < overtime) {
         tokio::time::sleep(Duration::from_millis(rng.random_range(2_000..5_000))).await;
         if order.is_empty() {
             order = FAULTS.to_vec();
@@ -430,9 +443,12 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
         }
         recoveries.push((fault, at, took.map(|t| (t, began.elapsed()))));
     }
-    while Instant::now() < deadline {
+    // The last stretch without faults, checked all the same.
+    let quiet_until = deadline.max(Instant::now() + QUIET);
+    while Instant::now() < quiet_until {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let ran = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let ops = workload.await.unwrap();
     for c in checkers {
@@ -493,7 +509,7 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
     let mut kinds: Vec<String> =
         FAULTS.iter().map(|f| format!("{f:?} ×{}", recoveries.iter().filter(|(r, _, _)| r == f).count())).collect();
     kinds.sort();
-    eprintln!("CDC nemesis, seed {seed}, {seconds} s:");
+    eprintln!("CDC nemesis, seed {seed}, {:.0} s of workload and faults (asked for {seconds} s):", ran.as_secs_f64());
     eprintln!("  workload: {} rows; operations {ops:?}", rows.len());
     eprintln!("  faults: {}", kinds.join(", "));
     for (fault, at, took) in &recoveries {
@@ -519,6 +535,7 @@ async fn cdc_nemesis_never_admits_a_row_postgres_revoked_deleted_or_let_expire()
     assert!(violations.is_empty(), "{} checks answered 200 for a row gone past the bound", violations.len());
     assert!(lost.is_empty(), "after healing, {} rows (first ten: {:?})", lost.len(), &lost[..lost.len().min(10)]);
     assert!(recoveries.iter().all(|(_, _, took)| took.is_some()), "a fault did not heal: {recoveries:?}");
+    assert!(every_kind_ran(&recoveries), "not every fault kind ran within {OVERTIME:?} past the run's end: {kinds:?}");
     assert!(
         peer_boots.iter().all(|(live, start)| !live || start["kind"] == "warm"),
         "a replica booted from a live peer started cold: {peer_boots:?}"
