@@ -11,14 +11,24 @@
 mod cli;
 mod commands;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, LogFormat, ServeArgs};
+use crate::cli::{Cli, Command, LogFormat, ServeArgs, UnknownSettings};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    let names = std::env::vars_os().filter_map(|(name, _)| name.into_string().ok());
+    let unknown = UnknownSettings::among(&Cli::command(), names);
+    for name in &unknown.unread {
+        tracing::warn!(variable = %name, "the environment sets a PROJECTOR_ variable that no option reads");
+    }
+    if let Some(refusal) = unknown.refusal() {
+        tracing::error!("{refusal}");
+        // As clap ends on a bad flag.
+        return std::process::ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -126,6 +126,28 @@ fn bad_configuration_is_refused_with_a_sentence_naming_the_option() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("lag policy fallback needs a database URL"));
 }
 
+/// A misspelt setting in the environment would leave its option at the
+/// default without a word: the start is refused, naming the one meant.
+#[test]
+fn a_misspelt_setting_in_the_environment_is_refused_naming_the_one_meant() {
+    let output = Command::new(env!("CARGO_BIN_EXE_projector"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("PROJECTOR_MAX_STALENES", "30s")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PROJECTOR_MAX_STALENES (did you mean PROJECTOR_MAX_STALENESS?)"), "{stderr}");
+    // Kubernetes' service links for a Service named `projector` pass.
+    let output = Command::new(env!("CARGO_BIN_EXE_projector"))
+        .args(["cdc-heartbeat-query", "--partitions", "2"])
+        .env("PROJECTOR_SERVICE_HOST", "10.0.0.7")
+        .env("PROJECTOR_PORT_8080_TCP", "tcp://10.0.0.7:8080")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
 #[test]
 fn a_client_option_librdkafka_refuses_is_named_once_on_one_line() {
     let output = Command::new(env!("CARGO_BIN_EXE_projector"))

@@ -4,13 +4,15 @@
 //! is as good as none, and so is a peer's of another cluster — the replica
 //! asks the next peer; with none to give one it starts cold saying why,
 //! peer by peer. A broker that cannot be asked leaves the local snapshot
-//! to the start's own checks, as without peers.
+//! to the start's own checks, as without peers. And a release that changes
+//! the snapshot layout, rolled out a pod at a time: the replica passes the
+//! snapshots of the other layout and boots from a peer already on its own.
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use revocation_core::{SessionStore, SnapshotMeta, Timestamp, read_snapshot, write_snapshot};
+use revocation_core::{SNAPSHOT_VERSION, SessionStore, SnapshotMeta, Timestamp, read_snapshot, write_snapshot};
 use revocation_kafka::delete_topic;
 use revocation_test_support::ProjectorProcess;
 use time::OffsetDateTime;
@@ -110,5 +112,35 @@ async fn a_broker_that_cannot_be_asked_leaves_the_local_snapshot_to_the_start() 
     replica.wait_until("/livez", 200, Duration::from_secs(60)).await;
     assert_eq!(asked.load(Ordering::SeqCst), 0, "no peer asked");
     assert_eq!(std::fs::read(&local).unwrap(), local_bytes, "the local snapshot is kept as it was");
+    delete_topic(&kafka).await.ok();
+}
+
+/// The same snapshot as another release's layout would be (its version in
+/// the header; a reader refuses it before anything else).
+fn in_another_layout(mut snapshot: Vec<u8>) -> Vec<u8> {
+    snapshot[8..12].copy_from_slice(&(SNAPSHOT_VERSION + 1).to_le_bytes());
+    snapshot
+}
+
+/// What `docs/operations.md` ("Upgrades") tells an operator: during a
+/// rollout that changes the layout, the pods' own snapshots and the peers
+/// not yet replaced hold the other one; a peer already replaced serves this
+/// one, and the replica boots warm from it.
+#[tokio::test]
+async fn across_a_snapshot_layout_change_the_replica_boots_from_a_peer_on_its_own_layout() {
+    let dirs = Dirs::new();
+    let (topic, kafka, sids, peer) = live_peer(&dirs, 100, 3).await;
+    let served = Served::of(&peer).await;
+    let other_layout = in_another_layout(served.rewritten(|_| {}));
+    let (not_replaced, asked) = counted_fake_peer(other_layout.clone().into(), false).await;
+    let (data, local) = holding(&dirs, "layout", &topic, &other_layout);
+    let replica = booting(&topic, &data, &format!("{not_replaced},{}", peer.base), &dirs);
+    let start = start_report(&replica).await;
+    assert_eq!(start["kind"], "warm", "{start}");
+    assert_eq!(start["snapshot_sessions"], 100, "{start}");
+    assert_eq!(asked.load(Ordering::SeqCst), 1, "the peer not yet replaced was asked first");
+    let kept = std::fs::read(&local).unwrap();
+    assert_eq!(kept[8..12], SNAPSHOT_VERSION.to_le_bytes(), "the local snapshot is now of this layout");
+    assert_eq!(answers(&replica, &sids).await, answers(&peer, &sids).await);
     delete_topic(&kafka).await.ok();
 }

@@ -23,6 +23,7 @@ mod publish;
 mod replay;
 mod serve;
 mod token;
+mod unknown_env;
 
 pub use cdc_heartbeat_query::CdcHeartbeatQueryArgs;
 pub use create_topic::CreateTopicArgs;
@@ -35,6 +36,7 @@ pub use publish::{EventKind, PublishArgs};
 pub use replay::ReplayArgs;
 pub use serve::{FormatArg, ServeArgs};
 pub use token::{TokenArgs, TokenCommand};
+pub use unknown_env::UnknownSettings;
 
 /// The session projection: Kafka in, "is this session live?" out.
 #[derive(Debug, Parser)]
