@@ -115,10 +115,13 @@ async fn a_broker_that_cannot_be_asked_leaves_the_local_snapshot_to_the_start() 
     delete_topic(&kafka).await.ok();
 }
 
-/// The same snapshot as another release's layout would be (its version in
-/// the header; a reader refuses it before anything else).
+/// The same snapshot as another release would write it: another version in
+/// the header and a checksum that holds, so only the version refuses it.
 fn in_another_layout(mut snapshot: Vec<u8>) -> Vec<u8> {
     snapshot[8..12].copy_from_slice(&(SNAPSHOT_VERSION + 1).to_le_bytes());
+    let body = snapshot.len() - 4;
+    let crc = crc32fast::hash(&snapshot[..body]);
+    snapshot[body..].copy_from_slice(&crc.to_le_bytes());
     snapshot
 }
 

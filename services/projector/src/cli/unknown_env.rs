@@ -1,6 +1,6 @@
 //! Environment variables named like our settings (`PROJECTOR_…`) that no
 //! option reads. A misspelt one (`PROJECTOR_MAX_STALENES`) would leave its
-//! option at the default without a word, so a name within two edits of a
+//! option at the default without a word, so a name a letter or two from a
 //! known one stops the start; any other is logged, since other tools set
 //! variables of that prefix too (Kubernetes' service links for a Service
 //! named `projector`: `PROJECTOR_SERVICE_HOST`, `PROJECTOR_PORT_8080_TCP`, …,
@@ -11,8 +11,11 @@ use std::collections::BTreeSet;
 /// Every setting's environment variable starts with this.
 const PREFIX: &str = "PROJECTOR_";
 
-/// A name within this many edits of a known one is taken for a misspelling.
+/// A name within this many edits of a known one is taken for a misspelling;
+/// one edit only where the part after the prefix is shorter than
+/// [`SHORT`] (`PROJECTOR_HOME` is two from `PROJECTOR_MODE`, and no typo).
 const MISSPELT_WITHIN: usize = 2;
+const SHORT: usize = 8;
 
 /// What the environment holds that no option reads.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -37,7 +40,7 @@ impl UnknownSettings {
                 .iter()
                 .map(|k| (strsim::levenshtein(k, &name), k))
                 .min()
-                .filter(|(edits, _)| *edits <= MISSPELT_WITHIN);
+                .filter(|(edits, _)| *edits <= misspelt_within(&name));
             match nearest {
                 Some((_, known)) => found.misspelt.push((name, known.clone())),
                 None => found.unread.push(name),
@@ -57,6 +60,11 @@ impl UnknownSettings {
             )
         })
     }
+}
+
+/// How many edits from a known name `name` may be and still be taken for it.
+fn misspelt_within(name: &str) -> usize {
+    if name.len() - PREFIX.len() < SHORT { 1 } else { MISSPELT_WITHIN }
 }
 
 /// Every environment variable an option of `command` or of a subcommand reads.
@@ -92,8 +100,9 @@ mod tests {
 
     #[test]
     fn a_misspelt_setting_is_refused_naming_the_one_meant() {
-        let found = among(&["PROJECTOR_MAX_STALENES", "PROJECTOR_MAX_STALENESS", "PATH"]);
-        assert_eq!(found.misspelt, [("PROJECTOR_MAX_STALENES".to_owned(), "PROJECTOR_MAX_STALENESS".to_owned())]);
+        let found = among(&["PROJECTOR_MAX_STALENES", "PROJECTOR_MAX_STALENESS", "PATH", "PROJECTOR_TOPC"]);
+        let misspelt = [("PROJECTOR_MAX_STALENES", "PROJECTOR_MAX_STALENESS"), ("PROJECTOR_TOPC", "PROJECTOR_TOPIC")];
+        assert_eq!(found.misspelt, misspelt.map(|(a, b)| (a.to_owned(), b.to_owned())));
         assert!(found.unread.is_empty());
         let refusal = found.refusal().unwrap();
         assert!(refusal.contains("PROJECTOR_MAX_STALENES (did you mean PROJECTOR_MAX_STALENESS?)"), "{refusal}");
@@ -121,8 +130,8 @@ mod tests {
             "PROJECTOR_CANARY_SERVICE_HOST",
         ];
         assert_eq!(among(&links), UnknownSettings::default());
-        let found = among(&["PROJECTOR_TEAM_OWNER"]);
-        assert_eq!(found.unread, ["PROJECTOR_TEAM_OWNER"]);
+        let found = among(&["PROJECTOR_TEAM_OWNER", "PROJECTOR_HOME"]);
+        assert_eq!(found.unread, ["PROJECTOR_TEAM_OWNER", "PROJECTOR_HOME"]);
         assert!(found.misspelt.is_empty() && found.refusal().is_none());
     }
 }
