@@ -3,7 +3,8 @@
 //! run one at a time (they stop and freeze the shared servers) and always
 //! heal what they broke.
 //!
-//! `FAULT_SEED` replays a randomized run; `FAULT_SECONDS` sets its length.
+//! `FAULT_SEED` replays a randomized run; `FAULT_SECONDS` sets its length
+//! (default 40, longer until every fault kind has run once).
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 use std::sync::{Arc, Mutex};

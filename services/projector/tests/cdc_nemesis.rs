@@ -10,7 +10,8 @@
 //! expire more than the bound before the check began.
 //!
 //! `NEMESIS_SEED` replays a run, `NEMESIS_SECONDS` sets its length (default
-//! 60; `scripts/nemesis --minutes N` runs a long one).
+//! 60, longer until every fault kind has run once; `scripts/nemesis
+//! --minutes N` runs a long one).
 #![allow(clippy::unwrap_used)] // tests state their expectations with unwrap
 
 use std::collections::HashMap;
